@@ -1,0 +1,26 @@
+//! # credpool
+//!
+//! A concurrency simulation and benchmark harness for shared OAuth credential pools.
+//!
+//! The crate is laid out the way a request flows:
+//!
+//! - [`model`]: the pure domain (accounts, policy, pool state transitions). No locks, no I/O.
+//! - [`sync`]: the one place that names thread primitives (std/parking_lot, or loom's).
+//! - [`store`]: `accounts.toml` persistence in four modes (naive, locked, durable, group_commit).
+//! - [`strategy`]: how concurrent requests share the pool: one file per strategy, one trait.
+//! - [`upstream`]: the token endpoint and API, simulated in virtual time or served over HTTP.
+//! - [`scenario`]: scenario files -> validated plans -> runs on a virtual or wall clock.
+//! - [`metrics`]: per-phase HdrHistograms, counters and the consistency audit.
+//! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
+//! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
+//! - [`cli`]: the `credpool` command line.
+//!
+//! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
+//! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
+//! modelled step where it happens).
+
+pub mod duration;
+pub mod input_error;
+pub mod model;
+pub mod secret;
+pub mod sync;

@@ -1,0 +1,25 @@
+//! The pure domain: accounts, the policy that governs them, and the pool's state transitions.
+//!
+//! Nothing here locks, sleeps, reads a file or awaits. Every strategy in [`crate::strategy`]
+//! drives the same functions, so strategies can only differ in *when* and *under which lock* a
+//! decision is made, never in *what* is decided. That is what makes their measurements comparable.
+//!
+//! - [`account`]: one credential, typed where credpool models a field.
+//! - [`accounts_file`]: an `accounts.toml` document that keeps every field it does not model.
+//! - [`policy`]: rotation, refresh margin, series bans, auto-ban codes.
+//! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
+//! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
+
+pub mod account;
+pub mod accounts_file;
+pub mod change;
+pub mod policy;
+pub mod pool;
+pub mod time;
+
+pub use account::{Account, AccountId};
+pub use accounts_file::AccountsFile;
+pub use change::{Change, Outcome, RefreshFailure, TokenGrant};
+pub use policy::Policy;
+pub use pool::{PoolState, Selection};
+pub use time::EpochMs;

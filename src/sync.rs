@@ -1,0 +1,171 @@
+//! The one place that names thread-synchronisation primitives.
+//!
+//! Every piece of production code that shares state between threads takes its mutexes, RW locks,
+//! atomics, `Arc` and snapshot cell from here. In a normal build they are `parking_lot`'s locks
+//! (the same crate tokio uses internally) and `std`'s atomics; with the `loom` cargo feature (or
+//! `--cfg credpool_loom`) they are loom's, so `loom_tests/` explores every interleaving of the
+//! *production* code rather than of a copy.
+//!
+//! The wrappers give both worlds one API: `lock()` returns the guard directly (a poisoned loom
+//! mutex means the model already panicked, so unwrapping loses nothing).
+//!
+//! [`SnapshotCell`] stands in for `arc_swap::ArcSwap`, which has no loom support. In a normal build
+//! it *is* an `ArcSwap` (lock-free loads). Under loom it is a `RwLock<Arc<T>>`: loom then verifies
+//! the protocol built on top of the cell (what is published, in which order, and what readers may
+//! observe), but not arc-swap's own internal lock-freedom, which is that crate's responsibility.
+//!
+//! Async waiting (tokio's `Mutex`, `Notify`, `watch`, `Semaphore`) is deliberately *not* here:
+//! loom cannot drive tokio, so every strategy keeps its shared-state core synchronous and short,
+//! and waits asynchronously around it.
+
+#[cfg(not(any(feature = "loom", credpool_loom)))]
+mod imp {
+    pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::Arc;
+
+    /// A mutex whose `lock()` cannot fail (parking_lot has no poisoning).
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(parking_lot::Mutex<T>);
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+        pub fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+
+    /// A readers-writer lock whose `read()`/`write()` cannot fail.
+    #[derive(Debug, Default)]
+    pub struct RwLock<T>(parking_lot::RwLock<T>);
+    pub type RwLockReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+    pub type RwLockWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub fn new(value: T) -> Self {
+            Self(parking_lot::RwLock::new(value))
+        }
+        pub fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read()
+        }
+        pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write()
+        }
+    }
+
+    /// An atomically replaceable `Arc<T>`: readers never block writers or each other.
+    pub struct SnapshotCell<T>(arc_swap::ArcSwap<T>);
+
+    impl<T> SnapshotCell<T> {
+        pub fn new(value: Arc<T>) -> Self {
+            Self(arc_swap::ArcSwap::new(value))
+        }
+        /// The current snapshot.
+        pub fn load_full(&self) -> Arc<T> {
+            self.0.load_full()
+        }
+        /// Publishes `value` for every later load.
+        pub fn store(&self, value: Arc<T>) {
+            self.0.store(value)
+        }
+        /// Replaces the snapshot with `f(current)`, retrying if another writer won the race.
+        pub fn rcu<F: FnMut(&Arc<T>) -> T>(&self, mut f: F) -> Arc<T> {
+            let mut new = None;
+            self.0.rcu(|cur| {
+                let v = Arc::new(f(cur));
+                new = Some(v.clone());
+                v
+            });
+            new.expect("rcu ran its closure at least once")
+        }
+    }
+
+    impl<T: std::fmt::Debug> std::fmt::Debug for SnapshotCell<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_tuple("SnapshotCell").field(&self.0.load()).finish()
+        }
+    }
+
+    /// Yields to the scheduler in a spin loop (a no-op hint outside loom).
+    pub fn spin_hint() {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(any(feature = "loom", credpool_loom))]
+mod imp {
+    pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::Arc;
+
+    #[derive(Debug)]
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+    pub type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().expect("loom mutex poisoned: the model already panicked")
+        }
+        pub fn into_inner(self) -> T {
+            self.0.into_inner().expect("loom mutex poisoned")
+        }
+    }
+
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Self::new(T::default())
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct RwLock<T>(loom::sync::RwLock<T>);
+    pub type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    pub type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub fn new(value: T) -> Self {
+            Self(loom::sync::RwLock::new(value))
+        }
+        pub fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().expect("loom rwlock poisoned")
+        }
+        pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().expect("loom rwlock poisoned")
+        }
+    }
+
+    /// Loom stand-in for `ArcSwap`: a lock around the `Arc`, so loom sees every publication.
+    #[derive(Debug)]
+    pub struct SnapshotCell<T>(loom::sync::RwLock<Arc<T>>);
+
+    impl<T> SnapshotCell<T> {
+        pub fn new(value: Arc<T>) -> Self {
+            Self(loom::sync::RwLock::new(value))
+        }
+        pub fn load_full(&self) -> Arc<T> {
+            self.0.read().expect("poisoned").clone()
+        }
+        pub fn store(&self, value: Arc<T>) {
+            *self.0.write().expect("poisoned") = value;
+        }
+        pub fn rcu<F: FnMut(&Arc<T>) -> T>(&self, mut f: F) -> Arc<T> {
+            let mut guard = self.0.write().expect("poisoned");
+            let new = Arc::new(f(&guard));
+            *guard = new.clone();
+            new
+        }
+    }
+
+    pub fn spin_hint() {
+        loom::thread::yield_now();
+    }
+}
+
+pub use imp::*;

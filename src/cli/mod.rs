@@ -1,0 +1,62 @@
+//! The `credpool` command line: one file per command, parsed with clap.
+//!
+//! Exit codes (DESIGN.md §4): 0 ok, 1 an expectation in a scenario failed (or a torture run lost
+//! data), 2 bad input or usage.
+
+pub mod accounts;
+pub mod check;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// What a command returns: success, a failed expectation, or bad input.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 1: the run worked but an expectation (or a data-safety check) failed.
+    Expectation(String),
+    /// Exit 2: bad input or usage; the message says what was expected.
+    BadInput(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Expectation(_) => ExitCode::from(1),
+            Failure::BadInput(_) => ExitCode::from(2),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Expectation(m) | Failure::BadInput(m) => f.write_str(m),
+        }
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+#[derive(Parser, Debug)]
+#[command(name = "credpool", version, about = "Concurrency simulation and benchmark harness for shared OAuth credential pools")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Inspect or change an accounts.toml file (through the durable store).
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
+    /// Validate an accounts file or a scenario file without changing it.
+    Check(check::CheckArgs),
+}
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Accounts(cmd) => accounts::run(cmd),
+        Command::Check(args) => check::run(args),
+    }
+}

@@ -1,0 +1,89 @@
+//! Modelled step costs, charged where a strategy performs the step.
+//!
+//! A scenario gives each step of the proxy's request path a duration. A strategy calls
+//! [`Costs::charge`] at the exact point where it performs that step, inside or outside its lock,
+//! so the same cost produces different latencies under different strategies. Under tokio's paused
+//! clock a charge advances virtual time exactly; on the wall clock it really waits. With all costs
+//! zero nothing is charged and the native Rust code is what is measured.
+
+use std::time::Duration;
+
+/// One step of the request path that has a configurable cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Decide whether to rotate to the next account.
+    CheckRotation,
+    /// Load the current credential (the Python code reads it from the file).
+    LoadCredential,
+    /// Check quota and model-series bans.
+    CheckQuota,
+    /// Take (and release) the store's file lock.
+    FileLock,
+    /// Read and parse `accounts.toml`.
+    FileRead,
+    /// Modify the parsed state in memory.
+    StateUpdate,
+    /// Write `accounts.toml` (temp file and rename, or in place).
+    FileWrite,
+    /// One fsync (of the file or of its directory).
+    Fsync,
+    /// Work that blocks the whole event loop, not only the lock holder (building an HTTP client
+    /// synchronously in the single-threaded Python proxy).
+    EventLoopStall,
+}
+
+/// The cost of every step. Zero by default: the native code, nothing modelled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Costs {
+    pub check_rotation: Duration,
+    pub load_credential: Duration,
+    pub check_quota: Duration,
+    pub file_lock: Duration,
+    pub file_read: Duration,
+    pub state_update: Duration,
+    pub file_write: Duration,
+    pub fsync: Duration,
+    pub event_loop_stall: Duration,
+}
+
+impl Costs {
+    pub fn of(&self, step: Step) -> Duration {
+        match step {
+            Step::CheckRotation => self.check_rotation,
+            Step::LoadCredential => self.load_credential,
+            Step::CheckQuota => self.check_quota,
+            Step::FileLock => self.file_lock,
+            Step::FileRead => self.file_read,
+            Step::StateUpdate => self.state_update,
+            Step::FileWrite => self.file_write,
+            Step::Fsync => self.fsync,
+            Step::EventLoopStall => self.event_loop_stall,
+        }
+    }
+
+    /// Spends the step's cost on the current clock. A zero cost does not yield, so the native
+    /// code path is not perturbed by an extra scheduling point.
+    pub async fn charge(&self, step: Step) {
+        let d = self.of(step);
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// The selection path of the seed's model: rotation check, credential load, quota check.
+    pub async fn charge_selection(&self) {
+        self.charge(Step::CheckRotation).await;
+        self.charge(Step::LoadCredential).await;
+        self.charge(Step::CheckQuota).await;
+    }
+
+    /// Only the file costs, for a store whose file I/O is real (the real I/O is the cost).
+    pub fn without_file_costs(mut self) -> Costs {
+        self.file_lock = Duration::ZERO;
+        self.file_read = Duration::ZERO;
+        self.state_update = Duration::ZERO;
+        self.file_write = Duration::ZERO;
+        self.fsync = Duration::ZERO;
+        self
+    }
+}

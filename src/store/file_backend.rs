@@ -1,0 +1,2 @@
+//! Real files: placeholder, implemented by the store work.
+pub struct FileBackend;

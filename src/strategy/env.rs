@@ -1,0 +1,121 @@
+//! What every strategy is built from: the policy, the accounts, the costs, the clock, the store and
+//! the token endpoint. One [`Env`] per run, so every strategy starts from the same inputs.
+
+use crate::clock::Clock;
+use crate::costs::Costs;
+use crate::model::{Account, Policy};
+use crate::store::AccountStore;
+use crate::upstream::TokenEndpoint;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Knobs that only some strategies read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrategyOptions {
+    /// Persist success/error bookkeeping after every request (the router does). Off in the
+    /// seed's scenarios, whose model measures `get_valid_credential` alone.
+    pub record_outcomes: bool,
+    /// `queue_pool`: how many requests one credential may serve at once.
+    pub permits_per_credential: usize,
+    /// `sharded`: number of shards (clamped to the number of credentials).
+    pub shards: usize,
+}
+
+impl Default for StrategyOptions {
+    fn default() -> Self {
+        StrategyOptions { record_outcomes: true, permits_per_credential: 1, shards: 0 }
+    }
+}
+
+#[derive(Clone)]
+pub struct Env {
+    pub policy: Policy,
+    pub accounts: Vec<Account>,
+    pub costs: Costs,
+    pub clock: Clock,
+    pub store: Arc<dyn AccountStore>,
+    pub tokens: Arc<dyn TokenEndpoint>,
+    pub options: StrategyOptions,
+}
+
+/// Event counts a strategy keeps (plain atomics: statistics, not synchronisation).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub refreshes: AtomicU64,
+    pub refresh_failures: AtomicU64,
+    pub disables: AtomicU64,
+    pub exhausted: AtomicU64,
+    pub store_errors: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StrategyStats {
+        StrategyStats {
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+            refresh_failures: self.refresh_failures.load(Ordering::Relaxed),
+            disables: self.disables.load(Ordering::Relaxed),
+            exhausted: self.exhausted.load(Ordering::Relaxed),
+            store_errors: self.store_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StrategyStats {
+    pub refreshes: u64,
+    pub refresh_failures: u64,
+    pub disables: u64,
+    pub exhausted: u64,
+    pub store_errors: u64,
+}
+
+impl Env {
+    /// Calls the token endpoint for credential `index` and turns the answer into the change the
+    /// policy makes (a new token, or disabled). Counts the refresh and, on failure, the disable.
+    /// `attempt` is this credential's refresh number, which keys the upstream's fault draws.
+    pub async fn refresh(&self, counters: &Counters, index: usize, attempt: u64, refresh_token: &crate::secret::Secret) -> crate::model::Change {
+        Counters::bump(&counters.refreshes);
+        let result = self.tokens.refresh(index, attempt, refresh_token).await;
+        if result.is_err() {
+            Counters::bump(&counters.refresh_failures);
+            Counters::bump(&counters.disables);
+        }
+        self.policy.refresh_change(self.clock.now_ms(), &result)
+    }
+
+    /// Persists `change` to account `id` through the store, counting a failure instead of
+    /// failing the request: a proxy keeps serving when its bookkeeping write fails.
+    pub async fn persist(&self, counters: &Counters, id: &crate::model::AccountId, change: crate::model::Change) -> bool {
+        match self.store.update(id, change).await {
+            Ok(()) => true,
+            Err(_) => {
+                Counters::bump(&counters.store_errors);
+                false
+            }
+        }
+    }
+
+    /// Whether an outcome's change must be written to the store.
+    pub fn should_persist(&self, change: &crate::model::Change) -> bool {
+        self.options.record_outcomes || change.disables()
+    }
+}
+
+/// Per-credential refresh numbers, so the n-th refresh of credential i draws the same fault in
+/// every strategy (common random numbers).
+#[derive(Debug)]
+pub struct RefreshAttempts(Vec<AtomicU64>);
+
+impl RefreshAttempts {
+    pub fn new(credentials: usize) -> Self {
+        RefreshAttempts((0..credentials).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    pub fn next(&self, index: usize) -> u64 {
+        self.0[index].fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,1 @@
+//! `lock_free`: implemented by the strategies work.

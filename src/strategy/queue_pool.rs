@@ -1,0 +1,1 @@
+//! `queue_pool`: implemented by the strategies work.

@@ -1,0 +1,92 @@
+//! Strategies by name: the names scenario files and `--strategy` use, and [`AnyStrategy`], which
+//! dispatches statically (an enum, not a boxed trait object, so the hot path stays allocation-free).
+
+use super::env::{Env, StrategyStats};
+use super::global_mutex::GlobalMutex;
+use super::lease::{AcquireError, Lease, Request};
+use super::CredentialManager;
+use crate::model::{Account, Outcome};
+use std::fmt;
+use std::str::FromStr;
+
+/// Every strategy credpool ships, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyName {
+    GlobalMutex,
+}
+
+impl StrategyName {
+    pub const ALL: &'static [StrategyName] = &[StrategyName::GlobalMutex];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyName::GlobalMutex => "global_mutex",
+        }
+    }
+
+    /// One line for `credpool list`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            StrategyName::GlobalMutex => "one async mutex around selection, refresh and persistence (the seed's design)",
+        }
+    }
+
+    /// Builds this strategy over `env`.
+    pub fn build(self, env: Env) -> AnyStrategy {
+        match self {
+            StrategyName::GlobalMutex => AnyStrategy::GlobalMutex(GlobalMutex::new(env)),
+        }
+    }
+}
+
+impl fmt::Display for StrategyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StrategyName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        StrategyName::ALL.iter().copied().find(|n| n.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
+            format!("unknown strategy {s:?}: expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Any strategy, dispatched by `match`.
+pub enum AnyStrategy {
+    GlobalMutex(GlobalMutex),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStrategy::GlobalMutex($s) => $e,
+        }
+    };
+}
+
+impl CredentialManager for AnyStrategy {
+    fn name(&self) -> &'static str {
+        dispatch!(self, s => s.name())
+    }
+
+    async fn acquire(&self, request: &Request) -> Result<Lease, AcquireError> {
+        dispatch!(self, s => s.acquire(request).await)
+    }
+
+    async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
+        dispatch!(self, s => s.complete(lease, request, outcome).await)
+    }
+
+    fn stats(&self) -> StrategyStats {
+        dispatch!(self, s => s.stats())
+    }
+
+    async fn accounts(&self) -> Vec<Account> {
+        dispatch!(self, s => s.accounts().await)
+    }
+}

@@ -1,0 +1,1 @@
+//! `rwlock`: implemented by the strategies work.

@@ -1,0 +1,1 @@
+//! `sharded`: implemented by the strategies work.

@@ -49,7 +49,7 @@ pub fn run(args: RunArgs) -> CliResult {
     };
     std::fs::create_dir_all(&out).map_err(|e| Failure::BadInput(format!("{}: cannot create the output folder: {e}", out.display())))?;
 
-    let total: u64 = plans.iter().map(|p| p.load.requests * suite::strategies_for(p, only.as_deref()).len() as u64).sum();
+    let total: u64 = plans.iter().map(|p| crate::scenario::runner::planned_requests(p) * suite::strategies_for(p, only.as_deref()).len() as u64).sum();
     let bar = progress_bar(total, args.quiet);
     let tick: crate::scenario::runner::Progress = {
         let bar = bar.clone();

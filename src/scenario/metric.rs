@@ -209,6 +209,8 @@ pub struct Expectation {
     pub strategy: Option<StrategyName>,
     pub metric: Metric,
     pub check: Check,
+    /// `None`: checked in both modes.
+    pub mode: Option<crate::scenario::spec::Mode>,
     pub note: String,
 }
 

@@ -229,7 +229,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         if s.tolerance.is_some() && s.approx.is_none() {
             return Err(at(span, "`tolerance` only applies to `approx`".into()));
         }
-        expectations.push(Expectation { strategy, metric, check, note: s.note.clone() });
+        expectations.push(Expectation { strategy, metric, check, mode: s.mode, note: s.note.clone() });
     }
     for r in &spec.reference {
         if r.strategy != "all" {

@@ -143,7 +143,7 @@ async fn drive(plan: &Plan, name: StrategyName, env: Env, api: Arc<dyn Api>, pro
         clock,
         in_flight: InFlight::default(),
         all_done: tokio::sync::Notify::new(),
-        total: plan.load.requests,
+        total: planned_requests(plan),
         progress,
     });
     let seed = plan.seed;
@@ -236,6 +236,14 @@ async fn drive(plan: &Plan, name: StrategyName, env: Env, api: Arc<dyn Api>, pro
     run
 }
 
+/// How many requests the run will issue: `requests`, or fewer when an open load's stages end first.
+pub fn planned_requests(plan: &Plan) -> u64 {
+    match plan.load.model {
+        LoadModel::Open if plan.load.stages.iter().all(|(d, _, _)| *d != Duration::MAX) => Arrivals::new(&plan.load, plan.seed).count() as u64,
+        _ => plan.load.requests,
+    }
+}
+
 /// One request: acquire, call the upstream, complete, record.
 async fn one_request(shared: Arc<Shared>, number: u64, arrival: Duration, user: u32, model: Arc<str>) {
     let f = &shared.in_flight;
@@ -284,7 +292,7 @@ async fn one_request(shared: Arc<Shared>, number: u64, arrival: Duration, user: 
 pub fn check_expectations(plan: &Plan, run: &StrategyRun) -> Vec<ExpectationResult> {
     plan.expectations
         .iter()
-        .filter(|e| e.strategy.is_none_or(|s| s == run.strategy))
+        .filter(|e| e.strategy.is_none_or(|s| s == run.strategy) && e.mode.is_none_or(|m| m == run.mode))
         .map(|e| {
             let value = run.metric(&e.metric);
             ExpectationResult { metric: e.metric.name(), bound: e.check.describe(), value, passed: e.check.holds(value), note: e.note.clone() }

@@ -293,6 +293,8 @@ pub struct ExpectSpec {
     /// Equal within `tolerance` (a fraction: 0.01 is 1%).
     pub approx: Option<Bound>,
     pub tolerance: Option<Rate>,
+    /// Only check in this mode (e.g. exact virtual-time figures that wall-clock jitter blurs).
+    pub mode: Option<Mode>,
     /// Why this bound: shown in the report.
     #[serde(default)]
     pub note: String,

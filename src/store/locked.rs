@@ -26,7 +26,13 @@ pub struct LockedStore {
 
 impl LockedStore {
     pub fn new(backend: Arc<dyn Backend>, costs: Costs) -> Self {
-        LockedStore { backend, costs, lock: tokio::sync::Mutex::new(()), updates: AtomicU64::new(0), writes: AtomicU64::new(0) }
+        LockedStore {
+            backend,
+            costs,
+            lock: tokio::sync::Mutex::new(()),
+            updates: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
     }
 }
 
@@ -37,13 +43,22 @@ pub(crate) fn read_parsed(backend: &dyn Backend) -> Result<AccountsFile, StoreEr
     match backend.read() {
         Ok(Some(text)) => Ok(AccountsFile::parse(Path::new(&label), &text)?),
         Ok(None) => Err(StoreError::Missing(label)),
-        Err(source) => Err(StoreError::Io { path: label, source }),
+        Err(source) => Err(StoreError::Io {
+            path: label,
+            source,
+        }),
     }
 }
 
 /// Applies `change` to account `id` in `file`.
-pub(crate) fn apply_change(file: &mut AccountsFile, id: &AccountId, change: &Change) -> Result<(), StoreError> {
-    let i = file.find(id).ok_or_else(|| StoreError::UnknownAccount(id.clone()))?;
+pub(crate) fn apply_change(
+    file: &mut AccountsFile,
+    id: &AccountId,
+    change: &Change,
+) -> Result<(), StoreError> {
+    let i = file
+        .find(id)
+        .ok_or_else(|| StoreError::UnknownAccount(id.clone()))?;
     file.accounts[i].apply(change);
     Ok(())
 }
@@ -60,7 +75,68 @@ pub(crate) fn write_validated(
         return Err(StoreError::WouldEmptyPool);
     }
     let text = file.to_toml_string();
-    backend.write_atomic(&text, how).map_err(|source| StoreError::Io { path: backend.label(), source })
+    backend
+        .write_atomic(&text, how)
+        .map_err(|source| StoreError::Io {
+            path: backend.label(),
+            source,
+        })
+}
+
+/// What [`read_modify_write`] did.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    /// One result per change, in order: an unknown account fails its own change only.
+    pub results: Vec<Result<(), StoreError>>,
+    /// Whether the file was written (not when every change failed).
+    pub wrote: bool,
+    /// fsyncs the write reported (each one charged as [`Step::Fsync`]).
+    pub fsyncs: u32,
+}
+
+/// The read-modify-write of every validating mode, run once the caller holds its locks: read
+/// and parse (an unparsable or missing file fails the whole call and is not touched), apply each
+/// change, and write the result once with `how`. `locked` and `durable` pass one change,
+/// `group_commit` a whole batch. Charges each step where it happens.
+pub(crate) async fn read_modify_write(
+    backend: &dyn Backend,
+    costs: &Costs,
+    changes: &[(&AccountId, &Change)],
+    how: AtomicWrite,
+) -> Result<Applied, StoreError> {
+    costs.charge(Step::FileRead).await;
+    let mut file = read_parsed(backend)?;
+    let had_accounts = !file.accounts.is_empty();
+    let mut results = Vec::with_capacity(changes.len());
+    for (id, change) in changes {
+        let result = apply_change(&mut file, id, change);
+        if result.is_ok() {
+            costs.charge(Step::StateUpdate).await;
+        }
+        results.push(result);
+    }
+    if results.iter().all(Result::is_err) {
+        return Ok(Applied {
+            results,
+            wrote: false,
+            fsyncs: 0,
+        });
+    }
+    costs.charge(Step::FileWrite).await;
+    let fsyncs = write_validated(backend, &mut file, had_accounts, how)?;
+    for _ in 0..fsyncs {
+        costs.charge(Step::Fsync).await;
+    }
+    Ok(Applied {
+        results,
+        wrote: true,
+        fsyncs,
+    })
+}
+
+/// The single result of a one-change [`read_modify_write`].
+pub(crate) fn only_result(applied: &mut Applied) -> Result<(), StoreError> {
+    applied.results.pop().unwrap_or(Ok(()))
 }
 
 impl AccountStore for LockedStore {
@@ -75,25 +151,36 @@ impl AccountStore for LockedStore {
         })
     }
 
-    fn update<'a>(&'a self, id: &'a AccountId, change: Change) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn update<'a>(
+        &'a self,
+        id: &'a AccountId,
+        change: Change,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let _guard = self.lock.lock().await;
             self.costs.charge(Step::FileLock).await;
-            self.costs.charge(Step::FileRead).await;
-            let mut file = read_parsed(self.backend.as_ref())?;
-            let had_accounts = !file.accounts.is_empty();
-            apply_change(&mut file, id, &change)?;
-            self.costs.charge(Step::StateUpdate).await;
-            self.costs.charge(Step::FileWrite).await;
-            write_validated(self.backend.as_ref(), &mut file, had_accounts, AtomicWrite { fsync: false, backup: true })?;
+            let how = AtomicWrite {
+                fsync: false,
+                backup: true,
+            };
+            let mut applied =
+                read_modify_write(self.backend.as_ref(), &self.costs, &[(id, &change)], how)
+                    .await?;
             self.costs.charge(Step::FileLock).await;
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            if applied.wrote {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            only_result(&mut applied)?;
             self.updates.fetch_add(1, Ordering::Relaxed);
             Ok(())
         })
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats { updates: self.updates.load(Ordering::Relaxed), writes: self.writes.load(Ordering::Relaxed), fsyncs: 0 }
+        StoreStats {
+            updates: self.updates.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            fsyncs: 0,
+        }
     }
 }

@@ -52,25 +52,13 @@ pub struct InputError {
 
 impl InputError {
     pub fn whole_file(path: &Path, message: impl Into<String>) -> Self {
-        InputError {
-            path: path.to_path_buf(),
-            position: None,
-            message: message.into(),
-        }
+        InputError { path: path.to_path_buf(), position: None, message: message.into() }
     }
 
-    pub fn at(
-        path: &Path,
-        text: &str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn at(path: &Path, text: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         InputError {
             path: path.to_path_buf(),
-            position: Some(
-                span.map(|s| Position::of_offset(text, s.start))
-                    .unwrap_or(Position { line: 1, column: 1 }),
-            ),
+            position: Some(span.map(|s| Position::of_offset(text, s.start)).unwrap_or(Position { line: 1, column: 1 })),
             message: message.into(),
         }
     }
@@ -83,18 +71,11 @@ impl InputError {
             .lines()
             .filter(|l| {
                 let t = l.trim_start();
-                !(t.starts_with("TOML parse error")
-                    || t.starts_with('|')
-                    || t.is_empty()
-                    || t.chars().next().is_some_and(|c| c.is_ascii_digit()) && t.contains('|'))
+                !(t.starts_with("TOML parse error") || t.starts_with('|') || t.is_empty() || t.chars().next().is_some_and(|c| c.is_ascii_digit()) && t.contains('|'))
             })
             .collect::<Vec<_>>()
             .join(" ");
-        let msg = if msg.trim().is_empty() {
-            message.trim().to_string()
-        } else {
-            msg.trim().to_string()
-        };
+        let msg = if msg.trim().is_empty() { message.trim().to_string() } else { msg.trim().to_string() };
         Self::at(path, text, span, msg)
     }
 }
@@ -102,14 +83,7 @@ impl InputError {
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some(p) => write!(
-                f,
-                "{}:{}:{}: {}",
-                self.path.display(),
-                p.line,
-                p.column,
-                self.message
-            ),
+            Some(p) => write!(f, "{}:{}:{}: {}", self.path.display(), p.line, p.column, self.message),
             None => write!(f, "{}: {}", self.path.display(), self.message),
         }
     }
@@ -169,18 +143,9 @@ mod tests {
     #[test]
     fn positions_are_one_based_lines_and_columns() {
         let text = "a = 1\nbb = 2\n";
-        assert_eq!(
-            Position::of_offset(text, 0),
-            Position { line: 1, column: 1 }
-        );
-        assert_eq!(
-            Position::of_offset(text, 6),
-            Position { line: 2, column: 1 }
-        );
-        assert_eq!(
-            Position::of_offset(text, 8),
-            Position { line: 2, column: 3 }
-        );
+        assert_eq!(Position::of_offset(text, 0), Position { line: 1, column: 1 });
+        assert_eq!(Position::of_offset(text, 6), Position { line: 2, column: 1 });
+        assert_eq!(Position::of_offset(text, 8), Position { line: 2, column: 3 });
     }
 
     #[test]

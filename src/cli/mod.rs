@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod check;
+pub mod store_worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,7 +39,11 @@ impl std::fmt::Display for Failure {
 pub type CliResult = Result<(), Failure>;
 
 #[derive(Parser, Debug)]
-#[command(name = "credpool", version, about = "Concurrency simulation and benchmark harness for shared OAuth credential pools")]
+#[command(
+    name = "credpool",
+    version,
+    about = "Concurrency simulation and benchmark harness for shared OAuth credential pools"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -51,6 +56,9 @@ pub enum Command {
     Accounts(accounts::AccountsCommand),
     /// Validate an accounts file or a scenario file without changing it.
     Check(check::CheckArgs),
+    /// A worker process of the multi-process store tests (not for people: hidden from --help).
+    #[command(hide = true)]
+    StoreWorker(store_worker::StoreWorkerArgs),
 }
 
 /// Runs the parsed command line.
@@ -58,5 +66,6 @@ pub fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Command::Accounts(cmd) => accounts::run(cmd),
         Command::Check(args) => check::run(args),
+        Command::StoreWorker(args) => store_worker::run(args),
     }
 }

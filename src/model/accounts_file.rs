@@ -229,7 +229,10 @@ fn write_account(a: &Account, t: &mut Table) {
     if !a.refresh_token.is_empty() || t.contains_key("refresh_token") {
         set_if_changed(t, "refresh_token", Value::from(a.refresh_token.expose()));
     }
-    set_if_changed(t, "disabled", Value::from(a.disabled));
+    // Absent means enabled: adding `disabled = false` would change an account nobody touched.
+    if a.disabled || t.contains_key("disabled") {
+        set_if_changed(t, "disabled", Value::from(a.disabled));
+    }
     if let Some(e) = a.expires_in {
         set_if_changed(t, "expires_in", Value::from(e));
     }
@@ -324,6 +327,14 @@ state = "ACTIVE"
         }
         let again = parse(&out).unwrap();
         assert!(again.accounts[0].disabled);
+    }
+
+    #[test]
+    fn an_untouched_account_without_a_disabled_key_stays_byte_for_byte() {
+        let text = "[[accounts]]\nemail = \"a\"\n\n[[accounts]]\nemail = \"b\"\n";
+        let mut f = parse(text).unwrap();
+        f.accounts[0].apply(&Change::Disabled);
+        assert_eq!(f.to_toml_string(), "[[accounts]]\nemail = \"a\"\ndisabled = true\n\n[[accounts]]\nemail = \"b\"\n");
     }
 
     #[test]

@@ -165,7 +165,12 @@ impl FileBackend {
                 return Ok(());
             }
         }
-        fs::set_permissions(&self.backup_path, fs::Permissions::from_mode(PRIVATE_MODE))
+        match fs::set_permissions(&self.backup_path, fs::Permissions::from_mode(PRIVATE_MODE)) {
+            // Another process without the cross-process lock (`locked` mode) already replaced
+            // the backup with its own: that one is as recent, and its permissions were set.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     /// After a failed rename. A rename is atomic, so when it fails the old file is normally still

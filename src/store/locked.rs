@@ -184,3 +184,61 @@ impl AccountStore for LockedStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::MemoryBackend;
+
+    const ONE: &str = "[[accounts]]\nemail = \"a@example.com\"\n";
+
+    #[test]
+    fn an_empty_pool_never_replaces_a_non_empty_one() {
+        let backend = MemoryBackend::new(Some(ONE.to_string()));
+        let mut file = read_parsed(&backend).unwrap();
+        let had_accounts = !file.accounts.is_empty();
+        file.accounts.clear();
+        let how = AtomicWrite {
+            fsync: true,
+            backup: true,
+        };
+        let refused = write_validated(&backend, &mut file, had_accounts, how);
+        assert!(
+            matches!(refused, Err(StoreError::WouldEmptyPool)),
+            "{refused:?}"
+        );
+        assert_eq!(backend.contents().as_deref(), Some(ONE));
+    }
+
+    #[tokio::test]
+    async fn a_batch_writes_once_and_an_all_failed_batch_writes_nothing() {
+        let backend = MemoryBackend::new(Some(ONE.to_string()));
+        let (a, b) = (
+            AccountId("a@example.com".into()),
+            AccountId("b@example.com".into()),
+        );
+        let ok = Change::Error {
+            code: 500,
+            ban: None,
+            disable: false,
+        };
+        let how = AtomicWrite::default();
+        let applied = read_modify_write(&backend, &Costs::default(), &[(&a, &ok), (&b, &ok)], how)
+            .await
+            .unwrap();
+        assert!(applied.wrote);
+        assert!(applied.results[0].is_ok());
+        assert!(matches!(
+            applied.results[1],
+            Err(StoreError::UnknownAccount(_))
+        ));
+        let written = backend.contents().unwrap();
+        assert!(written.contains("error_codes = [500]"), "{written}");
+
+        let applied = read_modify_write(&backend, &Costs::default(), &[(&b, &ok)], how)
+            .await
+            .unwrap();
+        assert!(!applied.wrote);
+        assert_eq!(backend.contents().unwrap(), written);
+    }
+}

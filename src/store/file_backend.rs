@@ -177,10 +177,11 @@ impl FileBackend {
     /// there, intact, and writing over it again would only add risk; the backup is put back only
     /// when the file is gone.
     fn restore_backup_if_missing(&self) {
-        if fs::symlink_metadata(&self.path).is_err() && self.backup_path.exists() {
-            if fs::hard_link(&self.backup_path, &self.path).is_err() {
-                let _ = fs::copy(&self.backup_path, &self.path);
-            }
+        if fs::symlink_metadata(&self.path).is_err()
+            && self.backup_path.exists()
+            && fs::hard_link(&self.backup_path, &self.path).is_err()
+        {
+            let _ = fs::copy(&self.backup_path, &self.path);
         }
     }
 }

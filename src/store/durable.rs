@@ -130,3 +130,50 @@ impl AccountStore for DurableStore {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::Account;
+    use crate::store::backend::MemoryBackend;
+    use std::time::Duration;
+
+    /// Every file step costs a distinct number of milliseconds, so the total names the steps.
+    pub(crate) fn costs() -> Costs {
+        Costs {
+            file_lock: Duration::from_millis(1),
+            file_read: Duration::from_millis(10),
+            state_update: Duration::from_millis(100),
+            file_write: Duration::from_millis(1000),
+            fsync: Duration::from_millis(10_000),
+            ..Costs::default()
+        }
+    }
+
+    pub(crate) fn memory(accounts: usize) -> Arc<MemoryBackend> {
+        let mut file = AccountsFile::from_accounts(
+            (0..accounts)
+                .map(|i| Account::synthetic(i, 0, 3600))
+                .collect(),
+        );
+        Arc::new(MemoryBackend::new(Some(file.to_toml_string())))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_charges_lock_read_update_write_and_two_fsyncs_in_virtual_time() {
+        let store = DurableStore::new(memory(1), costs());
+        let id = AccountId("account0@example.com".into());
+        let start = tokio::time::Instant::now();
+        store.update(&id, Change::Disabled).await.unwrap();
+        // Lock taken and released (2 × 1), read 10, update 100, write 1000, two fsyncs 20000.
+        assert_eq!(start.elapsed(), Duration::from_millis(21_112));
+        assert_eq!(
+            store.stats(),
+            StoreStats {
+                updates: 1,
+                writes: 1,
+                fsyncs: 2
+            }
+        );
+    }
+}

@@ -513,3 +513,61 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod virtual_time_tests {
+    use super::*;
+    use crate::store::durable::tests::{costs, memory};
+    use crate::store::durable::DurableStore;
+    use std::time::Duration;
+
+    /// Ten concurrent updates, one per account; the virtual time until all are done.
+    async fn ten_updates(store: Arc<dyn AccountStore>) -> Duration {
+        let start = tokio::time::Instant::now();
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .update(
+                            &AccountId(format!("account{i}@example.com")),
+                            Change::Disabled,
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_concurrent_updates_cost_one_durable_write_instead_of_ten() {
+        // Costs (ms): lock 1, read 10, state update 100, write 1000, fsync 10000.
+        let durable: Arc<dyn AccountStore> = Arc::new(DurableStore::new(memory(10), costs()));
+        // One after another, each: 2 + 10 + 100 + 1000 + 20000.
+        assert_eq!(
+            ten_updates(durable.clone()).await,
+            Duration::from_millis(10 * 21_112)
+        );
+        assert_eq!(durable.stats().writes, 10);
+
+        // On a current-thread runtime all ten queue before the spawned leader first runs: one
+        // batch, one read, ten state updates, one write, two fsyncs.
+        let grouped: Arc<dyn AccountStore> = Arc::new(GroupCommitStore::new(memory(10), costs()));
+        assert_eq!(
+            ten_updates(grouped.clone()).await,
+            Duration::from_millis(2 + 10 + 10 * 100 + 1000 + 20_000)
+        );
+        assert_eq!(
+            grouped.stats(),
+            StoreStats {
+                updates: 10,
+                writes: 1,
+                fsyncs: 2
+            }
+        );
+    }
+}

@@ -126,3 +126,39 @@ impl AccountStore for NaiveStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::MemoryBackend;
+    use crate::store::durable::tests::memory;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_during_a_truncating_write_wipes_the_pool() {
+        let backend: Arc<MemoryBackend> = memory(2);
+        let costs = Costs {
+            file_write: Duration::from_millis(10),
+            ..Costs::default()
+        };
+        let store = Arc::new(NaiveStore::new(backend.clone(), costs));
+        let id = AccountId("account0@example.com".into());
+        let writer = {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.update(&id, Change::Disabled).await })
+        };
+        // 5 ms in, the first update's file is truncated and not yet rewritten.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let late = store.update(&id, Change::Enabled).await;
+        assert!(
+            matches!(late, Err(StoreError::UnknownAccount(_))),
+            "{late:?}"
+        );
+        writer.await.unwrap().unwrap();
+        let left = AccountsFile::parse(Path::new("m"), &backend.contents().unwrap()).unwrap();
+        assert!(
+            left.accounts.is_empty(),
+            "the late writer saved the empty pool it read"
+        );
+    }
+}

@@ -17,7 +17,10 @@ pub struct Clock {
 impl Clock {
     /// A clock that reads `origin_epoch_ms` now and advances with tokio's clock.
     pub fn starting_at(origin_epoch_ms: EpochMs) -> Clock {
-        Clock { origin_epoch_ms, origin: Instant::now() }
+        Clock {
+            origin_epoch_ms,
+            origin: Instant::now(),
+        }
     }
 
     /// A clock at the real current time.

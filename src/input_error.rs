@@ -52,13 +52,20 @@ pub struct InputError {
 
 impl InputError {
     pub fn whole_file(path: &Path, message: impl Into<String>) -> Self {
-        InputError { path: path.to_path_buf(), position: None, message: message.into() }
+        InputError {
+            path: path.to_path_buf(),
+            position: None,
+            message: message.into(),
+        }
     }
 
     pub fn at(path: &Path, text: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         InputError {
             path: path.to_path_buf(),
-            position: Some(span.map(|s| Position::of_offset(text, s.start)).unwrap_or(Position { line: 1, column: 1 })),
+            position: Some(
+                span.map(|s| Position::of_offset(text, s.start))
+                    .unwrap_or(Position { line: 1, column: 1 }),
+            ),
             message: message.into(),
         }
     }
@@ -71,11 +78,18 @@ impl InputError {
             .lines()
             .filter(|l| {
                 let t = l.trim_start();
-                !(t.starts_with("TOML parse error") || t.starts_with('|') || t.is_empty() || t.chars().next().is_some_and(|c| c.is_ascii_digit()) && t.contains('|'))
+                !(t.starts_with("TOML parse error")
+                    || t.starts_with('|')
+                    || t.is_empty()
+                    || t.chars().next().is_some_and(|c| c.is_ascii_digit()) && t.contains('|'))
             })
             .collect::<Vec<_>>()
             .join(" ");
-        let msg = if msg.trim().is_empty() { message.trim().to_string() } else { msg.trim().to_string() };
+        let msg = if msg.trim().is_empty() {
+            message.trim().to_string()
+        } else {
+            msg.trim().to_string()
+        };
         Self::at(path, text, span, msg)
     }
 }
@@ -95,18 +109,8 @@ impl std::error::Error for InputError {}
 /// clear message. Never creates or modifies anything.
 pub fn read_input(path: &Path) -> Result<String, InputError> {
     let meta = std::fs::metadata(path).map_err(|e| InputError::whole_file(path, io_message(&e)))?;
-    if meta.is_dir() {
-        return Err(InputError::whole_file(path, "is a directory: expected a TOML file"));
-    }
-    if meta.len() > MAX_INPUT_BYTES {
-        return Err(InputError::whole_file(
-            path,
-            format!(
-                "is {} bytes, larger than the {} MiB limit for an input file: expected a small TOML file",
-                meta.len(),
-                MAX_INPUT_BYTES / (1024 * 1024)
-            ),
-        ));
+    if let Some(problem) = unreadable_input(&meta) {
+        return Err(InputError::whole_file(path, problem));
     }
     let bytes = std::fs::read(path).map_err(|e| InputError::whole_file(path, io_message(&e)))?;
     String::from_utf8(bytes).map_err(|e| {
@@ -118,6 +122,23 @@ pub fn read_input(path: &Path) -> Result<String, InputError> {
             "is not valid UTF-8 text (binary data?): expected a TOML file",
         )
     })
+}
+
+/// Why a file with this metadata must not be read as an input file (a directory, or larger than
+/// [`MAX_INPUT_BYTES`]), or `None` when it may be. Shared by [`read_input`] and the accounts
+/// store's file backend, so both refuse the same files with the same words.
+pub fn unreadable_input(meta: &std::fs::Metadata) -> Option<String> {
+    if meta.is_dir() {
+        return Some("is a directory: expected a TOML file".into());
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        return Some(format!(
+            "is {} bytes, larger than the {} MiB limit for an input file: expected a small TOML file",
+            meta.len(),
+            MAX_INPUT_BYTES / (1024 * 1024)
+        ));
+    }
+    None
 }
 
 /// A short sentence for an I/O error, without the OS error number noise.

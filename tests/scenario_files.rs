@@ -89,8 +89,13 @@ fn indices_beyond_the_pool_are_refused() {
 #[test]
 fn unknown_strategy_and_metric_are_refused() {
     let e = err(&GOOD.replace("name = \"t\"", "name = \"t\"\nstrategies = [\"spinlock\"]"));
-    assert!(e.starts_with("s.toml:3:14: ") && e.contains("unknown strategy \"spinlock\""), "{e}");
-    let e = err(&format!("{GOOD}[[expect]]\nstrategy = \"all\"\nmetric = \"latency.p42\"\nat_most = \"1s\"\n"));
+    assert!(
+        e.starts_with("s.toml:3:14: ") && e.contains("unknown strategy \"spinlock\""),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{GOOD}[[expect]]\nstrategy = \"all\"\nmetric = \"latency.p42\"\nat_most = \"1s\"\n"
+    ));
     assert!(e.contains("s.toml:8:1") && e.contains("unknown metric"), "{e}");
 }
 

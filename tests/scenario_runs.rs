@@ -20,7 +20,11 @@ fn shipped(name: &str) -> Plan {
 /// seed scenarios (1% tolerance) holds.
 #[test]
 fn seed_table_is_reproduced_by_global_mutex() {
-    for file in ["seed-1-burst-100.toml", "seed-2-first-token-expired.toml", "seed-3-disable-failed-credential.toml"] {
+    for file in [
+        "seed-1-burst-100.toml",
+        "seed-2-first-token-expired.toml",
+        "seed-3-disable-failed-credential.toml",
+    ] {
         let plan = shipped(file);
         let run = runner::run(&plan, StrategyName::GlobalMutex, None).unwrap();
         let results = runner::check_expectations(&plan, &run);
@@ -78,7 +82,10 @@ fn virtual_runs_are_deterministic_to_the_last_digit() {
 fn every_strategy_sees_the_same_upstream() {
     // The 429s are drawn per request number, so every strategy meets the same ones.
     let p = scenario(OPEN);
-    let counts: Vec<u64> = StrategyName::ALL.iter().map(|s| runner::run(&p, *s, None).unwrap().recorder.status_429).collect();
+    let counts: Vec<u64> = StrategyName::ALL
+        .iter()
+        .map(|s| runner::run(&p, *s, None).unwrap().recorder.status_429)
+        .collect();
     assert!(counts[0] > 0);
     assert!(counts.iter().all(|c| *c == counts[0]), "{counts:?}");
 }
@@ -125,7 +132,10 @@ api_latency = "1h"
     );
     let run = runner::run(&p, StrategyName::GlobalMutex, None).unwrap();
     let d = run.deadlock.expect("the watchdog fired");
-    assert!(d.contains("3 of 3 requests unfinished") && d.contains("3 in the upstream call") && d.contains("global_mutex"), "{d}");
+    assert!(
+        d.contains("3 of 3 requests unfinished") && d.contains("3 in the upstream call") && d.contains("global_mutex"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -162,7 +172,10 @@ refresh_latency = "50ms"
 }
 
 fn credpool(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_credpool")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_credpool"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -170,20 +183,44 @@ fn cli_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // 0: the seed's table holds.
-    let ok = credpool(&["run", "--quiet", "--strategy", "global_mutex", "--out", out.to_str().unwrap(), "scenarios/seed-1-burst-100.toml"]);
+    let ok = credpool(&[
+        "run",
+        "--quiet",
+        "--strategy",
+        "global_mutex",
+        "--out",
+        out.to_str().unwrap(),
+        "scenarios/seed-1-burst-100.toml",
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(out.join("summary.json").is_file());
     // 1: an expectation fails.
     let failing = dir.path().join("failing.toml");
     std::fs::write(&failing, "name = \"f\"\n[pool]\ncredentials = 1\n[load]\nmodel = \"burst\"\nrequests = 5\n[costs]\ncheck_quota = \"10ms\"\n[[expect]]\nstrategy = \"all\"\nmetric = \"latency.max\"\nat_most = \"20ms\"\n").unwrap();
-    let bad = credpool(&["run", "--quiet", "--strategy", "global_mutex", "--out", out.to_str().unwrap(), failing.to_str().unwrap()]);
+    let bad = credpool(&[
+        "run",
+        "--quiet",
+        "--strategy",
+        "global_mutex",
+        "--out",
+        out.to_str().unwrap(),
+        failing.to_str().unwrap(),
+    ]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("latency.max = 50"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("latency.max = 50"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     // 2: bad input, located.
     std::fs::write(&failing, "name = \"f\"\n[pool]\ncredentials = 0\n").unwrap();
     let invalid = credpool(&["run", "--quiet", failing.to_str().unwrap()]);
     assert_eq!(invalid.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&invalid.stderr).contains("failing.toml:3:15"), "{}", String::from_utf8_lossy(&invalid.stderr));
+    assert!(
+        String::from_utf8_lossy(&invalid.stderr).contains("failing.toml:3:15"),
+        "{}",
+        String::from_utf8_lossy(&invalid.stderr)
+    );
     let unknown = credpool(&["run", "--strategy", "spinlock", "scenarios/seed-1-burst-100.toml"]);
     assert_eq!(unknown.status.code(), Some(2));
 }

@@ -1,10 +1,123 @@
-//! `credpool accounts list|disable|enable FILE`: placeholder, written by the store work.
-use super::CliResult;
+//! `credpool accounts list|disable|enable FILE`: look at and switch accounts in an accounts file.
+//!
+//! `list` only reads (it never takes a lock or writes). `disable` and `enable` go through the
+//! `durable` store, so they are safe to run beside a live proxy that uses credpool's locking:
+//! they take the cross-process lock, change one key of one account, and replace the file
+//! atomically with fsyncs; every other key, known or unknown, keeps its text. No output of these
+//! commands ever contains a token.
+
+use super::{CliResult, Failure};
+use crate::costs::Costs;
+use crate::input_error::read_input;
+use crate::model::time::to_rfc3339;
+use crate::model::{Account, AccountId, AccountsFile, Change, EpochMs};
+use crate::store::durable::DurableStore;
+use crate::store::file_backend::FileBackend;
+use crate::store::{AccountStore, StoreError};
 use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Subcommand, Debug)]
-pub enum AccountsCommand {}
+pub enum AccountsCommand {
+    /// One line per account: id, enabled or disabled, active bans, token expiry. Never a token.
+    List {
+        /// The accounts.toml to read.
+        file: PathBuf,
+    },
+    /// Disable one account (through the durable store; nothing else in the file changes).
+    Disable {
+        file: PathBuf,
+        /// The account's email, else its user_id, else its position as `#N` (as `list` shows).
+        id: String,
+    },
+    /// Enable one account again (through the durable store; nothing else in the file changes).
+    Enable {
+        file: PathBuf,
+        /// The account's email, else its user_id, else its position as `#N` (as `list` shows).
+        id: String,
+    },
+}
 
 pub fn run(cmd: AccountsCommand) -> CliResult {
-    match cmd {}
+    match cmd {
+        AccountsCommand::List { file } => list(&file),
+        AccountsCommand::Disable { file, id } => switch(&file, AccountId(id), Change::Disabled),
+        AccountsCommand::Enable { file, id } => switch(&file, AccountId(id), Change::Enabled),
+    }
+}
+
+fn list(path: &Path) -> CliResult {
+    let text = read_input(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let file = AccountsFile::parse(path, &text).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let width = file.accounts.iter().map(|a| a.id.0.chars().count()).max().unwrap_or(0);
+    for account in &file.accounts {
+        println!("{:width$}  {}", account.id.0, describe(account, now));
+    }
+    Ok(())
+}
+
+/// Everything `list` says about an account after its id. Reads no token field.
+pub fn describe(a: &Account, now: EpochMs) -> String {
+    let state = if a.disabled { "disabled" } else { "enabled " };
+    let bans: Vec<String> = a
+        .bans
+        .iter()
+        .filter_map(|(series, until)| {
+            until
+                .filter(|u| *u > now)
+                .map(|u| format!("{series} until {}", to_rfc3339(u)))
+        })
+        .collect();
+    let bans = if bans.is_empty() {
+        "none".to_string()
+    } else {
+        bans.join(", ")
+    };
+    let token = match a.expires_at() {
+        Some(at) if at > now => format!("token expires {}", to_rfc3339(at)),
+        Some(at) => format!("token expired {}", to_rfc3339(at)),
+        None => "token expiry unknown (refreshed before use)".to_string(),
+    };
+    format!("{state}  bans: {bans}  {token}")
+}
+
+fn switch(path: &Path, id: AccountId, change: Change) -> CliResult {
+    let done = if change == Change::Disabled {
+        "disabled"
+    } else {
+        "enabled"
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::BadInput(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let store = DurableStore::new(Arc::new(FileBackend::new(path)), Costs::default());
+        match store.update(&id, change).await {
+            Ok(()) => {
+                println!("{}: {id} {done}", path.display());
+                Ok(())
+            }
+            Err(StoreError::UnknownAccount(_)) => {
+                let known = match store.load().await {
+                    Ok(file) => file
+                        .accounts
+                        .iter()
+                        .map(|a| a.id.0.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Err(_) => String::new(),
+                };
+                Err(Failure::BadInput(format!(
+                    "{}: no account {:?}: expected one of: {known} (an account is named by its email, \
+                     else its user_id, else #N); the file was not changed",
+                    path.display(),
+                    id.0
+                )))
+            }
+            Err(e) => Err(Failure::BadInput(e.to_string())),
+        }
+    })
 }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod check;
 pub mod list;
 pub mod run;
+pub mod store_worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,7 +41,11 @@ impl std::fmt::Display for Failure {
 pub type CliResult = Result<(), Failure>;
 
 #[derive(Parser, Debug)]
-#[command(name = "credpool", version, about = "Concurrency simulation and benchmark harness for shared OAuth credential pools")]
+#[command(
+    name = "credpool",
+    version,
+    about = "Concurrency simulation and benchmark harness for shared OAuth credential pools"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,6 +62,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Name the strategies and the scenarios.
     List(list::ListArgs),
+    /// A worker process of the multi-process store tests (not for people: hidden from --help).
+    #[command(hide = true)]
+    StoreWorker(store_worker::StoreWorkerArgs),
 }
 
 /// Runs the parsed command line.
@@ -66,5 +74,6 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
         Command::List(args) => list::run(args),
+        Command::StoreWorker(args) => store_worker::run(args),
     }
 }

@@ -41,15 +41,25 @@ pub fn run(args: RunArgs) -> CliResult {
     let only: Option<Vec<StrategyName>> = if args.strategy.is_empty() {
         None
     } else {
-        Some(args.strategy.iter().map(|s| s.parse()).collect::<Result<_, String>>().map_err(Failure::BadInput)?)
+        Some(
+            args.strategy
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, String>>()
+                .map_err(Failure::BadInput)?,
+        )
     };
     let out = match &args.out {
         Some(dir) => dir.clone(),
         None => new_run_dir(Path::new(REPORTS_DIR)),
     };
-    std::fs::create_dir_all(&out).map_err(|e| Failure::BadInput(format!("{}: cannot create the output folder: {e}", out.display())))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| Failure::BadInput(format!("{}: cannot create the output folder: {e}", out.display())))?;
 
-    let total: u64 = plans.iter().map(|p| crate::scenario::runner::planned_requests(p) * suite::strategies_for(p, only.as_deref()).len() as u64).sum();
+    let total: u64 = plans
+        .iter()
+        .map(|p| crate::scenario::runner::planned_requests(p) * suite::strategies_for(p, only.as_deref()).len() as u64)
+        .sum();
     let bar = progress_bar(total, args.quiet);
     let tick: crate::scenario::runner::Progress = {
         let bar = bar.clone();
@@ -80,10 +90,12 @@ pub fn run(args: RunArgs) -> CliResult {
         }
         summary.scenarios.push(block);
         summary.wall_time_s = started.elapsed().as_secs_f64();
-        json::write(&out, &summary).map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
+        json::write(&out, &summary)
+            .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
     }
     bar.finish_and_clear();
-    crate::report::write_outputs(&out, &summary).map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
+    crate::report::write_outputs(&out, &summary)
+        .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
     if !args.quiet {
         println!("\nreport: {}", out.display());
     }
@@ -92,7 +104,11 @@ pub fn run(args: RunArgs) -> CliResult {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(Failure::Expectation(format!("{} expectation(s) failed:\n  {}", failures.len(), failures.join("\n  "))))
+        Err(Failure::Expectation(format!(
+            "{} expectation(s) failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        )))
     }
 }
 
@@ -102,7 +118,10 @@ fn unexpected_deadlocks(summary: &Summary, plans: &[crate::scenario::Plan]) -> V
     let mut out = Vec::new();
     for (s, plan) in summary.scenarios.iter().zip(plans) {
         for r in &s.results {
-            let expected = plan.expectations.iter().any(|e| e.metric == Metric::Deadlocks && e.strategy.is_none_or(|n| n.as_str() == r.strategy));
+            let expected = plan
+                .expectations
+                .iter()
+                .any(|e| e.metric == Metric::Deadlocks && e.strategy.is_none_or(|n| n.as_str() == r.strategy));
             if let (Some(d), false) = (&r.deadlock, expected) {
                 out.push(format!("{}/{}: {d}", s.name, r.strategy));
             }
@@ -118,9 +137,11 @@ fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
     // indicatif draws nothing when stderr is not a terminal.
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg:<24} [{bar:30}] {human_pos}/{human_len} requests ({per_sec})")
-            .expect("static template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:<24} [{bar:30}] {human_pos}/{human_len} requests ({per_sec})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar
 }

@@ -44,7 +44,10 @@ pub struct AuditedStore {
 
 impl AuditedStore {
     pub fn new(inner: Arc<dyn AccountStore>) -> Self {
-        AuditedStore { inner, acks: crate::sync::Mutex::new(Acks::default()) }
+        AuditedStore {
+            inner,
+            acks: crate::sync::Mutex::new(Acks::default()),
+        }
     }
 
     /// Compares the acknowledged updates with the final file `text` (None: missing). `initial`
@@ -54,12 +57,24 @@ impl AuditedStore {
         let acknowledged: u64 = acks.calls.values().sum();
         let parsed = text.and_then(|t| AccountsFile::parse(Path::new("audit"), t).ok());
         let Some(file) = parsed else {
-            return Audit { acknowledged, persisted: 0, lost_updates: acknowledged, resurrected: acks.disabled.len() as u64, file_readable: false, file_empty: true };
+            return Audit {
+                acknowledged,
+                persisted: 0,
+                lost_updates: acknowledged,
+                resurrected: acks.disabled.len() as u64,
+                file_readable: false,
+                file_empty: true,
+            };
         };
         let mut persisted = 0;
         for a in initial {
             let before = a.total_calls;
-            let after = file.accounts.iter().find(|f| f.id == a.id).map(|f| f.total_calls).unwrap_or(before);
+            let after = file
+                .accounts
+                .iter()
+                .find(|f| f.id == a.id)
+                .map(|f| f.total_calls)
+                .unwrap_or(before);
             let acked = acks.calls.get(&a.id).copied().unwrap_or(0);
             persisted += after.saturating_sub(before).min(acked);
         }

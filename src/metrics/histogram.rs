@@ -112,7 +112,9 @@ impl LatencyHistogram {
     pub fn to_base64_v2(&self) -> String {
         use base64::Engine;
         let mut buf = Vec::new();
-        V2Serializer::new().serialize(&self.hist, &mut buf).expect("serialising into a Vec cannot fail");
+        V2Serializer::new()
+            .serialize(&self.hist, &mut buf)
+            .expect("serialising into a Vec cannot fail");
         base64::engine::general_purpose::STANDARD.encode(buf)
     }
 
@@ -120,8 +122,12 @@ impl LatencyHistogram {
     /// the buckets (within 0.1%).
     pub fn from_base64_v2(text: &str) -> Result<LatencyHistogram, String> {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
-        let hist: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("not an HdrHistogram V2 payload: {e:?}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("not base64: {e}"))?;
+        let hist: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("not an HdrHistogram V2 payload: {e:?}"))?;
         let count = hist.len();
         Ok(LatencyHistogram {
             count,
@@ -140,8 +146,18 @@ impl LatencyHistogram {
         for v in self.hist.iter_quantiles(5) {
             let q = v.quantile_iterated_to();
             cumulative += v.count_since_last_iteration();
-            let inv = if q < 1.0 { format!("{:14.2}", 1.0 / (1.0 - q)) } else { String::new() };
-            out.push_str(&format!("{:12.3} {:14.12} {:10} {}\n", v.value_iterated_to() as f64 / scale, q, cumulative, inv));
+            let inv = if q < 1.0 {
+                format!("{:14.2}", 1.0 / (1.0 - q))
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "{:12.3} {:14.12} {:10} {}\n",
+                v.value_iterated_to() as f64 / scale,
+                q,
+                cumulative,
+                inv
+            ));
         }
         out.push_str(&format!(
             "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",

@@ -16,7 +16,13 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [Phase::LockWait, Phase::Hold, Phase::RefreshWait, Phase::Upstream, Phase::Bookkeeping];
+    pub const ALL: [Phase; 5] = [
+        Phase::LockWait,
+        Phase::Hold,
+        Phase::RefreshWait,
+        Phase::Upstream,
+        Phase::Bookkeeping,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

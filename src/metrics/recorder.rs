@@ -125,7 +125,11 @@ impl Recorder {
                 });
             }
             if self.service.len() < MAX_SERVICE_RECORDS {
-                self.service.push((r.acquired_at, r.timing.hold + r.timing.refresh_wait, r.acquired_at.saturating_sub(r.arrival)));
+                self.service.push((
+                    r.acquired_at,
+                    r.timing.hold + r.timing.refresh_wait,
+                    r.acquired_at.saturating_sub(r.arrival),
+                ));
             }
         }
         self.record_throughput(done);
@@ -148,7 +152,12 @@ impl Recorder {
 
     /// Reservoir sampling (algorithm R) with keyed draws, so the sample is repeatable.
     fn sample(&mut self, r: &RequestRecord) {
-        let p = TimelinePoint { number: r.number, arrival_ms: r.arrival.as_secs_f64() * 1e3, latency_ms: r.total.as_secs_f64() * 1e3, ok: r.ok };
+        let p = TimelinePoint {
+            number: r.number,
+            arrival_ms: r.arrival.as_secs_f64() * 1e3,
+            latency_ms: r.total.as_secs_f64() * 1e3,
+            ok: r.ok,
+        };
         let seen = self.requests;
         if self.timeline.len() < TIMELINE_SAMPLE {
             self.timeline.push(p);
@@ -166,7 +175,10 @@ impl Recorder {
 
     /// Time-averaged number of requests in the system (for Little's law).
     pub fn mean_in_flight(&self) -> f64 {
-        let span = self.last_completion.saturating_sub(self.first_arrival.unwrap_or_default()).as_secs_f64();
+        let span = self
+            .last_completion
+            .saturating_sub(self.first_arrival.unwrap_or_default())
+            .as_secs_f64();
         if span > 0.0 {
             self.in_flight_area / span
         } else {

@@ -34,7 +34,10 @@ impl StrategyRun {
     /// Completed requests per second, from the first arrival to the last completion.
     pub fn throughput_rps(&self) -> f64 {
         let r = &self.recorder;
-        let span = r.last_completion.saturating_sub(r.first_arrival.unwrap_or_default()).as_secs_f64();
+        let span = r
+            .last_completion
+            .saturating_sub(r.first_arrival.unwrap_or_default())
+            .as_secs_f64();
         if span > 0.0 {
             r.requests as f64 / span
         } else {
@@ -47,7 +50,12 @@ impl StrategyRun {
     }
 
     pub fn phase(&self, phase: Phase) -> LatencyStats {
-        self.recorder.phases.iter().find(|(p, _)| *p == phase).map(|(_, h)| h.stats()).unwrap_or_default()
+        self.recorder
+            .phases
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map(|(_, h)| h.stats())
+            .unwrap_or_default()
     }
 
     /// The value of `metric` in this run (ms for latencies).

@@ -68,7 +68,10 @@ impl AccountsFile {
                 ))
             }
         }
-        Ok(AccountsFile { doc: doc.into_mut(), accounts })
+        Ok(AccountsFile {
+            doc: doc.into_mut(),
+            accounts,
+        })
     }
 
     /// A new document holding `accounts` (simulations, tests, `credpool torture`).
@@ -128,7 +131,10 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
             None => Ok(None),
             Some(item) => match item.as_integer() {
                 Some(v) if v >= min => Ok(Some(v)),
-                Some(v) => Err(err(item, &format!("`{key}` is {v}: expected an integer of at least {min}"))),
+                Some(v) => Err(err(
+                    item,
+                    &format!("`{key}` is {v}: expected an integer of at least {min}"),
+                )),
                 None => Err(err(item, &format!("`{key}` must be an integer"))),
             },
         }
@@ -174,7 +180,9 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
     };
     let mut bans = Vec::new();
     for (key, item) in t.iter() {
-        let Some(series) = key.strip_suffix(BAN_SUFFIX) else { continue };
+        let Some(series) = key.strip_suffix(BAN_SUFFIX) else {
+            continue;
+        };
         let s = item
             .as_str()
             .ok_or_else(|| err(item, &format!("`{key}` must be a string: an RFC 3339 time or \"\"")))?;
@@ -182,7 +190,12 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
             None
         } else {
             Some(from_rfc3339(s).ok_or_else(|| {
-                err(item, &format!("`{key}` is {s:?}: expected an RFC 3339 time such as \"2025-11-29T19:46:46+00:00\", or \"\""))
+                err(
+                    item,
+                    &format!(
+                        "`{key}` is {s:?}: expected an RFC 3339 time such as \"2025-11-29T19:46:46+00:00\", or \"\""
+                    ),
+                )
             })?)
         };
         bans.push((series.to_string(), until));
@@ -209,7 +222,9 @@ fn set_if_changed(table: &mut Table, key: &str, value: Value) {
         (Some(Value::Boolean(a)), Value::Boolean(b)) => a.value() == b.value(),
         (Some(Value::Array(a)), Value::Array(b)) => {
             a.len() == b.len()
-                && a.iter().zip(b.iter()).all(|(x, y)| x.as_integer() == y.as_integer() && x.as_integer().is_some())
+                && a.iter()
+                    .zip(b.iter())
+                    .all(|(x, y)| x.as_integer() == y.as_integer() && x.as_integer().is_some())
         }
         _ => false,
     };
@@ -229,7 +244,10 @@ fn write_account(a: &Account, t: &mut Table) {
     if !a.refresh_token.is_empty() || t.contains_key("refresh_token") {
         set_if_changed(t, "refresh_token", Value::from(a.refresh_token.expose()));
     }
-    set_if_changed(t, "disabled", Value::from(a.disabled));
+    // Absent means enabled: adding `disabled = false` would change an account nobody touched.
+    if a.disabled || t.contains_key("disabled") {
+        set_if_changed(t, "disabled", Value::from(a.disabled));
+    }
     if let Some(e) = a.expires_in {
         set_if_changed(t, "expires_in", Value::from(e));
     }
@@ -247,10 +265,13 @@ fn write_account(a: &Account, t: &mut Table) {
         let text = until.map(to_rfc3339).unwrap_or_default();
         let key = format!("{series}{BAN_SUFFIX}");
         // Keep the original text when it denotes the same instant (sub-ms digits, offsets).
-        let unchanged = t
-            .get(&key)
-            .and_then(Item::as_str)
-            .is_some_and(|old| if old.is_empty() { until.is_none() } else { from_rfc3339(old) == *until });
+        let unchanged = t.get(&key).and_then(Item::as_str).is_some_and(|old| {
+            if old.is_empty() {
+                until.is_none()
+            } else {
+                from_rfc3339(old) == *until
+            }
+        });
         if !unchanged {
             t.insert(&key, Item::Value(Value::from(text)));
         }
@@ -319,11 +340,28 @@ state = "ACTIVE"
         f.accounts[0].apply(&Change::Disabled);
         let out = f.to_toml_string();
         assert!(out.contains("disabled = true"));
-        for keep in ["project_name = \"My First Project\"", "daily_limit_total = 1000", "# a comment", "claude_sonnet_4_5_calls = 12", "[[accounts.projects]]"] {
+        for keep in [
+            "project_name = \"My First Project\"",
+            "daily_limit_total = 1000",
+            "# a comment",
+            "claude_sonnet_4_5_calls = 12",
+            "[[accounts.projects]]",
+        ] {
             assert!(out.contains(keep), "lost {keep}");
         }
         let again = parse(&out).unwrap();
         assert!(again.accounts[0].disabled);
+    }
+
+    #[test]
+    fn an_untouched_account_without_a_disabled_key_stays_byte_for_byte() {
+        let text = "[[accounts]]\nemail = \"a\"\n\n[[accounts]]\nemail = \"b\"\n";
+        let mut f = parse(text).unwrap();
+        f.accounts[0].apply(&Change::Disabled);
+        assert_eq!(
+            f.to_toml_string(),
+            "[[accounts]]\nemail = \"a\"\ndisabled = true\n\n[[accounts]]\nemail = \"b\"\n"
+        );
     }
 
     #[test]
@@ -355,7 +393,10 @@ state = "ACTIVE"
 
     #[test]
     fn synthetic_accounts_serialise_and_parse_back() {
-        let mut f = AccountsFile::from_accounts(vec![Account::synthetic(0, 1000, 3600), Account::synthetic(1, 1000, 3600)]);
+        let mut f = AccountsFile::from_accounts(vec![
+            Account::synthetic(0, 1000, 3600),
+            Account::synthetic(1, 1000, 3600),
+        ]);
         let text = f.to_toml_string();
         let back = parse(&text).unwrap();
         assert_eq!(back.accounts, f.accounts);

@@ -62,7 +62,11 @@ pub enum Change {
     /// A request succeeded: clear `error_codes`, set `last_success`, count the call.
     Success { at: EpochMs },
     /// A request failed with `code`: record it, count the call, maybe ban a series or disable.
-    Error { code: u16, ban: Option<(String, EpochMs)>, disable: bool },
+    Error {
+        code: u16,
+        ban: Option<(String, EpochMs)>,
+        disable: bool,
+    },
     /// A refresh succeeded.
     Refreshed { grant: TokenGrant, at: EpochMs },
     /// Disabled by a failed refresh or by an operator.
@@ -132,8 +136,16 @@ mod tests {
     #[test]
     fn success_clears_error_codes_and_counts() {
         let mut a = Account::synthetic(0, 0, 3600);
-        a.apply(&Change::Error { code: 500, ban: None, disable: false });
-        a.apply(&Change::Error { code: 500, ban: None, disable: false });
+        a.apply(&Change::Error {
+            code: 500,
+            ban: None,
+            disable: false,
+        });
+        a.apply(&Change::Error {
+            code: 500,
+            ban: None,
+            disable: false,
+        });
         assert_eq!(a.error_codes, vec![500]);
         a.apply(&Change::Success { at: 1_764_395_921_000 });
         assert!(a.error_codes.is_empty());
@@ -144,7 +156,10 @@ mod tests {
     #[test]
     fn refresh_updates_token_and_expiry() {
         let mut a = Account::synthetic(0, 0, 3600);
-        let grant = TokenGrant { access_token: Secret::new("new"), expires_in: 10 };
+        let grant = TokenGrant {
+            access_token: Secret::new("new"),
+            expires_in: 10,
+        };
         a.apply(&Change::Refreshed { grant, at: 5 });
         assert_eq!(a.access_token.expose(), "new");
         assert_eq!(a.expires_at(), Some(10_005));

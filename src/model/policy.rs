@@ -19,7 +19,10 @@ pub struct SeriesRule {
 
 impl SeriesRule {
     pub fn new(pattern: &str, series: &str) -> Self {
-        SeriesRule { pattern: pattern.into(), series: series.into() }
+        SeriesRule {
+            pattern: pattern.into(),
+            series: series.into(),
+        }
     }
 
     pub fn matches(&self, model: &str) -> bool {
@@ -114,7 +117,10 @@ impl Policy {
     pub fn outcome_change(&self, model: &str, now: EpochMs, outcome: &Outcome) -> Change {
         match outcome {
             Outcome::Success => Change::Success { at: now },
-            Outcome::RateLimited { reset_at, retry_delay_ms } => Change::Error {
+            Outcome::RateLimited {
+                reset_at,
+                retry_delay_ms,
+            } => Change::Error {
                 code: 429,
                 ban: self
                     .series_of(model)
@@ -132,7 +138,10 @@ impl Policy {
     /// The change a refresh result makes: a new token, or disabled.
     pub fn refresh_change(&self, now: EpochMs, result: &Result<TokenGrant, RefreshFailure>) -> Change {
         match result {
-            Ok(grant) => Change::Refreshed { grant: grant.clone(), at: now },
+            Ok(grant) => Change::Refreshed {
+                grant: grant.clone(),
+                at: now,
+            },
             Err(_) => Change::Disabled,
         }
     }
@@ -174,8 +183,22 @@ mod tests {
     #[test]
     fn a_429_bans_the_model_series() {
         let p = Policy::default();
-        let c = p.outcome_change("claude-opus", 0, &Outcome::RateLimited { reset_at: None, retry_delay_ms: None });
-        assert_eq!(c, Change::Error { code: 429, ban: Some(("claude_series".into(), 6 * HOUR_MS)), disable: false });
+        let c = p.outcome_change(
+            "claude-opus",
+            0,
+            &Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: None,
+            },
+        );
+        assert_eq!(
+            c,
+            Change::Error {
+                code: 429,
+                ban: Some(("claude_series".into(), 6 * HOUR_MS)),
+                disable: false
+            }
+        );
     }
 
     #[test]

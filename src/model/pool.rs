@@ -34,7 +34,12 @@ pub struct PoolState {
 
 impl PoolState {
     pub fn new(policy: Policy, accounts: Vec<Account>) -> Self {
-        PoolState { policy, accounts, current: 0, calls: 0 }
+        PoolState {
+            policy,
+            accounts,
+            current: 0,
+            calls: 0,
+        }
     }
 
     pub fn current(&self) -> usize {
@@ -98,7 +103,10 @@ mod tests {
     const MODEL: &str = "gemini-3-pro";
 
     fn pool(n: usize, k: u64) -> PoolState {
-        let policy = Policy { calls_per_rotation: k, ..Policy::default() };
+        let policy = Policy {
+            calls_per_rotation: k,
+            ..Policy::default()
+        };
         PoolState::new(policy, (0..n).map(|i| Account::synthetic(i, 0, 3600)).collect())
     }
 
@@ -127,7 +135,14 @@ mod tests {
         let mut p = pool(3, 100);
         p.apply(0, &Change::Disabled);
         assert_eq!(ready(&mut p, 0), 1);
-        let ban = p.policy.outcome_change(MODEL, 0, &Outcome::RateLimited { reset_at: None, retry_delay_ms: None });
+        let ban = p.policy.outcome_change(
+            MODEL,
+            0,
+            &Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: None,
+            },
+        );
         p.apply(1, &ban);
         assert_eq!(ready(&mut p, 0), 2);
         // Other series are not affected by a gemini-3 ban.
@@ -149,7 +164,10 @@ mod tests {
         let now = 3_600_000 - 300_000; // exactly at the margin
         assert_eq!(p.select(MODEL, now), Selection::NeedsRefresh(0));
         assert_eq!(p.calls_since_rotation(), 0);
-        let grant = TokenGrant { access_token: Secret::new("t"), expires_in: 3600 };
+        let grant = TokenGrant {
+            access_token: Secret::new("t"),
+            expires_in: 3600,
+        };
         let change = p.policy.refresh_change(now, &Ok(grant));
         p.apply(0, &change);
         assert_eq!(p.select(MODEL, now), Selection::Ready(0));

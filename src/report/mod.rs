@@ -27,14 +27,21 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         deadlocked: r.deadlock.is_some(),
         file_unreadable: !r.file_readable,
     };
-    Some(m.value(&r.latency_ms, |p| r.phases_ms.get(p.as_str()).copied().unwrap_or_default(), &counts))
+    Some(m.value(
+        &r.latency_ms,
+        |p| r.phases_ms.get(p.as_str()).copied().unwrap_or_default(),
+        &counts,
+    ))
 }
 
 pub mod json;
 
 /// Writes a report file through a temp file and rename, so a reader never sees half a file.
 pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

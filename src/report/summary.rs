@@ -9,10 +9,10 @@ use crate::analysis::Prediction;
 use crate::metrics::histogram::LatencyStats;
 use crate::metrics::recorder::TimelinePoint;
 use crate::metrics::Phase;
-use crate::scenario::metric::ExpectationResult;
-use crate::scenario::suite::ScenarioRun;
-use crate::scenario::spec::ReferenceSpec;
 use crate::metrics::StrategyRun;
+use crate::scenario::metric::ExpectationResult;
+use crate::scenario::spec::ReferenceSpec;
+use crate::scenario::suite::ScenarioRun;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -125,7 +125,10 @@ impl ResultSummary {
             exhausted: r.exhausted,
             throughput_rps: run.throughput_rps(),
             latency_ms: run.latency(),
-            phases_ms: Phase::ALL.iter().map(|p| (p.as_str().to_string(), run.phase(*p))).collect(),
+            phases_ms: Phase::ALL
+                .iter()
+                .map(|p| (p.as_str().to_string(), run.phase(*p)))
+                .collect(),
             refreshes: run.stats.refreshes,
             refresh_failures: run.stats.refresh_failures,
             disables: run.stats.disables,
@@ -143,7 +146,11 @@ impl ResultSummary {
             mean_in_flight: r.mean_in_flight(),
             wall_time_s: run.wall_time.as_secs_f64(),
             histogram_v2: r.total.to_base64_v2(),
-            phase_histograms_v2: r.phases.iter().map(|(p, h)| (p.as_str().to_string(), h.to_base64_v2())).collect(),
+            phase_histograms_v2: r
+                .phases
+                .iter()
+                .map(|(p, h)| (p.as_str().to_string(), h.to_base64_v2()))
+                .collect(),
             timeline: {
                 let mut t = r.timeline.clone();
                 t.sort_by_key(|p| p.number);
@@ -188,7 +195,10 @@ impl Summary {
         for s in &self.scenarios {
             for r in &s.results {
                 for e in r.failed_expectations() {
-                    out.push(format!("{}/{}: {} = {:.3} (expected {})", s.name, r.strategy, e.metric, e.value, e.bound));
+                    out.push(format!(
+                        "{}/{}: {} = {:.3} (expected {})",
+                        s.name, r.strategy, e.metric, e.value, e.bound
+                    ));
                 }
             }
         }

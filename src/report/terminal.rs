@@ -39,7 +39,11 @@ fn row(r: &ResultSummary) -> String {
 pub fn scenario_block(s: &ScenarioSummary) -> String {
     let mut out = String::new();
     let loop_kind = if s.closed_loop { "closed loop" } else { "open loop" };
-    let _ = writeln!(out, "\n{} ({}, {} load, {}, {} credentials, store {})", s.name, s.mode, s.load_model, loop_kind, s.credentials, s.store);
+    let _ = writeln!(
+        out,
+        "\n{} ({}, {} load, {}, {} credentials, store {})",
+        s.name, s.mode, s.load_model, loop_kind, s.credentials, s.store
+    );
     if !s.description.is_empty() {
         let _ = writeln!(out, "  {}", s.description);
     }
@@ -65,7 +69,15 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
             );
         }
         for e in &r.expectations {
-            let _ = writeln!(out, "  {:<13} expect {} {}: {} {}", r.strategy, e.metric, e.bound, ms(e.value), if e.passed { "ok" } else { "FAILED" });
+            let _ = writeln!(
+                out,
+                "  {:<13} expect {} {}: {} {}",
+                r.strategy,
+                e.metric,
+                e.bound,
+                ms(e.value),
+                if e.passed { "ok" } else { "FAILED" }
+            );
         }
         if let Some(d) = &r.deadlock {
             let _ = writeln!(out, "  {:<13} {d}", r.strategy);
@@ -84,7 +96,9 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
             reference.strategy,
             reference.metric,
             ms(reference.value.value()),
-            measured.map(|m| format!("; credpool measured {}", ms(m))).unwrap_or_default()
+            measured
+                .map(|m| format!("; credpool measured {}", ms(m)))
+                .unwrap_or_default()
         );
     }
     out

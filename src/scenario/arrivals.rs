@@ -18,16 +18,30 @@ pub struct Arrivals<'a> {
 
 impl<'a> Arrivals<'a> {
     pub fn new(load: &'a LoadPlan, seed: u64) -> Self {
-        Arrivals { load, seed, next: 0, t: 0.0 }
+        Arrivals {
+            load,
+            seed,
+            next: 0,
+            t: 0.0,
+        }
     }
 
     /// The rate at time `t` (seconds), or `None` after the last stage.
     fn rate_at(&self, t: f64) -> Option<(f64, f64)> {
         let mut start = 0.0;
         for &(d, a, b) in &self.load.stages {
-            let len = if d == Duration::MAX { f64::INFINITY } else { d.as_secs_f64() };
-            if t < start + len {
-                let rate = if len.is_finite() && len > 0.0 { a + (b - a) * (t - start) / len } else { a };
+            let len = if d == Duration::MAX {
+                f64::INFINITY
+            } else {
+                d.as_secs_f64()
+            };
+            // A nanosecond of slack: accumulated 1/rate gaps land just short of a stage's end.
+            if t < start + len - 1e-9 {
+                let rate = if len.is_finite() && len > 0.0 {
+                    a + (b - a) * (t - start) / len
+                } else {
+                    a
+                };
                 return Some((rate, start + len));
             }
             start += len;
@@ -111,7 +125,11 @@ mod tests {
     #[test]
     fn stages_end_the_run_and_skip_silence() {
         let l = load(
-            vec![(Duration::from_secs(1), 10.0, 10.0), (Duration::from_secs(1), 0.0, 0.0), (Duration::from_secs(1), 10.0, 10.0)],
+            vec![
+                (Duration::from_secs(1), 10.0, 10.0),
+                (Duration::from_secs(1), 0.0, 0.0),
+                (Duration::from_secs(1), 10.0, 10.0),
+            ],
             Arrival::Constant,
             1000,
         );

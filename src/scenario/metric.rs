@@ -29,7 +29,11 @@ impl FromStr for Stat {
             "p99" => Stat::P99,
             "p999" => Stat::P999,
             "max" => Stat::Max,
-            _ => return Err(format!("unknown statistic {s:?}: expected min, mean, p50, p90, p99, p999 or max")),
+            _ => {
+                return Err(format!(
+                    "unknown statistic {s:?}: expected min, mean, p50, p90, p99, p999 or max"
+                ))
+            }
         })
     }
 }
@@ -87,7 +91,12 @@ pub enum Metric {
 
 impl Metric {
     /// This metric's value, given the run's total latency, its phases and its counts.
-    pub fn value(&self, latency: &crate::metrics::histogram::LatencyStats, phase: impl Fn(Phase) -> crate::metrics::histogram::LatencyStats, c: &Counts) -> f64 {
+    pub fn value(
+        &self,
+        latency: &crate::metrics::histogram::LatencyStats,
+        phase: impl Fn(Phase) -> crate::metrics::histogram::LatencyStats,
+        c: &Counts,
+    ) -> f64 {
         match *self {
             Metric::Latency(stat) => stat.of(latency),
             Metric::Phase(p, stat) => stat.of(&phase(p)),
@@ -116,7 +125,12 @@ impl Metric {
     }
 
     pub fn name(&self) -> String {
-        let stat = |s: &Stat| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let stat = |s: &Stat| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        };
         match self {
             Metric::Latency(s) => format!("latency.{}", stat(s)),
             Metric::Phase(p, s) => format!("phase.{}.{}", p.as_str(), stat(s)),
@@ -144,7 +158,10 @@ impl FromStr for Metric {
         }
         if let Some(rest) = s.strip_prefix("phase.") {
             let (phase, stat) = rest.split_once('.').ok_or_else(unknown)?;
-            return Ok(Metric::Phase(phase.parse().map_err(|_| unknown())?, stat.parse().map_err(|_| unknown())?));
+            return Ok(Metric::Phase(
+                phase.parse().map_err(|_| unknown())?,
+                stat.parse().map_err(|_| unknown())?,
+            ));
         }
         Ok(match s {
             "throughput_rps" => Metric::Throughput,
@@ -230,7 +247,13 @@ mod tests {
 
     #[test]
     fn metric_names_round_trip() {
-        for name in ["latency.p999", "phase.lock_wait.p99", "throughput_rps", "lost_updates", "deadlocks"] {
+        for name in [
+            "latency.p999",
+            "phase.lock_wait.p99",
+            "throughput_rps",
+            "lost_updates",
+            "deadlocks",
+        ] {
             let m: Metric = name.parse().unwrap();
             assert_eq!(m.name(), name);
         }
@@ -239,8 +262,16 @@ mod tests {
 
     #[test]
     fn checks() {
-        assert!(Check::Approx { value: 1515.0, tolerance: 0.01 }.holds(1520.0));
-        assert!(!Check::Approx { value: 1515.0, tolerance: 0.001 }.holds(1520.0));
+        assert!(Check::Approx {
+            value: 1515.0,
+            tolerance: 0.01
+        }
+        .holds(1520.0));
+        assert!(!Check::Approx {
+            value: 1515.0,
+            tolerance: 0.001
+        }
+        .holds(1520.0));
         assert!(Check::AtMost(3.0).holds(3.0));
         assert!(!Check::AtLeast(3.0).holds(2.9));
     }

@@ -81,7 +81,8 @@ impl Plan {
                     a.timestamp = Some(origin - lifetime_s * 1000 - 1000);
                 } else if let Some(at) = self.expire_all_at {
                     // Inside the refresh margin exactly `at` after the start.
-                    a.timestamp = Some(origin + at.as_millis() as i64 + self.policy.refresh_margin_ms - lifetime_s * 1000);
+                    a.timestamp =
+                        Some(origin + at.as_millis() as i64 + self.policy.refresh_margin_ms - lifetime_s * 1000);
                 }
                 a
             })
@@ -103,14 +104,21 @@ pub fn load(path: &Path) -> Result<Plan, InputError> {
 
 /// Parses and validates scenario text; `path` labels errors.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
-    let spec: ScenarioSpec = toml::from_str(text).map_err(|e| InputError::from_toml(path, text, e.span(), e.message()))?;
+    let spec: ScenarioSpec =
+        toml::from_str(text).map_err(|e| InputError::from_toml(path, text, e.span(), e.message()))?;
     let at = |span: std::ops::Range<usize>, msg: String| InputError::at(path, text, Some(span), msg);
 
     let credentials = spec.pool.credentials.get_ref().0 as usize;
     if credentials > 100_000 {
-        return Err(at(spec.pool.credentials.span(), format!("{credentials} credentials is absurd: expected at most 100000")));
+        return Err(at(
+            spec.pool.credentials.span(),
+            format!("{credentials} credentials is absurd: expected at most 100000"),
+        ));
     }
-    for (list, key) in [(&spec.pool.expired, "expired"), (&spec.pool.failing_refresh, "failing_refresh")] {
+    for (list, key) in [
+        (&spec.pool.expired, "expired"),
+        (&spec.pool.failing_refresh, "failing_refresh"),
+    ] {
         if let Some(bad) = list.get_ref().iter().find(|&&i| i >= credentials) {
             return Err(at(
                 list.span(),
@@ -125,30 +133,51 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     let requests = load.requests.get_ref().0;
     let stages: Vec<(Duration, f64, f64)> = match (load.model, load.rate, load.stages.as_slice()) {
         (LoadModel::Open, Some(_), [_, ..]) => {
-            return Err(at(load.requests.span(), "`load.rate` and `[[load.stages]]` both given: expected one of them".into()))
+            return Err(at(
+                load.requests.span(),
+                "`load.rate` and `[[load.stages]]` both given: expected one of them".into(),
+            ))
         }
         (LoadModel::Open, Some(r), []) => {
             if r.0 <= 0.0 {
-                return Err(at(load.requests.span(), "`load.rate` must be above 0 for an open load".into()));
+                return Err(at(
+                    load.requests.span(),
+                    "`load.rate` must be above 0 for an open load".into(),
+                ));
             }
             vec![(Duration::MAX, r.0, r.0)]
         }
         (LoadModel::Open, None, []) => {
-            return Err(at(load.requests.span(), "an open load needs `load.rate` (requests per second) or `[[load.stages]]`".into()))
+            return Err(at(
+                load.requests.span(),
+                "an open load needs `load.rate` (requests per second) or `[[load.stages]]`".into(),
+            ))
         }
-        (LoadModel::Open, None, stages) => stages.iter().map(|s: &StageSpec| (s.duration.0, s.rate.0, s.ramp_to.unwrap_or(s.rate).0)).collect(),
+        (LoadModel::Open, None, stages) => stages
+            .iter()
+            .map(|s: &StageSpec| (s.duration.0, s.rate.0, s.ramp_to.unwrap_or(s.rate).0))
+            .collect(),
         (_, rate, stages) => {
             if rate.is_some() || !stages.is_empty() {
-                return Err(at(load.requests.span(), "`load.rate` and `[[load.stages]]` apply to `model = \"open\"` only".into()));
+                return Err(at(
+                    load.requests.span(),
+                    "`load.rate` and `[[load.stages]]` apply to `model = \"open\"` only".into(),
+                ));
             }
             Vec::new()
         }
     };
     if load.model == LoadModel::Open && stages.iter().all(|(_, a, b)| *a <= 0.0 && *b <= 0.0) {
-        return Err(at(load.requests.span(), "every stage has rate 0: no request would ever arrive".into()));
+        return Err(at(
+            load.requests.span(),
+            "every stage has rate 0: no request would ever arrive".into(),
+        ));
     }
     if load.models.is_empty() {
-        return Err(at(load.requests.span(), "`load.models` is empty: expected at least one model name".into()));
+        return Err(at(
+            load.requests.span(),
+            "`load.models` is empty: expected at least one model name".into(),
+        ));
     }
     if load.users.0 > u32::MAX as u64 {
         return Err(at(load.requests.span(), "`load.users` is too large".into()));
@@ -164,7 +193,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     if spec.pool.refresh_margin.0 >= spec.pool.token_lifetime.0 {
         return Err(at(
             spec.pool.credentials.span(),
-            "`pool.refresh_margin` is not shorter than `pool.token_lifetime`: every token would always need a refresh".into(),
+            "`pool.refresh_margin` is not shorter than `pool.token_lifetime`: every token would always need a refresh"
+                .into(),
         ));
     }
 
@@ -182,21 +212,45 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     };
 
     let u = &spec.upstream;
-    let rates = StatusRates { status_429: u.status_429_rate.0, status_5xx: u.status_5xx_rate.0, status_401: u.status_401_rate.0, status_403: u.status_403_rate.0 };
+    let rates = StatusRates {
+        status_429: u.status_429_rate.0,
+        status_5xx: u.status_5xx_rate.0,
+        status_401: u.status_401_rate.0,
+        status_403: u.status_403_rate.0,
+    };
     let mut faults = Vec::new();
     for f in &u.faults {
         let s = f.get_ref();
         if s.until <= s.from {
             return Err(at(f.span(), "a fault window needs `until` after `from`".into()));
         }
-        let r = StatusRates { status_429: s.status_429_rate.0, status_5xx: s.status_5xx_rate.0, status_401: s.status_401_rate.0, status_403: s.status_403_rate.0 };
+        let r = StatusRates {
+            status_429: s.status_429_rate.0,
+            status_5xx: s.status_5xx_rate.0,
+            status_401: s.status_401_rate.0,
+            status_403: s.status_403_rate.0,
+        };
         if r.status_429 + r.status_5xx + r.status_401 + r.status_403 > 1.0 + 1e-9 {
-            return Err(at(f.span(), "the status rates of a fault window add up to more than 1".into()));
+            return Err(at(
+                f.span(),
+                "the status rates of a fault window add up to more than 1".into(),
+            ));
         }
-        faults.push(FaultWindow { from: s.from.0, until: s.until.0, rates: r, refresh_failure_rate: s.refresh_failure_rate.0, extra_latency: s.extra_latency.0 });
+        faults.push(FaultWindow {
+            from: s.from.0,
+            until: s.until.0,
+            rates: r,
+            refresh_failure_rate: s.refresh_failure_rate.0,
+            extra_latency: s.extra_latency.0,
+        });
     }
     if rates.status_429 + rates.status_5xx + rates.status_401 + rates.status_403 > 1.0 + 1e-9 {
-        return Err(InputError::at(path, text, None, "`upstream` status rates add up to more than 1: expected a total of at most 1.0"));
+        return Err(InputError::at(
+            path,
+            text,
+            None,
+            "`upstream` status rates add up to more than 1: expected a total of at most 1.0",
+        ));
     }
     let upstream = UpstreamModel {
         seed: spec.seed,
@@ -223,19 +277,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         let check = match (s.at_most, s.at_least, s.approx) {
             (Some(b), None, None) => Check::AtMost(b.value()),
             (None, Some(b), None) => Check::AtLeast(b.value()),
-            (None, None, Some(b)) => Check::Approx { value: b.value(), tolerance: s.tolerance.map(|t| t.0).unwrap_or(0.01) },
-            _ => return Err(at(span, "an [[expect]] needs exactly one of `at_most`, `at_least` or `approx`".into())),
+            (None, None, Some(b)) => Check::Approx {
+                value: b.value(),
+                tolerance: s.tolerance.map(|t| t.0).unwrap_or(0.01),
+            },
+            _ => {
+                return Err(at(
+                    span,
+                    "an [[expect]] needs exactly one of `at_most`, `at_least` or `approx`".into(),
+                ))
+            }
         };
         if s.tolerance.is_some() && s.approx.is_none() {
             return Err(at(span, "`tolerance` only applies to `approx`".into()));
         }
-        expectations.push(Expectation { strategy, metric, check, mode: s.mode, note: s.note.clone() });
+        expectations.push(Expectation {
+            strategy,
+            metric,
+            check,
+            mode: s.mode,
+            note: s.note.clone(),
+        });
     }
     for r in &spec.reference {
         if r.strategy != "all" {
-            r.strategy.parse::<StrategyName>().map_err(|m| InputError::at(path, text, None, format!("[[reference]]: {m}")))?;
+            r.strategy
+                .parse::<StrategyName>()
+                .map_err(|m| InputError::at(path, text, None, format!("[[reference]]: {m}")))?;
         }
-        r.metric.parse::<Metric>().map_err(|m| InputError::at(path, text, None, format!("[[reference]]: {m}")))?;
+        r.metric
+            .parse::<Metric>()
+            .map_err(|m| InputError::at(path, text, None, format!("[[reference]]: {m}")))?;
     }
 
     let load_plan = LoadPlan {
@@ -248,10 +320,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         stages,
         models: load.models.iter().map(|m| Arc::from(m.as_str())).collect(),
     };
-    let watchdog = spec.watchdog.map(|s| s.0).unwrap_or_else(|| default_watchdog(&load_plan, &costs, &upstream));
+    let watchdog = spec
+        .watchdog
+        .map(|s| s.0)
+        .unwrap_or_else(|| default_watchdog(&load_plan, &costs, &upstream));
     let name = spec.name.get_ref().trim().to_string();
     if name.is_empty() || name.contains(['/', '\\']) {
-        return Err(at(spec.name.span(), "`name` must be a non-empty name without slashes (it names report files)".into()));
+        return Err(at(
+            spec.name.span(),
+            "`name` must be a non-empty name without slashes (it names report files)".into(),
+        ));
     }
 
     Ok(Plan {
@@ -321,8 +399,15 @@ fn default_watchdog(load: &LoadPlan, costs: &Costs, upstream: &UpstreamModel) ->
     let arrival_span: Duration = load
         .stages
         .iter()
-        .map(|(d, a, b)| if *d == Duration::MAX { Duration::from_secs_f64(load.requests as f64 / a.max(*b).max(1e-9)) } else { *d })
+        .map(|(d, a, b)| {
+            if *d == Duration::MAX {
+                Duration::from_secs_f64(load.requests as f64 / a.max(*b).max(1e-9))
+            } else {
+                *d
+            }
+        })
         .sum();
     let think = load.think_time * (load.requests.min(1_000_000) as u32);
-    (per_request * (load.requests.min(1_000_000) as u32) * 10 + arrival_span * 2 + think + Duration::from_secs(60)).min(Duration::from_secs(30 * 24 * 3600))
+    (per_request * (load.requests.min(1_000_000) as u32) * 10 + arrival_span * 2 + think + Duration::from_secs(60))
+        .min(Duration::from_secs(30 * 24 * 3600))
 }

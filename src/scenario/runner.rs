@@ -81,8 +81,14 @@ pub fn run(plan: &Plan, strategy: StrategyName, progress: Option<Progress>) -> R
 async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>) -> StrategyRun {
     let clock = Clock::starting_at(VIRTUAL_EPOCH_MS);
     let accounts = plan.initial_accounts(clock.now_ms());
-    let backend = Arc::new(MemoryBackend::new(Some(AccountsFile::from_accounts(accounts.clone()).to_toml_string())));
-    let store = Arc::new(AuditedStore::new(crate::store::open(plan.store, backend.clone(), plan.costs)));
+    let backend = Arc::new(MemoryBackend::new(Some(
+        AccountsFile::from_accounts(accounts.clone()).to_toml_string(),
+    )));
+    let store = Arc::new(AuditedStore::new(crate::store::open(
+        plan.store,
+        backend.clone(),
+        plan.costs,
+    )));
     let upstream = Arc::new(SimulatedUpstream::new(plan.upstream.clone(), clock));
     let env = Env {
         policy: plan.policy.clone(),
@@ -106,12 +112,23 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
     let path = dir.path().join("accounts.toml");
     let backend = file_backend(&path);
     backend
-        .write_atomic(&AccountsFile::from_accounts(accounts.clone()).to_toml_string(), Default::default())
+        .write_atomic(
+            &AccountsFile::from_accounts(accounts.clone()).to_toml_string(),
+            Default::default(),
+        )
         .map_err(|e| format!("{}: {e}", path.display()))?;
     // The real file I/O is the file cost: only the non-file steps are charged.
-    let store = Arc::new(AuditedStore::new(crate::store::open(plan.store, backend.clone(), plan.costs.without_file_costs())));
+    let store = Arc::new(AuditedStore::new(crate::store::open(
+        plan.store,
+        backend.clone(),
+        plan.costs.without_file_costs(),
+    )));
     let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
-    let client = Arc::new(server.client().map_err(|e| format!("cannot build the HTTP client: {e}"))?);
+    let client = Arc::new(
+        server
+            .client()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+    );
     let env = Env {
         policy: plan.policy.clone(),
         accounts: accounts.clone(),
@@ -134,7 +151,13 @@ fn file_backend(path: &std::path::Path) -> Arc<dyn Backend> {
 }
 
 /// Issues every request of the plan and waits for them (or for the watchdog).
-async fn drive(plan: &Plan, name: StrategyName, env: Env, api: Arc<dyn Api>, progress: Option<Progress>) -> StrategyRun {
+async fn drive(
+    plan: &Plan,
+    name: StrategyName,
+    env: Env,
+    api: Arc<dyn Api>,
+    progress: Option<Progress>,
+) -> StrategyRun {
     let clock = env.clock;
     let shared = Arc::new(Shared {
         strategy: name.build(env),
@@ -162,7 +185,13 @@ async fn drive(plan: &Plan, name: StrategyName, env: Env, api: Arc<dyn Api>, pro
                     for (n, at) in Arrivals::new(&load, seed).enumerate() {
                         tokio::time::sleep_until(shared.clock.origin() + at).await;
                         let n = n as u64;
-                        tokio::spawn(one_request(shared.clone(), n, at, user_of(&load, seed, n), model_of(&load, n)));
+                        tokio::spawn(one_request(
+                            shared.clone(),
+                            n,
+                            at,
+                            user_of(&load, seed, n),
+                            model_of(&load, n),
+                        ));
                     }
                 }
                 LoadModel::Closed => {
@@ -231,7 +260,11 @@ async fn drive(plan: &Plan, name: StrategyName, env: Env, api: Arc<dyn Api>, pro
     }
     if plan.load.model == LoadModel::Open {
         let lat = run.latency();
-        run.predictions.push(littles_law::predict(run.throughput_rps(), lat.mean, run.recorder.mean_in_flight()));
+        run.predictions.push(littles_law::predict(
+            run.throughput_rps(),
+            lat.mean,
+            run.recorder.mean_in_flight(),
+        ));
     }
     run
 }
@@ -239,7 +272,9 @@ async fn drive(plan: &Plan, name: StrategyName, env: Env, api: Arc<dyn Api>, pro
 /// How many requests the run will issue: `requests`, or fewer when an open load's stages end first.
 pub fn planned_requests(plan: &Plan) -> u64 {
     match plan.load.model {
-        LoadModel::Open if plan.load.stages.iter().all(|(d, _, _)| *d != Duration::MAX) => Arrivals::new(&plan.load, plan.seed).count() as u64,
+        LoadModel::Open if plan.load.stages.iter().all(|(d, _, _)| *d != Duration::MAX) => {
+            Arrivals::new(&plan.load, plan.seed).count() as u64
+        }
         _ => plan.load.requests,
     }
 }
@@ -253,7 +288,12 @@ async fn one_request(shared: Arc<Shared>, number: u64, arrival: Duration, user: 
     let acquired = shared.strategy.acquire(&request).await;
     f.acquiring.fetch_sub(1, Ordering::Relaxed);
     let acquired_at = shared.clock.elapsed();
-    let mut record = RequestRecord { number, arrival, acquired_at, ..RequestRecord::default() };
+    let mut record = RequestRecord {
+        number,
+        arrival,
+        acquired_at,
+        ..RequestRecord::default()
+    };
     match acquired {
         Ok(lease) => {
             record.timing = lease.timing;
@@ -295,7 +335,13 @@ pub fn check_expectations(plan: &Plan, run: &StrategyRun) -> Vec<ExpectationResu
         .filter(|e| e.strategy.is_none_or(|s| s == run.strategy) && e.mode.is_none_or(|m| m == run.mode))
         .map(|e| {
             let value = run.metric(&e.metric);
-            ExpectationResult { metric: e.metric.name(), bound: e.check.describe(), value, passed: e.check.holds(value), note: e.note.clone() }
+            ExpectationResult {
+                metric: e.metric.name(),
+                bound: e.check.describe(),
+                value,
+                passed: e.check.holds(value),
+                note: e.note.clone(),
+            }
         })
         .collect()
 }

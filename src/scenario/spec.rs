@@ -341,7 +341,9 @@ impl<'de> Deserialize<'de> for Bound {
                 f.write_str("a duration such as \"3030ms\" (for latency metrics) or a number")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Bound, E> {
-                crate::duration::parse_duration(v).map(|d| Bound::Duration(Span(d))).map_err(E::custom)
+                crate::duration::parse_duration(v)
+                    .map(|d| Bound::Duration(Span(d)))
+                    .map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
                 Ok(Bound::Number(v as f64))
@@ -372,10 +374,14 @@ impl<'de> Deserialize<'de> for Positive {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = i64::deserialize(d)?;
         if v < 1 {
-            return Err(de::Error::custom(format!("{v} is not allowed here: expected a whole number of at least 1")));
+            return Err(de::Error::custom(format!(
+                "{v} is not allowed here: expected a whole number of at least 1"
+            )));
         }
         if v as u64 > MAX_COUNT {
-            return Err(de::Error::custom(format!("{v} is absurdly large: expected at most {MAX_COUNT}")));
+            return Err(de::Error::custom(format!(
+                "{v} is absurdly large: expected at most {MAX_COUNT}"
+            )));
         }
         Ok(Positive(v as u64))
     }
@@ -389,7 +395,9 @@ impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
         if !(0.0..=1.0).contains(&v) {
-            return Err(de::Error::custom(format!("{v} is not a rate: expected a fraction between 0.0 and 1.0")));
+            return Err(de::Error::custom(format!(
+                "{v} is not a rate: expected a fraction between 0.0 and 1.0"
+            )));
         }
         Ok(Rate(v))
     }
@@ -403,10 +411,14 @@ impl<'de> Deserialize<'de> for NonNegative {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
         if !v.is_finite() || v < 0.0 {
-            return Err(de::Error::custom(format!("{v} is not allowed here: expected a number of at least 0")));
+            return Err(de::Error::custom(format!(
+                "{v} is not allowed here: expected a number of at least 0"
+            )));
         }
         if v > 1e7 {
-            return Err(de::Error::custom(format!("{v} requests per second is absurd: expected at most 10000000")));
+            return Err(de::Error::custom(format!(
+                "{v} requests per second is absurd: expected at most 10000000"
+            )));
         }
         Ok(NonNegative(v))
     }

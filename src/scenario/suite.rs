@@ -72,7 +72,11 @@ pub fn strategies_for(plan: &Plan, only: Option<&[StrategyName]>) -> Vec<Strateg
 }
 
 /// Runs one scenario with the given strategies, checking its expectations.
-pub fn run_scenario(plan: &Plan, strategies: &[StrategyName], progress: Option<Progress>) -> Result<ScenarioRun, String> {
+pub fn run_scenario(
+    plan: &Plan,
+    strategies: &[StrategyName],
+    progress: Option<Progress>,
+) -> Result<ScenarioRun, String> {
     let started = Instant::now();
     let mut runs = Vec::new();
     for &s in strategies {
@@ -80,14 +84,10 @@ pub fn run_scenario(plan: &Plan, strategies: &[StrategyName], progress: Option<P
         run.expectations = runner::check_expectations(plan, &run);
         runs.push(run);
     }
-    Ok(ScenarioRun { plan: plan.clone(), runs, wall_time: started.elapsed() })
-}
-
-/// Whether `path` looks like a scenario file rather than an accounts file.
-pub fn is_scenario_text(text: &str) -> bool {
-    !text.lines().any(|l| {
-        let t = l.trim_start();
-        t.starts_with("[[accounts]]") || t.starts_with("accounts")
+    Ok(ScenarioRun {
+        plan: plan.clone(),
+        runs,
+        wall_time: started.elapsed(),
     })
 }
 

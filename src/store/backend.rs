@@ -41,6 +41,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Blocks until this process holds the cross-process lock. The memory backend has one
     /// process only, so its guard is free.
     fn lock_cross_process(&self) -> io::Result<Box<dyn CrossProcessGuard>>;
+
+    /// The cross-process lock if it can be had without waiting, else `None`. Lets an async caller
+    /// take the uncontended lock inline and move only a real wait off the runtime's thread.
+    /// The default suits backends whose [`Backend::lock_cross_process`] never blocks.
+    fn try_lock_cross_process(&self) -> io::Result<Option<Box<dyn CrossProcessGuard>>> {
+        self.lock_cross_process().map(Some)
+    }
 }
 
 /// The file in memory. Every operation is atomic on its own (a sync mutex); the lost updates and
@@ -52,7 +59,9 @@ pub struct MemoryBackend {
 
 impl MemoryBackend {
     pub fn new(initial: Option<String>) -> Self {
-        MemoryBackend { content: crate::sync::Mutex::new(initial) }
+        MemoryBackend {
+            content: crate::sync::Mutex::new(initial),
+        }
     }
 
     /// The current contents (for audits and tests).

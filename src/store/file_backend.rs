@@ -1,27 +1,431 @@
-//! Real files: placeholder, implemented by the store work.
-pub struct FileBackend;
+//! Real files: `accounts.toml` on disk, for real mode, tests, benchmarks and `credpool torture`.
+//!
+//! Every operation of [`Backend`] is done the way the code it replays did it, so the store modes
+//! differ on disk exactly as they did in the proxy:
+//!
+//! - [`Backend::truncate`] + [`Backend::write_in_place`]: two separate opens of the real file, the
+//!   pre-fix `open(path, "w")`. Between them a reader sees an empty file; two writers interleaving
+//!   them leave the tail of the longer text behind the shorter one (an unparsable file).
+//! - [`Backend::write_atomic`]: a temp file in the same directory (so the rename cannot cross a
+//!   filesystem), named uniquely per writer (process id + counter: the proxy's one shared temp name
+//!   gave two processes "missing temp file" errors), created with mode 0600 because it holds
+//!   tokens, optionally fsynced before the rename and the directory fsynced after it (without the
+//!   second fsync a power cut can forget the rename itself). The temp file is removed on every
+//!   failure.
+//! - The backup `<file>.bak` is a hard link to the file being replaced: the rename leaves the old
+//!   inode untouched, so the link *is* the previous version, made atomically and without copying
+//!   (a filesystem without hard links gets a copy, renamed into place).
+//! - [`Backend::lock_cross_process`]: an advisory lock (`flock`, via `std::fs::File::lock`) on a
+//!   separate lock file `<file>.lock`. Locking the data file itself would not work: the rename
+//!   replaces it, and a lock on the old inode protects nothing.
+//!
+//! Reads refuse a directory and a file over [`MAX_INPUT_BYTES`] with the same words as
+//! [`crate::input_error::read_input`], and a missing file is `None`: whether that is an error is
+//! the store's decision, not the backend's.
+
+use super::backend::{AtomicWrite, Backend, CrossProcessGuard};
+use crate::input_error::{unreadable_input, MAX_INPUT_BYTES};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Mode of every file credpool writes next to the accounts file: they all hold tokens.
+const PRIVATE_MODE: u32 = 0o600;
+
+/// Makes temp names unique among the writers of one process; the process id separates
+/// processes. A plain std atomic: a name counter, not synchronisation that loom should model.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An `accounts.toml` on disk.
+#[derive(Debug, Clone)]
+pub struct FileBackend {
+    path: PathBuf,
+    /// `<file>.bak`: the previous version, kept by [`AtomicWrite::backup`].
+    backup_path: PathBuf,
+    /// `<file>.lock`: what the cross-process lock locks.
+    lock_path: PathBuf,
+}
+
 impl FileBackend {
-    pub fn new(_path: &std::path::Path) -> Self {
-        FileBackend
+    /// The accounts file at `path`. Nothing is opened or created until an operation needs it.
+    pub fn new(path: impl Into<PathBuf>) -> FileBackend {
+        let path = path.into();
+        FileBackend {
+            backup_path: sibling(&path, ".bak"),
+            lock_path: sibling(&path, ".lock"),
+            path,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn backup_path(&self) -> &Path {
+        &self.backup_path
+    }
+
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
+    }
+
+    /// Creates the file with `text` (mode 0600, fsynced with its directory). Fails with
+    /// [`io::ErrorKind::AlreadyExists`] when the file exists: starting a pool is an explicit act,
+    /// and no store ever turns a missing file into an empty pool by itself.
+    pub fn create(&self, text: &str) -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_MODE)
+            .open(&self.path)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        sync_dir(self.dir())
+    }
+
+    /// The directory holding the file (temp files go there, and it is what gets fsynced).
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+
+    /// A fresh, unique temp path next to the file: `.<name>.<pid>.<n>.tmp`.
+    fn temp_path(&self) -> PathBuf {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.dir().join(format!(".{name}.{}.{n}.tmp", std::process::id()))
+    }
+
+    /// Writes `text` to a new temp file (mode 0600), fsynced if asked. On failure the temp file
+    /// is gone. Returns its path.
+    fn write_temp(&self, text: &str, fsync: bool) -> io::Result<PathBuf> {
+        // A name can only be taken by a crashed earlier process with the same pid: try the next.
+        let mut attempts = 0;
+        let (tmp, mut file) = loop {
+            let tmp = self.temp_path();
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(PRIVATE_MODE)
+                .open(&tmp)
+            {
+                Ok(file) => break (tmp, file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let written = file
+            .write_all(text.as_bytes())
+            .and_then(|()| if fsync { file.sync_all() } else { Ok(()) });
+        match written {
+            Ok(()) => Ok(tmp),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes `<file>.bak` the current version of the file (nothing to do when there is none).
+    fn make_backup(&self) -> io::Result<()> {
+        match fs::remove_file(&self.backup_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match fs::hard_link(&self.path, &self.backup_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            // No hard links here, or another process (without the cross-process lock) made its
+            // backup between our remove and link: copy, and rename the copy into place.
+            Err(_) => {
+                let tmp = self.temp_path();
+                let copied = fs::copy(&self.path, &tmp)
+                    .and_then(|_| fs::set_permissions(&tmp, fs::Permissions::from_mode(PRIVATE_MODE)))
+                    .and_then(|()| fs::rename(&tmp, &self.backup_path));
+                if let Err(e) = copied {
+                    let _ = fs::remove_file(&tmp);
+                    return if e.kind() == io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    };
+                }
+                return Ok(());
+            }
+        }
+        match fs::set_permissions(&self.backup_path, fs::Permissions::from_mode(PRIVATE_MODE)) {
+            // Another process without the cross-process lock (`locked` mode) already replaced
+            // the backup with its own: that one is as recent, and its permissions were set.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// After a failed rename. A rename is atomic, so when it fails the old file is normally still
+    /// there, intact, and writing over it again would only add risk; the backup is put back only
+    /// when the file is gone.
+    fn restore_backup_if_missing(&self) {
+        if fs::symlink_metadata(&self.path).is_err()
+            && self.backup_path.exists()
+            && fs::hard_link(&self.backup_path, &self.path).is_err()
+        {
+            let _ = fs::copy(&self.backup_path, &self.path);
+        }
     }
 }
-impl super::backend::Backend for FileBackend {
+
+/// `<path><suffix>`: `accounts.toml` -> `accounts.toml.lock`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// fsyncs a directory, so a rename (or a new name) in it survives a power cut.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Opens the lock file (created 0600; it holds nothing, but lives beside files that do).
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_MODE)
+        .open(path)
+}
+
+impl Backend for FileBackend {
     fn label(&self) -> String {
-        todo!()
+        self.path.display().to_string()
     }
-    fn read(&self) -> std::io::Result<Option<String>> {
-        todo!()
+
+    fn read(&self) -> io::Result<Option<String>> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // Checked on the open handle, so the checked file is the one read.
+        let meta = file.metadata()?;
+        if let Some(problem) = unreadable_input(&meta) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_INPUT_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "grew past the {} MiB limit while being read",
+                    MAX_INPUT_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        String::from_utf8(bytes).map(Some).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "is not valid UTF-8 text (byte {}): expected a TOML file",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })
     }
-    fn truncate(&self) -> std::io::Result<()> {
-        todo!()
+
+    fn truncate(&self) -> io::Result<()> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(PRIVATE_MODE)
+            .open(&self.path)
+            .map(drop)
     }
-    fn write_in_place(&self, _: &str) -> std::io::Result<()> {
-        todo!()
+
+    fn write_in_place(&self, text: &str) -> io::Result<()> {
+        // No truncation here: it happened in `truncate`, and another writer may have written
+        // since. That is the pre-fix race, replayed as it was.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PRIVATE_MODE)
+            .open(&self.path)?;
+        file.write_all(text.as_bytes())
     }
-    fn write_atomic(&self, _: &str, _: super::backend::AtomicWrite) -> std::io::Result<u32> {
-        todo!()
+
+    fn write_atomic(&self, text: &str, how: AtomicWrite) -> io::Result<u32> {
+        let tmp = self.write_temp(text, how.fsync)?;
+        let mut fsyncs = u32::from(how.fsync);
+        if how.backup {
+            if let Err(e) = self.make_backup() {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        if let Err(e) = fs::rename(&tmp, &self.path) {
+            let _ = fs::remove_file(&tmp);
+            if how.backup {
+                self.restore_backup_if_missing();
+            }
+            return Err(e);
+        }
+        if how.fsync {
+            sync_dir(self.dir())?;
+            fsyncs += 1;
+        }
+        Ok(fsyncs)
     }
-    fn lock_cross_process(&self) -> std::io::Result<Box<dyn super::backend::CrossProcessGuard>> {
-        todo!()
+
+    fn lock_cross_process(&self) -> io::Result<Box<dyn CrossProcessGuard>> {
+        let file = open_lock_file(&self.lock_path)?;
+        file.lock()?;
+        // Closing the file (dropping the guard) releases the lock.
+        Ok(Box::new(file))
+    }
+
+    fn try_lock_cross_process(&self) -> io::Result<Option<Box<dyn CrossProcessGuard>>> {
+        let file = open_lock_file(&self.lock_path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Box::new(file))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn missing_file_reads_as_none_and_create_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("accounts.toml"));
+        assert_eq!(b.read().unwrap(), None);
+        b.create("a = 1\n").unwrap();
+        assert_eq!(mode(b.path()), 0o600);
+        assert_eq!(b.create("b = 2\n").unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(b.read().unwrap().as_deref(), Some("a = 1\n"));
+    }
+
+    #[test]
+    fn directories_and_non_utf8_files_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = FileBackend::new(dir.path()).read().unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let bin = dir.path().join("bin.toml");
+        fs::write(&bin, [b'a', 0xff, 0xfe]).unwrap();
+        let e = FileBackend::new(&bin).read().unwrap_err();
+        assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn oversized_files_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        // A sparse file: its length is what is checked, no 16 MiB are written.
+        File::create(&big).unwrap().set_len(MAX_INPUT_BYTES + 1).unwrap();
+        let e = FileBackend::new(&big).read().unwrap_err();
+        assert!(e.to_string().contains("MiB limit"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_keeps_a_private_backup_and_counts_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.toml");
+        fs::write(&path, "old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let b = FileBackend::new(&path);
+        let n = b
+            .write_atomic(
+                "new\n",
+                AtomicWrite {
+                    fsync: true,
+                    backup: true,
+                },
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        assert_eq!(fs::read_to_string(b.backup_path()).unwrap(), "old\n");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(b.backup_path()), 0o600);
+        assert_eq!(b.write_atomic("newer\n", AtomicWrite::default()).unwrap(), 0);
+        assert_eq!(
+            fs::read_to_string(b.backup_path()).unwrap(),
+            "old\n",
+            "no backup was asked for"
+        );
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_the_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The "file" is a non-empty directory: the temp file is written, the rename fails.
+        let path = dir.path().join("accounts.toml");
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("inside"), "x").unwrap();
+        let b = FileBackend::new(&path);
+        assert!(b
+            .write_atomic(
+                "new\n",
+                AtomicWrite {
+                    fsync: true,
+                    backup: false
+                }
+            )
+            .is_err());
+        assert!(leftovers(dir.path()).is_empty(), "{:?}", leftovers(dir.path()));
+        assert_eq!(fs::read_to_string(path.join("inside")).unwrap(), "x");
+    }
+
+    #[test]
+    fn truncating_write_exposes_an_empty_file_between_its_halves() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("accounts.toml"));
+        b.create("a long original text\n").unwrap();
+        b.truncate().unwrap();
+        assert_eq!(b.read().unwrap().as_deref(), Some(""));
+        b.write_in_place("short\n").unwrap();
+        assert_eq!(b.read().unwrap().as_deref(), Some("short\n"));
+    }
+
+    #[test]
+    fn the_cross_process_lock_excludes_a_second_holder_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("accounts.toml"));
+        // flock locks belong to an open file description, so two opens in one process exclude
+        // each other just as two processes do.
+        let guard = b.lock_cross_process().unwrap();
+        assert_eq!(mode(b.lock_path()), 0o600);
+        assert!(b.try_lock_cross_process().unwrap().is_none());
+        drop(guard);
+        assert!(b.try_lock_cross_process().unwrap().is_some());
     }
 }

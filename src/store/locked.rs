@@ -26,7 +26,13 @@ pub struct LockedStore {
 
 impl LockedStore {
     pub fn new(backend: Arc<dyn Backend>, costs: Costs) -> Self {
-        LockedStore { backend, costs, lock: tokio::sync::Mutex::new(()), updates: AtomicU64::new(0), writes: AtomicU64::new(0) }
+        LockedStore {
+            backend,
+            costs,
+            lock: tokio::sync::Mutex::new(()),
+            updates: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
     }
 }
 
@@ -60,7 +66,66 @@ pub(crate) fn write_validated(
         return Err(StoreError::WouldEmptyPool);
     }
     let text = file.to_toml_string();
-    backend.write_atomic(&text, how).map_err(|source| StoreError::Io { path: backend.label(), source })
+    backend.write_atomic(&text, how).map_err(|source| StoreError::Io {
+        path: backend.label(),
+        source,
+    })
+}
+
+/// What [`read_modify_write`] did.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    /// One result per change, in order: an unknown account fails its own change only.
+    pub results: Vec<Result<(), StoreError>>,
+    /// Whether the file was written (not when every change failed).
+    pub wrote: bool,
+    /// fsyncs the write reported (each one charged as [`Step::Fsync`]).
+    pub fsyncs: u32,
+}
+
+/// The read-modify-write of every validating mode, run once the caller holds its locks: read
+/// and parse (an unparsable or missing file fails the whole call and is not touched), apply each
+/// change, and write the result once with `how`. `locked` and `durable` pass one change,
+/// `group_commit` a whole batch. Charges each step where it happens.
+pub(crate) async fn read_modify_write(
+    backend: &dyn Backend,
+    costs: &Costs,
+    changes: &[(&AccountId, &Change)],
+    how: AtomicWrite,
+) -> Result<Applied, StoreError> {
+    costs.charge(Step::FileRead).await;
+    let mut file = read_parsed(backend)?;
+    let had_accounts = !file.accounts.is_empty();
+    let mut results = Vec::with_capacity(changes.len());
+    for (id, change) in changes {
+        let result = apply_change(&mut file, id, change);
+        if result.is_ok() {
+            costs.charge(Step::StateUpdate).await;
+        }
+        results.push(result);
+    }
+    if results.iter().all(Result::is_err) {
+        return Ok(Applied {
+            results,
+            wrote: false,
+            fsyncs: 0,
+        });
+    }
+    costs.charge(Step::FileWrite).await;
+    let fsyncs = write_validated(backend, &mut file, had_accounts, how)?;
+    for _ in 0..fsyncs {
+        costs.charge(Step::Fsync).await;
+    }
+    Ok(Applied {
+        results,
+        wrote: true,
+        fsyncs,
+    })
+}
+
+/// The single result of a one-change [`read_modify_write`].
+pub(crate) fn only_result(applied: &mut Applied) -> Result<(), StoreError> {
+    applied.results.pop().unwrap_or(Ok(()))
 }
 
 impl AccountStore for LockedStore {
@@ -79,21 +144,75 @@ impl AccountStore for LockedStore {
         Box::pin(async move {
             let _guard = self.lock.lock().await;
             self.costs.charge(Step::FileLock).await;
-            self.costs.charge(Step::FileRead).await;
-            let mut file = read_parsed(self.backend.as_ref())?;
-            let had_accounts = !file.accounts.is_empty();
-            apply_change(&mut file, id, &change)?;
-            self.costs.charge(Step::StateUpdate).await;
-            self.costs.charge(Step::FileWrite).await;
-            write_validated(self.backend.as_ref(), &mut file, had_accounts, AtomicWrite { fsync: false, backup: true })?;
+            let how = AtomicWrite {
+                fsync: false,
+                backup: true,
+            };
+            let mut applied = read_modify_write(self.backend.as_ref(), &self.costs, &[(id, &change)], how).await?;
             self.costs.charge(Step::FileLock).await;
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            if applied.wrote {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            only_result(&mut applied)?;
             self.updates.fetch_add(1, Ordering::Relaxed);
             Ok(())
         })
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats { updates: self.updates.load(Ordering::Relaxed), writes: self.writes.load(Ordering::Relaxed), fsyncs: 0 }
+        StoreStats {
+            updates: self.updates.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            fsyncs: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::MemoryBackend;
+
+    const ONE: &str = "[[accounts]]\nemail = \"a@example.com\"\n";
+
+    #[test]
+    fn an_empty_pool_never_replaces_a_non_empty_one() {
+        let backend = MemoryBackend::new(Some(ONE.to_string()));
+        let mut file = read_parsed(&backend).unwrap();
+        let had_accounts = !file.accounts.is_empty();
+        file.accounts.clear();
+        let how = AtomicWrite {
+            fsync: true,
+            backup: true,
+        };
+        let refused = write_validated(&backend, &mut file, had_accounts, how);
+        assert!(matches!(refused, Err(StoreError::WouldEmptyPool)), "{refused:?}");
+        assert_eq!(backend.contents().as_deref(), Some(ONE));
+    }
+
+    #[tokio::test]
+    async fn a_batch_writes_once_and_an_all_failed_batch_writes_nothing() {
+        let backend = MemoryBackend::new(Some(ONE.to_string()));
+        let (a, b) = (AccountId("a@example.com".into()), AccountId("b@example.com".into()));
+        let ok = Change::Error {
+            code: 500,
+            ban: None,
+            disable: false,
+        };
+        let how = AtomicWrite::default();
+        let applied = read_modify_write(&backend, &Costs::default(), &[(&a, &ok), (&b, &ok)], how)
+            .await
+            .unwrap();
+        assert!(applied.wrote);
+        assert!(applied.results[0].is_ok());
+        assert!(matches!(applied.results[1], Err(StoreError::UnknownAccount(_))));
+        let written = backend.contents().unwrap();
+        assert!(written.contains("error_codes = [500]"), "{written}");
+
+        let applied = read_modify_write(&backend, &Costs::default(), &[(&b, &ok)], how)
+            .await
+            .unwrap();
+        assert!(!applied.wrote);
+        assert_eq!(backend.contents().unwrap(), written);
     }
 }

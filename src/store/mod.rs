@@ -18,8 +18,8 @@
 //! empty pool never replaces a non-empty one; an update returns only once it is in the file.
 
 pub mod backend;
-pub mod file_backend;
 pub mod durable;
+pub mod file_backend;
 pub mod group_commit;
 pub mod locked;
 pub mod naive;
@@ -37,6 +37,9 @@ use std::sync::Arc;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The four store modes, by the names scenario files and the CLI use.
+///
+/// There is deliberately no `Default`: `naive` loses data by design and must only ever be named
+/// explicitly, and a caller with a real file should choose between the others knowingly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreMode {
@@ -47,7 +50,12 @@ pub enum StoreMode {
 }
 
 impl StoreMode {
-    pub const ALL: [StoreMode; 4] = [StoreMode::Naive, StoreMode::Locked, StoreMode::Durable, StoreMode::GroupCommit];
+    pub const ALL: [StoreMode; 4] = [
+        StoreMode::Naive,
+        StoreMode::Locked,
+        StoreMode::Durable,
+        StoreMode::GroupCommit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -125,9 +133,9 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Builds a store of `mode` over `backend`, charging `costs` for file steps.
 pub fn open(mode: StoreMode, backend: Arc<dyn backend::Backend>, costs: Costs) -> Arc<dyn AccountStore> {
     match mode {
-        // TODO(store work): naive, durable and group_commit are not written yet.
-        StoreMode::Locked | StoreMode::Naive | StoreMode::Durable | StoreMode::GroupCommit => {
-            Arc::new(locked::LockedStore::new(backend, costs))
-        }
+        StoreMode::Naive => Arc::new(naive::NaiveStore::new(backend, costs)),
+        StoreMode::Locked => Arc::new(locked::LockedStore::new(backend, costs)),
+        StoreMode::Durable => Arc::new(durable::DurableStore::new(backend, costs)),
+        StoreMode::GroupCommit => Arc::new(group_commit::GroupCommitStore::new(backend, costs)),
     }
 }

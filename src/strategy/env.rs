@@ -23,7 +23,11 @@ pub struct StrategyOptions {
 
 impl Default for StrategyOptions {
     fn default() -> Self {
-        StrategyOptions { record_outcomes: true, permits_per_credential: 1, shards: 0 }
+        StrategyOptions {
+            record_outcomes: true,
+            permits_per_credential: 1,
+            shards: 0,
+        }
     }
 }
 
@@ -77,7 +81,13 @@ impl Env {
     /// Calls the token endpoint for credential `index` and turns the answer into the change the
     /// policy makes (a new token, or disabled). Counts the refresh and, on failure, the disable.
     /// `attempt` is this credential's refresh number, which keys the upstream's fault draws.
-    pub async fn refresh(&self, counters: &Counters, index: usize, attempt: u64, refresh_token: &crate::secret::Secret) -> crate::model::Change {
+    pub async fn refresh(
+        &self,
+        counters: &Counters,
+        index: usize,
+        attempt: u64,
+        refresh_token: &crate::secret::Secret,
+    ) -> crate::model::Change {
         Counters::bump(&counters.refreshes);
         let result = self.tokens.refresh(index, attempt, refresh_token).await;
         if result.is_err() {
@@ -89,7 +99,12 @@ impl Env {
 
     /// Persists `change` to account `id` through the store, counting a failure instead of
     /// failing the request: a proxy keeps serving when its bookkeeping write fails.
-    pub async fn persist(&self, counters: &Counters, id: &crate::model::AccountId, change: crate::model::Change) -> bool {
+    pub async fn persist(
+        &self,
+        counters: &Counters,
+        id: &crate::model::AccountId,
+        change: crate::model::Change,
+    ) -> bool {
         match self.store.update(id, change).await {
             Ok(()) => true,
             Err(_) => {

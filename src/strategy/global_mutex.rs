@@ -29,7 +29,12 @@ impl GlobalMutex {
     pub fn new(env: Env) -> Self {
         let pool = PoolState::new(env.policy.clone(), env.accounts.clone());
         let attempts = RefreshAttempts::new(env.accounts.len());
-        GlobalMutex { env, pool: tokio::sync::Mutex::new(pool), counters: Counters::default(), attempts }
+        GlobalMutex {
+            env,
+            pool: tokio::sync::Mutex::new(pool),
+            counters: Counters::default(),
+            attempts,
+        }
     }
 }
 
@@ -51,7 +56,11 @@ impl CredentialManager for GlobalMutex {
             match pool.select(&request.model, self.env.clock.now_ms()) {
                 Selection::Ready(i) => {
                     let a = &pool.accounts[i];
-                    let timing = AcquireTiming { lock_wait: locked - asked, hold: locked.elapsed() - refresh_wait, refresh_wait };
+                    let timing = AcquireTiming {
+                        lock_wait: locked - asked,
+                        hold: locked.elapsed() - refresh_wait,
+                        refresh_wait,
+                    };
                     return Ok(Lease::new(i, a.id.clone(), a.access_token.clone(), timing));
                 }
                 Selection::NeedsRefresh(i) => {
@@ -73,7 +82,10 @@ impl CredentialManager for GlobalMutex {
     }
 
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let change = self.env.policy.outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+        let change = self
+            .env
+            .policy
+            .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
         if change.affects_selection() {
             let mut pool = self.pool.lock().await;
             pool.apply(lease.index, &change);

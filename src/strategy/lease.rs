@@ -20,7 +20,11 @@ pub struct Request {
 
 impl Request {
     pub fn new(number: u64, user: u32, model: impl Into<Arc<str>>) -> Self {
-        Request { number, user, model: model.into() }
+        Request {
+            number,
+            user,
+            model: model.into(),
+        }
     }
 }
 
@@ -56,7 +60,13 @@ pub struct Lease {
 
 impl Lease {
     pub fn new(index: usize, id: AccountId, token: Secret, timing: AcquireTiming) -> Self {
-        Lease { index, id, token, timing, held: None }
+        Lease {
+            index,
+            id,
+            token,
+            timing,
+            held: None,
+        }
     }
 }
 

@@ -39,7 +39,12 @@ pub trait CredentialManager: Send + Sync + 'static {
 
     fn acquire(&self, request: &Request) -> impl Future<Output = Result<Lease, AcquireError>> + Send;
 
-    fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> impl Future<Output = Result<(), AcquireError>> + Send;
+    fn complete(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<(), AcquireError>> + Send;
 
     /// Counters: refreshes, disables, exhaustions.
     fn stats(&self) -> StrategyStats;

@@ -28,7 +28,9 @@ impl StrategyName {
     /// One line for `credpool list`.
     pub fn summary(self) -> &'static str {
         match self {
-            StrategyName::GlobalMutex => "one async mutex around selection, refresh and persistence (the seed's design)",
+            StrategyName::GlobalMutex => {
+                "one async mutex around selection, refresh and persistence (the seed's design)"
+            }
         }
     }
 
@@ -49,10 +51,14 @@ impl fmt::Display for StrategyName {
 impl FromStr for StrategyName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        StrategyName::ALL.iter().copied().find(|n| n.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
-            format!("unknown strategy {s:?}: expected one of {}", names.join(", "))
-        })
+        StrategyName::ALL
+            .iter()
+            .copied()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
+                format!("unknown strategy {s:?}: expected one of {}", names.join(", "))
+            })
     }
 }
 

@@ -89,7 +89,9 @@ impl<'de> Deserialize<'de> for LatencyDist {
                 f.write_str("a duration such as \"800ms\", or a table such as { dist = \"lognormal\", median = \"800ms\", p99 = \"5s\" }")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LatencyDist, E> {
-                crate::duration::parse_duration(v).map(LatencyDist::constant).map_err(E::custom)
+                crate::duration::parse_duration(v)
+                    .map(LatencyDist::constant)
+                    .map_err(E::custom)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LatencyDist, A::Error> {
                 let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
@@ -121,8 +123,13 @@ mod tests {
 
     #[test]
     fn lognormal_hits_its_median_and_p99() {
-        let d = LatencyDist::Lognormal { median: Span::from_millis(800), p99: Span::from_millis(5000) };
-        let mut xs: Vec<f64> = (0..20_000).map(|k| d.sample(9, Stream::ApiLatency, k).as_secs_f64()).collect();
+        let d = LatencyDist::Lognormal {
+            median: Span::from_millis(800),
+            p99: Span::from_millis(5000),
+        };
+        let mut xs: Vec<f64> = (0..20_000)
+            .map(|k| d.sample(9, Stream::ApiLatency, k).as_secs_f64())
+            .collect();
         xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let median = xs[xs.len() / 2];
         let p99 = xs[xs.len() * 99 / 100];

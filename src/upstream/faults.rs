@@ -94,7 +94,10 @@ impl UpstreamModel {
         }
         let u = draw::uniform(self.seed, Stream::ApiStatus, request);
         let outcome = if u < rates.status_429 {
-            Outcome::RateLimited { reset_at: None, retry_delay_ms: self.retry_delay.map(|d| d.as_millis() as i64) }
+            Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: self.retry_delay.map(|d| d.as_millis() as i64),
+            }
         } else if u < rates.status_429 + rates.status_5xx {
             Outcome::Status(503)
         } else if u < rates.status_429 + rates.status_5xx + rates.status_401 {
@@ -111,8 +114,16 @@ impl UpstreamModel {
     pub fn refresh(&self, credential: usize, attempt: u64, at: Duration) -> RefreshAnswer {
         let key = (credential as u64) << 32 | attempt;
         let latency = self.refresh_latency.sample(self.seed, Stream::RefreshLatency, key);
-        let rate = self.window(at).map(|w| w.refresh_failure_rate).unwrap_or(self.refresh_failure_rate);
-        let failed = self.failing_refresh.contains(&credential) || draw::uniform(self.seed, Stream::RefreshFailure, key) < rate;
-        RefreshAnswer { latency: latency.min(self.refresh_timeout), ok: !failed, timed_out: latency > self.refresh_timeout }
+        let rate = self
+            .window(at)
+            .map(|w| w.refresh_failure_rate)
+            .unwrap_or(self.refresh_failure_rate);
+        let failed =
+            self.failing_refresh.contains(&credential) || draw::uniform(self.seed, Stream::RefreshFailure, key) < rate;
+        RefreshAnswer {
+            latency: latency.min(self.refresh_timeout),
+            ok: !failed,
+            timed_out: latency > self.refresh_timeout,
+        }
     }
 }

@@ -41,16 +41,26 @@ impl Respond for TokenResponder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body = String::from_utf8_lossy(&request.body);
         let field = |name: &str| {
-            body.split('&').find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('='))).unwrap_or("")
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+                .unwrap_or("")
         };
         if field("grant_type") != "refresh_token" {
             return ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "unsupported_grant_type"}));
         }
         // Simulated refresh tokens are `sim-refresh-<credential>`.
-        let Some(credential) = field("refresh_token").rsplit('-').next().and_then(|s| s.parse::<usize>().ok()) else {
+        let Some(credential) = field("refresh_token")
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
             return ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"}));
         };
-        let attempt = self.attempts.get(credential).map(|a| a.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
+        let attempt = self
+            .attempts
+            .get(credential)
+            .map(|a| a.fetch_add(1, Ordering::Relaxed))
+            .unwrap_or(0);
         let answer = self.model.refresh(credential, attempt, self.started.elapsed());
         let t = if answer.ok {
             ResponseTemplate::new(200).set_body_json(serde_json::json!({
@@ -62,7 +72,11 @@ impl Respond for TokenResponder {
             ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"}))
         };
         // A timed-out answer is delayed past the client's timeout, which then fires.
-        let delay = if answer.timed_out { self.model.refresh_timeout * 2 } else { answer.latency };
+        let delay = if answer.timed_out {
+            self.model.refresh_timeout * 2
+        } else {
+            answer.latency
+        };
         t.set_delay(delay)
     }
 }
@@ -86,7 +100,8 @@ impl Respond for ApiResponder {
             Outcome::RateLimited { retry_delay_ms, .. } => {
                 let mut details = serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}});
                 if let Some(ms) = retry_delay_ms {
-                    details["error"]["details"] = serde_json::json!([{"retryDelay": format!("{}s", ms as f64 / 1000.0)}]);
+                    details["error"]["details"] =
+                        serde_json::json!([{"retryDelay": format!("{}s", ms as f64 / 1000.0)}]);
                 }
                 ResponseTemplate::new(429).set_body_json(details)
             }
@@ -114,7 +129,10 @@ impl MockUpstream {
             .await;
         Mock::given(method("POST"))
             .and(path_regex(r"^/v1/models/.+$"))
-            .respond_with(ApiResponder { model: model.clone(), started })
+            .respond_with(ApiResponder {
+                model: model.clone(),
+                started,
+            })
             .mount(&server)
             .await;
         MockUpstream { server, model }
@@ -142,7 +160,10 @@ pub struct HttpUpstream {
 impl HttpUpstream {
     pub fn new(base: &str, refresh_timeout: std::time::Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().no_proxy().timeout(refresh_timeout).build()?;
-        Ok(HttpUpstream { client, base: base.trim_end_matches('/').to_string() })
+        Ok(HttpUpstream {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        })
     }
 }
 
@@ -153,7 +174,12 @@ struct TokenBody {
 }
 
 impl TokenEndpoint for HttpUpstream {
-    fn refresh<'a>(&'a self, _credential: usize, _attempt: u64, refresh_token: &'a Secret) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
+    fn refresh<'a>(
+        &'a self,
+        _credential: usize,
+        _attempt: u64,
+        refresh_token: &'a Secret,
+    ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
         Box::pin(async move {
             if refresh_token.is_empty() {
                 return Err(RefreshFailure::NoRefreshToken);
@@ -164,7 +190,11 @@ impl TokenEndpoint for HttpUpstream {
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token.expose()),
             ];
-            let body: String = form.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let body: String = form
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
             let response = self
                 .client
                 .post(format!("{}/token", self.base))
@@ -172,7 +202,13 @@ impl TokenEndpoint for HttpUpstream {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| if e.is_timeout() { RefreshFailure::Timeout } else { RefreshFailure::Network(redact(e)) })?;
+                .map_err(|e| {
+                    if e.is_timeout() {
+                        RefreshFailure::Timeout
+                    } else {
+                        RefreshFailure::Network(redact(e))
+                    }
+                })?;
             let status = response.status().as_u16();
             if status == 400 || status == 401 {
                 return Err(RefreshFailure::InvalidGrant);
@@ -181,7 +217,10 @@ impl TokenEndpoint for HttpUpstream {
                 return Err(RefreshFailure::Server(status));
             }
             let t: TokenBody = response.json().await.map_err(|e| RefreshFailure::Network(redact(e)))?;
-            Ok(TokenGrant { access_token: Secret::new(t.access_token), expires_in: t.expires_in })
+            Ok(TokenGrant {
+                access_token: Secret::new(t.access_token),
+                expires_in: t.expires_in,
+            })
         })
     }
 }
@@ -202,7 +241,9 @@ impl Api for HttpUpstream {
                 .body("{}")
                 .send()
                 .await;
-            let Ok(response) = response else { return Outcome::Status(503) };
+            let Ok(response) = response else {
+                return Outcome::Status(503);
+            };
             match response.status().as_u16() {
                 200..=299 => Outcome::Success,
                 429 => {
@@ -211,7 +252,10 @@ impl Api for HttpUpstream {
                         .as_str()
                         .and_then(|s| s.trim_end_matches('s').parse::<f64>().ok())
                         .map(|s| (s * 1000.0) as i64);
-                    Outcome::RateLimited { reset_at: None, retry_delay_ms: delay }
+                    Outcome::RateLimited {
+                        reset_at: None,
+                        retry_delay_ms: delay,
+                    }
                 }
                 code => Outcome::Status(code),
             }
@@ -240,7 +284,10 @@ mod tests {
         assert!(t0.elapsed() >= Duration::from_millis(20));
         assert_eq!(grant.access_token.expose(), "sim-access-0-1");
         assert_eq!(grant.expires_in, 3600);
-        assert_eq!(client.refresh(1, 0, &Secret::new("sim-refresh-1")).await, Err(RefreshFailure::InvalidGrant));
+        assert_eq!(
+            client.refresh(1, 0, &Secret::new("sim-refresh-1")).await,
+            Err(RefreshFailure::InvalidGrant)
+        );
         assert_eq!(client.call(1, 0, &grant.access_token).await, Outcome::Success);
     }
 }

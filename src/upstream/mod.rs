@@ -21,7 +21,12 @@ use crate::store::BoxFuture;
 pub trait TokenEndpoint: Send + Sync + 'static {
     /// Exchanges `refresh_token` of credential `credential` for a new access token. `attempt`
     /// counts refreshes of this credential (0 for the first), which keys the fault draws.
-    fn refresh<'a>(&'a self, credential: usize, attempt: u64, refresh_token: &'a Secret) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>>;
+    fn refresh<'a>(
+        &'a self,
+        credential: usize,
+        attempt: u64,
+        refresh_token: &'a Secret,
+    ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>>;
 }
 
 /// The model API a request is forwarded to.

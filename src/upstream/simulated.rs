@@ -18,7 +18,10 @@ pub struct SimulatedUpstream {
 
 impl SimulatedUpstream {
     pub fn new(model: UpstreamModel, clock: Clock) -> Self {
-        SimulatedUpstream { model: Arc::new(model), clock }
+        SimulatedUpstream {
+            model: Arc::new(model),
+            clock,
+        }
     }
 }
 
@@ -29,7 +32,12 @@ async fn spend(d: std::time::Duration) {
 }
 
 impl TokenEndpoint for SimulatedUpstream {
-    fn refresh<'a>(&'a self, credential: usize, attempt: u64, refresh_token: &'a Secret) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
+    fn refresh<'a>(
+        &'a self,
+        credential: usize,
+        attempt: u64,
+        refresh_token: &'a Secret,
+    ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
         Box::pin(async move {
             let answer = self.model.refresh(credential, attempt, self.clock.elapsed());
             spend(answer.latency).await;

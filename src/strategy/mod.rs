@@ -23,7 +23,7 @@ pub mod rwlock;
 pub mod sharded;
 
 pub use env::{Counters, Env, StrategyOptions, StrategyStats};
-pub use lease::{AcquireError, AcquireTiming, Lease, Request};
+pub use lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
 pub use registry::{AnyStrategy, StrategyName};
 
 use crate::model::{Account, Outcome};

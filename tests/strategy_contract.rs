@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Fails the test when a property does not finish in this (virtual or real) time.
-const DEADLOCK_TIMEOUT: Duration = Duration::from_secs(120);
+const DEADLOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn run<F, Fut>(name: StrategyName, property: F)
 where

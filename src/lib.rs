@@ -19,14 +19,18 @@
 //! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
 //! modelled step where it happens).
 
-pub mod duration;
-pub mod input_error;
-pub mod model;
-pub mod secret;
-pub mod sync;
+pub mod analysis;
+pub mod cli;
 pub mod clock;
 pub mod costs;
+pub mod duration;
+pub mod input_error;
+pub mod metrics;
+pub mod model;
+pub mod report;
+pub mod scenario;
+pub mod secret;
 pub mod store;
 pub mod strategy;
+pub mod sync;
 pub mod upstream;
-pub mod cli;

@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod check;
+pub mod list;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -51,6 +53,10 @@ pub enum Command {
     Accounts(accounts::AccountsCommand),
     /// Validate an accounts file or a scenario file without changing it.
     Check(check::CheckArgs),
+    /// Run scenarios with every (or the chosen) strategy and write the report.
+    Run(run::RunArgs),
+    /// Name the strategies and the scenarios.
+    List(list::ListArgs),
 }
 
 /// Runs the parsed command line.
@@ -58,5 +64,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Command::Accounts(cmd) => accounts::run(cmd),
         Command::Check(args) => check::run(args),
+        Command::Run(args) => run::run(args),
+        Command::List(args) => list::run(args),
     }
 }

@@ -80,6 +80,17 @@ impl Change {
     pub fn disables(&self) -> bool {
         matches!(self, Change::Disabled | Change::Error { disable: true, .. })
     }
+
+    /// Whether this change can alter what [`PoolState::select`](super::PoolState::select) picks
+    /// (a disable, a ban, a new token). Plain success/error bookkeeping cannot, so a strategy may
+    /// record it without taking its selection lock, as the proxy's router does.
+    pub fn affects_selection(&self) -> bool {
+        match self {
+            Change::Success { .. } => false,
+            Change::Error { ban, disable, .. } => ban.is_some() || *disable,
+            Change::Refreshed { .. } | Change::Disabled | Change::Enabled => true,
+        }
+    }
 }
 
 impl Account {

@@ -73,16 +73,19 @@ impl CredentialManager for GlobalMutex {
     }
 
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let mut pool = self.pool.lock().await;
-        let change = pool.policy.outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
-        pool.apply(lease.index, &change);
-        if change.disables() {
-            Counters::bump(&self.counters.disables);
-            // Disable-and-persist happens under the operation lock in the seed's design.
-            self.env.persist(&self.counters, &lease.id, change).await;
-            return Ok(());
+        let change = self.env.policy.outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+        if change.affects_selection() {
+            let mut pool = self.pool.lock().await;
+            pool.apply(lease.index, &change);
+            if change.disables() {
+                Counters::bump(&self.counters.disables);
+                // Disable-and-persist happens under the operation lock in the seed's design.
+                self.env.persist(&self.counters, &lease.id, change).await;
+                return Ok(());
+            }
         }
-        drop(pool);
+        // Plain bookkeeping never took the operation lock in the proxy (its router writes it
+        // straight to storage), so neither does the replica.
         if self.env.should_persist(&change) {
             self.env.persist(&self.counters, &lease.id, change).await;
         }

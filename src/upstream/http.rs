@@ -1,1 +1,246 @@
-//! HTTP upstream: placeholder
+//! The upstream over real HTTP: a wiremock server on 127.0.0.1 plays the token endpoint and the
+//! API, and a reqwest client talks to it, for real-mode runs on the wall clock.
+//!
+//! The server's answers come from the same [`UpstreamModel`] as the simulated upstream (keyed by
+//! request number, credential and refresh number), so real and virtual runs of a scenario face the
+//! same upstream. The token endpoint takes the proxy's form POST (`client_id`, `client_secret`,
+//! `grant_type=refresh_token`, `refresh_token`) and answers JSON, or `400 invalid_grant`; the API
+//! answers 200, 429 with a `retryDelay` body, 401/403 or 503 after the drawn latency.
+//!
+//! Only loopback is ever contacted: the server binds 127.0.0.1 and the client has no proxy.
+
+use super::faults::UpstreamModel;
+use super::{Api, TokenEndpoint};
+use crate::model::{Outcome, RefreshFailure, TokenGrant};
+use crate::secret::Secret;
+use crate::store::BoxFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// The header carrying the harness's request number, which keys the server's draws.
+const REQUEST_HEADER: &str = "x-credpool-request";
+
+/// A running mock upstream.
+pub struct MockUpstream {
+    server: MockServer,
+    pub model: Arc<UpstreamModel>,
+}
+
+struct TokenResponder {
+    model: Arc<UpstreamModel>,
+    started: Instant,
+    /// Refreshes seen per credential: the n-th refresh of credential i draws the same answer as
+    /// in virtual time.
+    attempts: Vec<AtomicU64>,
+}
+
+impl Respond for TokenResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body = String::from_utf8_lossy(&request.body);
+        let field = |name: &str| {
+            body.split('&').find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('='))).unwrap_or("")
+        };
+        if field("grant_type") != "refresh_token" {
+            return ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "unsupported_grant_type"}));
+        }
+        // Simulated refresh tokens are `sim-refresh-<credential>`.
+        let Some(credential) = field("refresh_token").rsplit('-').next().and_then(|s| s.parse::<usize>().ok()) else {
+            return ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"}));
+        };
+        let attempt = self.attempts.get(credential).map(|a| a.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
+        let answer = self.model.refresh(credential, attempt, self.started.elapsed());
+        let t = if answer.ok {
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": format!("sim-access-{credential}-{}", attempt + 1),
+                "expires_in": self.model.token_lifetime_s,
+                "token_type": "Bearer",
+            }))
+        } else {
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"}))
+        };
+        // A timed-out answer is delayed past the client's timeout, which then fires.
+        let delay = if answer.timed_out { self.model.refresh_timeout * 2 } else { answer.latency };
+        t.set_delay(delay)
+    }
+}
+
+struct ApiResponder {
+    model: Arc<UpstreamModel>,
+    started: Instant,
+}
+
+impl Respond for ApiResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let number = request
+            .headers
+            .get(REQUEST_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let answer = self.model.api(number, self.started.elapsed());
+        let t = match answer.outcome {
+            Outcome::Success => ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})),
+            Outcome::RateLimited { retry_delay_ms, .. } => {
+                let mut details = serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}});
+                if let Some(ms) = retry_delay_ms {
+                    details["error"]["details"] = serde_json::json!([{"retryDelay": format!("{}s", ms as f64 / 1000.0)}]);
+                }
+                ResponseTemplate::new(429).set_body_json(details)
+            }
+            Outcome::Status(code) => ResponseTemplate::new(code),
+        };
+        t.set_delay(answer.latency)
+    }
+}
+
+impl MockUpstream {
+    /// Starts the server on 127.0.0.1 with answers from `model`.
+    pub async fn start(model: UpstreamModel, credentials: usize) -> MockUpstream {
+        let model = Arc::new(model);
+        // Recording every request would make memory grow with the run: off.
+        let server = MockServer::builder().disable_request_recording().start().await;
+        let started = Instant::now();
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(TokenResponder {
+                model: model.clone(),
+                started,
+                attempts: (0..credentials).map(|_| AtomicU64::new(0)).collect(),
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/v1/models/.+$"))
+            .respond_with(ApiResponder { model: model.clone(), started })
+            .mount(&server)
+            .await;
+        MockUpstream { server, model }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// A client for this server.
+    pub fn client(&self) -> Result<HttpUpstream, reqwest::Error> {
+        HttpUpstream::new(&self.uri(), self.model.refresh_timeout)
+    }
+}
+
+/// The proxy's side: an HTTP client for the token endpoint and the API.
+#[derive(Clone, Debug)]
+pub struct HttpUpstream {
+    /// Built once and shared: the proxy built a client per refresh, which is the 31 ms event-loop
+    /// stall the `as_shipped` strategy models.
+    client: reqwest::Client,
+    base: String,
+}
+
+impl HttpUpstream {
+    pub fn new(base: &str, refresh_timeout: std::time::Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().no_proxy().timeout(refresh_timeout).build()?;
+        Ok(HttpUpstream { client, base: base.trim_end_matches('/').to_string() })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenBody {
+    access_token: String,
+    expires_in: i64,
+}
+
+impl TokenEndpoint for HttpUpstream {
+    fn refresh<'a>(&'a self, _credential: usize, _attempt: u64, refresh_token: &'a Secret) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
+        Box::pin(async move {
+            if refresh_token.is_empty() {
+                return Err(RefreshFailure::NoRefreshToken);
+            }
+            let form = [
+                ("client_id", "credpool-client"),
+                ("client_secret", "credpool-secret"),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose()),
+            ];
+            let body: String = form.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let response = self
+                .client
+                .post(format!("{}/token", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| if e.is_timeout() { RefreshFailure::Timeout } else { RefreshFailure::Network(redact(e)) })?;
+            let status = response.status().as_u16();
+            if status == 400 || status == 401 {
+                return Err(RefreshFailure::InvalidGrant);
+            }
+            if status != 200 {
+                return Err(RefreshFailure::Server(status));
+            }
+            let t: TokenBody = response.json().await.map_err(|e| RefreshFailure::Network(redact(e)))?;
+            Ok(TokenGrant { access_token: Secret::new(t.access_token), expires_in: t.expires_in })
+        })
+    }
+}
+
+/// An error's text without the URL's query (no token is ever in a URL, but be sure).
+fn redact(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
+
+impl Api for HttpUpstream {
+    fn call<'a>(&'a self, request: u64, _credential: usize, token: &'a Secret) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .post(format!("{}/v1/models/generate", self.base))
+                .bearer_auth(token.expose())
+                .header(REQUEST_HEADER, request.to_string())
+                .body("{}")
+                .send()
+                .await;
+            let Ok(response) = response else { return Outcome::Status(503) };
+            match response.status().as_u16() {
+                200..=299 => Outcome::Success,
+                429 => {
+                    let body: serde_json::Value = response.json().await.unwrap_or_default();
+                    let delay = body["error"]["details"][0]["retryDelay"]
+                        .as_str()
+                        .and_then(|s| s.trim_end_matches('s').parse::<f64>().ok())
+                        .map(|s| (s * 1000.0) as i64);
+                    Outcome::RateLimited { reset_at: None, retry_delay_ms: delay }
+                }
+                code => Outcome::Status(code),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::dist::LatencyDist;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn token_endpoint_and_api_over_loopback() {
+        let model = UpstreamModel {
+            refresh_latency: LatencyDist::constant(Duration::from_millis(20)),
+            failing_refresh: vec![1],
+            ..UpstreamModel::default()
+        };
+        let server = MockUpstream::start(model, 2).await;
+        assert!(server.uri().starts_with("http://127.0.0.1:"));
+        let client = server.client().unwrap();
+        let t0 = Instant::now();
+        let grant = client.refresh(0, 0, &Secret::new("sim-refresh-0")).await.unwrap();
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        assert_eq!(grant.access_token.expose(), "sim-access-0-1");
+        assert_eq!(grant.expires_in, 3600);
+        assert_eq!(client.refresh(1, 0, &Secret::new("sim-refresh-1")).await, Err(RefreshFailure::InvalidGrant));
+        assert_eq!(client.call(1, 0, &grant.access_token).await, Outcome::Success);
+    }
+}

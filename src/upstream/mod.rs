@@ -7,6 +7,9 @@
 //! Draws are keyed by *what* is asked (request number, credential, refresh number), never by the
 //! order in which a strategy happens to ask, so every strategy sees the same upstream.
 
+pub mod dist;
+pub mod draw;
+pub mod faults;
 pub mod http;
 pub mod simulated;
 

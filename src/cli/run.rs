@@ -1,0 +1,149 @@
+//! `credpool run [FILE|DIR]... [--strategy a,b] [--mode virtual|real] [--seed N] [--out DIR]`:
+//! runs scenarios and writes the report.
+
+use super::{CliResult, Failure};
+use crate::report::summary::{Machine, ScenarioSummary, Summary, SCHEMA_VERSION};
+use crate::report::{json, terminal};
+use crate::scenario::spec::Mode;
+use crate::scenario::suite;
+use crate::strategy::StrategyName;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where reports go by default.
+pub const REPORTS_DIR: &str = "reports";
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files or directories of them (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// Only these strategies (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    pub strategy: Vec<String>,
+    /// Override every scenario's mode.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder (default: reports/<run id>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no tables.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(args: RunArgs) -> CliResult {
+    let files = suite::discover(&args.paths).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let plans = suite::load_all(&files, args.mode, args.seed).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let only: Option<Vec<StrategyName>> = if args.strategy.is_empty() {
+        None
+    } else {
+        Some(args.strategy.iter().map(|s| s.parse()).collect::<Result<_, String>>().map_err(Failure::BadInput)?)
+    };
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => new_run_dir(Path::new(REPORTS_DIR)),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| Failure::BadInput(format!("{}: cannot create the output folder: {e}", out.display())))?;
+
+    let total: u64 = plans.iter().map(|p| crate::scenario::runner::planned_requests(p) * suite::strategies_for(p, only.as_deref()).len() as u64).sum();
+    let bar = progress_bar(total, args.quiet);
+    let tick: crate::scenario::runner::Progress = {
+        let bar = bar.clone();
+        Arc::new(move || bar.inc(1))
+    };
+
+    let started = Instant::now();
+    let mut summary = Summary {
+        schema: SCHEMA_VERSION,
+        credpool_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: git_revision(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        wall_time_s: 0.0,
+        machine: Machine::this(),
+        command: std::env::args().collect(),
+        scenarios: Vec::new(),
+    };
+    for plan in &plans {
+        let strategies = suite::strategies_for(plan, only.as_deref());
+        if strategies.is_empty() {
+            continue;
+        }
+        bar.set_message(plan.name.clone());
+        let result = suite::run_scenario(plan, &strategies, Some(tick.clone())).map_err(Failure::BadInput)?;
+        let block = ScenarioSummary::from_run(&result);
+        if !args.quiet {
+            bar.suspend(|| print!("{}", terminal::scenario_block(&block)));
+        }
+        summary.scenarios.push(block);
+        summary.wall_time_s = started.elapsed().as_secs_f64();
+        json::write(&out, &summary).map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
+    }
+    bar.finish_and_clear();
+    crate::report::write_outputs(&out, &summary).map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
+    if !args.quiet {
+        println!("\nreport: {}", out.display());
+    }
+    let mut failures = summary.failures();
+    failures.extend(unexpected_deadlocks(&summary, &plans));
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Expectation(format!("{} expectation(s) failed:\n  {}", failures.len(), failures.join("\n  "))))
+    }
+}
+
+/// A deadlock fails the run unless the scenario expects one (an `[[expect]]` on `deadlocks`).
+fn unexpected_deadlocks(summary: &Summary, plans: &[crate::scenario::Plan]) -> Vec<String> {
+    use crate::scenario::metric::Metric;
+    let mut out = Vec::new();
+    for (s, plan) in summary.scenarios.iter().zip(plans) {
+        for r in &s.results {
+            let expected = plan.expectations.iter().any(|e| e.metric == Metric::Deadlocks && e.strategy.is_none_or(|n| n.as_str() == r.strategy));
+            if let (Some(d), false) = (&r.deadlock, expected) {
+                out.push(format!("{}/{}: {d}", s.name, r.strategy));
+            }
+        }
+    }
+    out
+}
+
+fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    // indicatif draws nothing when stderr is not a terminal.
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg:<24} [{bar:30}] {human_pos}/{human_len} requests ({per_sec})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `reports/<UTC timestamp>`, with a suffix if that exists already.
+fn new_run_dir(base: &Path) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let mut dir = base.join(&stamp);
+    let mut n = 2;
+    while dir.exists() {
+        dir = base.join(format!("{stamp}-{n}"));
+        n += 1;
+    }
+    dir
+}
+
+/// The git revision of the working directory, if it is a git checkout.
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,18 @@
+//! Measurements of one run of one strategy: latency histograms per phase, counters, the
+//! throughput series, a bounded timeline sample, and the consistency audit of the persisted file.
+//!
+//! Memory is flat in the number of requests: HdrHistograms (fixed size), a reservoir sample of at
+//! most [`recorder::TIMELINE_SAMPLE`] requests for timeline charts, and a throughput series whose
+//! buckets widen as the run grows.
+
+pub mod audit;
+pub mod histogram;
+pub mod phase;
+pub mod recorder;
+pub mod run;
+
+pub use audit::Audit;
+pub use histogram::LatencyHistogram;
+pub use phase::Phase;
+pub use recorder::Recorder;
+pub use run::StrategyRun;

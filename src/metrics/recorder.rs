@@ -1,0 +1,176 @@
+//! Collects one strategy's measurements while a run is in progress.
+
+use super::histogram::LatencyHistogram;
+use super::phase::Phase;
+use crate::strategy::AcquireTiming;
+use crate::upstream::draw::{self, Stream};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// At most this many requests are kept for timeline charts (a uniform reservoir sample).
+pub const TIMELINE_SAMPLE: usize = 2000;
+/// The throughput series keeps at most this many buckets; buckets double in width beyond it.
+const MAX_BUCKETS: usize = 240;
+/// At most this many acquisitions are kept for the exact FIFO prediction.
+const MAX_SERVICE_RECORDS: usize = 100_000;
+
+/// One request in the timeline sample.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    pub number: u64,
+    /// Intended start, ms after the run began.
+    pub arrival_ms: f64,
+    /// Total latency, ms.
+    pub latency_ms: f64,
+    pub ok: bool,
+}
+
+/// What happened to one request, as the runner reports it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestRecord {
+    pub number: u64,
+    pub arrival: Duration,
+    pub acquired_at: Duration,
+    pub timing: AcquireTiming,
+    pub upstream: Duration,
+    pub bookkeeping: Duration,
+    pub total: Duration,
+    /// Completed with a usable credential and a 2xx answer.
+    pub ok: bool,
+    pub status: u16,
+    /// No credential could be had at all.
+    pub exhausted: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    seed: u64,
+    pub total: LatencyHistogram,
+    pub phases: Vec<(Phase, LatencyHistogram)>,
+    pub requests: u64,
+    pub errors: u64,
+    pub status_429: u64,
+    pub exhausted: u64,
+    pub timeline: Vec<TimelinePoint>,
+    pub first_arrival: Option<Duration>,
+    pub last_completion: Duration,
+    bucket_width: Duration,
+    pub buckets: Vec<u64>,
+    in_flight: u64,
+    in_flight_area: f64,
+    in_flight_since: Duration,
+    /// (acquired at, service time) per acquisition, for the FIFO prediction.
+    pub service: Vec<(Duration, Duration, Duration)>,
+}
+
+impl Recorder {
+    pub fn new(seed: u64) -> Self {
+        Recorder {
+            seed,
+            total: LatencyHistogram::default(),
+            phases: Phase::ALL.iter().map(|p| (*p, LatencyHistogram::default())).collect(),
+            requests: 0,
+            errors: 0,
+            status_429: 0,
+            exhausted: 0,
+            timeline: Vec::new(),
+            first_arrival: None,
+            last_completion: Duration::ZERO,
+            bucket_width: Duration::from_millis(50),
+            buckets: Vec::new(),
+            in_flight: 0,
+            in_flight_area: 0.0,
+            in_flight_since: Duration::ZERO,
+            service: Vec::new(),
+        }
+    }
+
+    fn advance_in_flight(&mut self, now: Duration) {
+        if now > self.in_flight_since {
+            self.in_flight_area += self.in_flight as f64 * (now - self.in_flight_since).as_secs_f64();
+            self.in_flight_since = now;
+        }
+    }
+
+    /// A request became due (its intended start).
+    pub fn started(&mut self, at: Duration) {
+        self.advance_in_flight(at);
+        self.in_flight += 1;
+        self.first_arrival = Some(self.first_arrival.map_or(at, |f| f.min(at)));
+    }
+
+    /// A request finished at `done` (time since the run began).
+    pub fn finished(&mut self, r: &RequestRecord, done: Duration) {
+        self.advance_in_flight(done);
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.requests += 1;
+        self.last_completion = self.last_completion.max(done);
+        self.total.record(r.total);
+        if !r.ok {
+            self.errors += 1;
+        }
+        if r.status == 429 {
+            self.status_429 += 1;
+        }
+        if r.exhausted {
+            self.exhausted += 1;
+        } else {
+            for (phase, h) in &mut self.phases {
+                h.record(match phase {
+                    Phase::LockWait => r.timing.lock_wait,
+                    Phase::Hold => r.timing.hold,
+                    Phase::RefreshWait => r.timing.refresh_wait,
+                    Phase::Upstream => r.upstream,
+                    Phase::Bookkeeping => r.bookkeeping,
+                });
+            }
+            if self.service.len() < MAX_SERVICE_RECORDS {
+                self.service.push((r.acquired_at, r.timing.hold + r.timing.refresh_wait, r.acquired_at.saturating_sub(r.arrival)));
+            }
+        }
+        self.record_throughput(done);
+        self.sample(r);
+    }
+
+    fn record_throughput(&mut self, done: Duration) {
+        let mut slot = (done.as_nanos() / self.bucket_width.as_nanos()) as usize;
+        while slot >= MAX_BUCKETS {
+            // Widen: merge pairs of buckets.
+            self.buckets = self.buckets.chunks(2).map(|c| c.iter().sum()).collect();
+            self.bucket_width *= 2;
+            slot = (done.as_nanos() / self.bucket_width.as_nanos()) as usize;
+        }
+        if self.buckets.len() <= slot {
+            self.buckets.resize(slot + 1, 0);
+        }
+        self.buckets[slot] += 1;
+    }
+
+    /// Reservoir sampling (algorithm R) with keyed draws, so the sample is repeatable.
+    fn sample(&mut self, r: &RequestRecord) {
+        let p = TimelinePoint { number: r.number, arrival_ms: r.arrival.as_secs_f64() * 1e3, latency_ms: r.total.as_secs_f64() * 1e3, ok: r.ok };
+        let seen = self.requests;
+        if self.timeline.len() < TIMELINE_SAMPLE {
+            self.timeline.push(p);
+        } else {
+            let j = draw::index(self.seed, Stream::Sample, seen, seen) as usize;
+            if j < TIMELINE_SAMPLE {
+                self.timeline[j] = p;
+            }
+        }
+    }
+
+    pub fn bucket_width(&self) -> Duration {
+        self.bucket_width
+    }
+
+    /// Time-averaged number of requests in the system (for Little's law).
+    pub fn mean_in_flight(&self) -> f64 {
+        let span = self.last_completion.saturating_sub(self.first_arrival.unwrap_or_default()).as_secs_f64();
+        if span > 0.0 {
+            self.in_flight_area / span
+        } else {
+            0.0
+        }
+    }
+}

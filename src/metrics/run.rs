@@ -1,0 +1,71 @@
+//! The result of running one scenario with one strategy.
+
+use super::audit::Audit;
+use super::histogram::LatencyStats;
+use super::phase::Phase;
+use super::recorder::Recorder;
+use crate::analysis::Prediction;
+use crate::scenario::metric::{Counts, ExpectationResult, Metric};
+use crate::scenario::spec::Mode;
+use crate::store::StoreStats;
+use crate::strategy::{StrategyName, StrategyStats};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct StrategyRun {
+    pub scenario: String,
+    pub strategy: StrategyName,
+    pub mode: Mode,
+    /// Burst and closed loads: a stalled system slows its own arrivals. Open: it cannot.
+    pub closed_loop: bool,
+    pub recorder: Recorder,
+    pub stats: StrategyStats,
+    pub store: StoreStats,
+    pub audit: Audit,
+    /// Wall-clock time the run took (virtual runs: how long simulating took).
+    pub wall_time: Duration,
+    /// Set when the watchdog fired: what was stuck where.
+    pub deadlock: Option<String>,
+    pub predictions: Vec<Prediction>,
+    pub expectations: Vec<ExpectationResult>,
+}
+
+impl StrategyRun {
+    /// Completed requests per second, from the first arrival to the last completion.
+    pub fn throughput_rps(&self) -> f64 {
+        let r = &self.recorder;
+        let span = r.last_completion.saturating_sub(r.first_arrival.unwrap_or_default()).as_secs_f64();
+        if span > 0.0 {
+            r.requests as f64 / span
+        } else {
+            0.0
+        }
+    }
+
+    pub fn latency(&self) -> LatencyStats {
+        self.recorder.total.stats()
+    }
+
+    pub fn phase(&self, phase: Phase) -> LatencyStats {
+        self.recorder.phases.iter().find(|(p, _)| *p == phase).map(|(_, h)| h.stats()).unwrap_or_default()
+    }
+
+    /// The value of `metric` in this run (ms for latencies).
+    pub fn metric(&self, metric: &Metric) -> f64 {
+        let r = &self.recorder;
+        let counts = Counts {
+            throughput_rps: self.throughput_rps(),
+            lost_updates: self.audit.lost_updates,
+            errors: r.errors,
+            refreshes: self.stats.refreshes,
+            disables: self.stats.disables,
+            store_writes: self.store.writes,
+            resurrected: self.audit.resurrected,
+            status_429: r.status_429,
+            requests: r.requests,
+            deadlocked: self.deadlock.is_some(),
+            file_unreadable: !self.audit.file_readable,
+        };
+        metric.value(&self.latency(), |p| self.phase(p), &counts)
+    }
+}

@@ -1,0 +1,45 @@
+//! Reports: the terminal table and the files in a run's output folder.
+//!
+//! Measurement, analysis and reporting are separate stages (as in criterion.rs): a run produces a
+//! [`summary::Summary`]; every output format is a function of that summary alone, one file per
+//! format, so `credpool report DIR` can regenerate them from `summary.json`.
+
+pub mod summary;
+pub mod terminal;
+
+use summary::ResultSummary;
+
+/// The value of a metric by name in a result summary (ms for latencies), for references and
+/// comparisons.
+pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
+    use crate::scenario::metric::{Counts, Metric};
+    let m: Metric = metric.parse().ok()?;
+    let counts = Counts {
+        throughput_rps: r.throughput_rps,
+        lost_updates: r.lost_updates,
+        errors: r.errors,
+        refreshes: r.refreshes,
+        disables: r.disables,
+        store_writes: r.store_writes,
+        resurrected: r.resurrected_accounts,
+        status_429: r.status_429,
+        requests: r.requests,
+        deadlocked: r.deadlock.is_some(),
+        file_unreadable: !r.file_readable,
+    };
+    Some(m.value(&r.latency_ms, |p| r.phases_ms.get(p.as_str()).copied().unwrap_or_default(), &counts))
+}
+
+pub mod json;
+
+/// Writes a report file through a temp file and rename, so a reader never sees half a file.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Writes every output format of a run into `dir` (summary.json is written as the run goes).
+pub fn write_outputs(dir: &std::path::Path, summary: &summary::Summary) -> std::io::Result<()> {
+    json::write(dir, summary)
+}

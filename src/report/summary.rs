@@ -1,0 +1,197 @@
+//! `summary.json`: the complete, re-analysable record of a run.
+//!
+//! Every figure a report shows comes from here, so `credpool report DIR` can redraw a report from
+//! the JSON alone, and `credpool compare` can set two runs side by side. The histograms are kept in
+//! HdrHistogram's V2 base64 form. The schema is documented in the README; `schema` is bumped
+//! whenever a field changes meaning.
+
+use crate::analysis::Prediction;
+use crate::metrics::histogram::LatencyStats;
+use crate::metrics::recorder::TimelinePoint;
+use crate::metrics::Phase;
+use crate::scenario::metric::ExpectationResult;
+use crate::scenario::suite::ScenarioRun;
+use crate::scenario::spec::ReferenceSpec;
+use crate::metrics::StrategyRun;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: u32,
+    pub credpool_version: String,
+    pub git_revision: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub wall_time_s: f64,
+    pub machine: Machine,
+    /// The command line that produced the run.
+    pub command: Vec<String>,
+    pub scenarios: Vec<ScenarioSummary>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub os: String,
+    pub arch: String,
+}
+
+impl Machine {
+    pub fn this() -> Machine {
+        Machine {
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub description: String,
+    pub file: String,
+    pub sha256: String,
+    pub seed: u64,
+    pub mode: String,
+    pub load_model: String,
+    /// Burst and closed loads are closed: a slow system slows its own arrivals.
+    pub closed_loop: bool,
+    pub credentials: usize,
+    pub store: String,
+    pub wall_time_s: f64,
+    pub references: Vec<ReferenceSpec>,
+    pub results: Vec<ResultSummary>,
+}
+
+/// One scenario × one strategy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResultSummary {
+    pub scenario: String,
+    pub strategy: String,
+    pub mode: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub status_429: u64,
+    /// Requests that found no usable credential.
+    pub exhausted: u64,
+    pub throughput_rps: f64,
+    pub latency_ms: LatencyStats,
+    /// Per phase: lock_wait, hold, refresh_wait, upstream, bookkeeping.
+    pub phases_ms: BTreeMap<String, LatencyStats>,
+    pub refreshes: u64,
+    pub refresh_failures: u64,
+    pub disables: u64,
+    pub store_updates: u64,
+    pub store_writes: u64,
+    pub fsyncs: u64,
+    pub lost_updates: u64,
+    pub acknowledged_updates: u64,
+    pub resurrected_accounts: u64,
+    pub file_readable: bool,
+    pub file_empty: bool,
+    /// The watchdog's report when the run hung.
+    pub deadlock: Option<String>,
+    pub predictions: Vec<Prediction>,
+    pub expectations: Vec<ExpectationResult>,
+    pub mean_in_flight: f64,
+    pub wall_time_s: f64,
+    /// Total latency, HdrHistogram V2 (ns), base64.
+    pub histogram_v2: String,
+    /// Per-phase histograms, same encoding.
+    pub phase_histograms_v2: BTreeMap<String, String>,
+    /// A uniform sample of at most 2000 requests, for timeline charts.
+    pub timeline: Vec<TimelinePoint>,
+    /// True when `timeline` is a sample rather than every request.
+    pub timeline_sampled: bool,
+    pub throughput_bucket_s: f64,
+    /// Completions per bucket, from the start of the run.
+    pub throughput_counts: Vec<u64>,
+}
+
+impl ResultSummary {
+    pub fn from_run(run: &StrategyRun) -> ResultSummary {
+        let r = &run.recorder;
+        ResultSummary {
+            scenario: run.scenario.clone(),
+            strategy: run.strategy.to_string(),
+            mode: run.mode.as_str().into(),
+            requests: r.requests,
+            errors: r.errors,
+            status_429: r.status_429,
+            exhausted: r.exhausted,
+            throughput_rps: run.throughput_rps(),
+            latency_ms: run.latency(),
+            phases_ms: Phase::ALL.iter().map(|p| (p.as_str().to_string(), run.phase(*p))).collect(),
+            refreshes: run.stats.refreshes,
+            refresh_failures: run.stats.refresh_failures,
+            disables: run.stats.disables,
+            store_updates: run.store.updates,
+            store_writes: run.store.writes,
+            fsyncs: run.store.fsyncs,
+            lost_updates: run.audit.lost_updates,
+            acknowledged_updates: run.audit.acknowledged,
+            resurrected_accounts: run.audit.resurrected,
+            file_readable: run.audit.file_readable,
+            file_empty: run.audit.file_empty,
+            deadlock: run.deadlock.clone(),
+            predictions: run.predictions.clone(),
+            expectations: run.expectations.clone(),
+            mean_in_flight: r.mean_in_flight(),
+            wall_time_s: run.wall_time.as_secs_f64(),
+            histogram_v2: r.total.to_base64_v2(),
+            phase_histograms_v2: r.phases.iter().map(|(p, h)| (p.as_str().to_string(), h.to_base64_v2())).collect(),
+            timeline: {
+                let mut t = r.timeline.clone();
+                t.sort_by_key(|p| p.number);
+                t
+            },
+            timeline_sampled: r.requests as usize > r.timeline.len(),
+            throughput_bucket_s: r.bucket_width().as_secs_f64(),
+            throughput_counts: r.buckets.clone(),
+        }
+    }
+
+    pub fn failed_expectations(&self) -> impl Iterator<Item = &ExpectationResult> {
+        self.expectations.iter().filter(|e| !e.passed)
+    }
+}
+
+impl ScenarioSummary {
+    pub fn from_run(s: &ScenarioRun) -> ScenarioSummary {
+        let p = &s.plan;
+        ScenarioSummary {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            file: p.path.display().to_string(),
+            sha256: p.sha256.clone(),
+            seed: p.seed,
+            mode: p.mode.as_str().into(),
+            load_model: format!("{:?}", p.load.model).to_lowercase(),
+            closed_loop: !p.load.is_open(),
+            credentials: p.credentials,
+            store: p.store.to_string(),
+            wall_time_s: s.wall_time.as_secs_f64(),
+            references: p.references.clone(),
+            results: s.runs.iter().map(ResultSummary::from_run).collect(),
+        }
+    }
+}
+
+impl Summary {
+    /// Every failed expectation, as `scenario/strategy: metric value (bound)` lines.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.scenarios {
+            for r in &s.results {
+                for e in r.failed_expectations() {
+                    out.push(format!("{}/{}: {} = {:.3} (expected {})", s.name, r.strategy, e.metric, e.value, e.bound));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,247 @@
+//! Metric names as scenario files write them in `[[expect]]` and `[[reference]]`, and checking a
+//! run against an expectation.
+
+use crate::metrics::Phase;
+use crate::strategy::StrategyName;
+use serde::Serialize;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    Min,
+    Mean,
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+}
+
+impl FromStr for Stat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "min" => Stat::Min,
+            "mean" => Stat::Mean,
+            "p50" => Stat::P50,
+            "p90" => Stat::P90,
+            "p99" => Stat::P99,
+            "p999" => Stat::P999,
+            "max" => Stat::Max,
+            _ => return Err(format!("unknown statistic {s:?}: expected min, mean, p50, p90, p99, p999 or max")),
+        })
+    }
+}
+
+impl Stat {
+    /// This statistic of `s`.
+    pub fn of(self, s: &crate::metrics::histogram::LatencyStats) -> f64 {
+        match self {
+            Stat::Min => s.min,
+            Stat::Mean => s.mean,
+            Stat::P50 => s.p50,
+            Stat::P90 => s.p90,
+            Stat::P99 => s.p99,
+            Stat::P999 => s.p999,
+            Stat::Max => s.max,
+        }
+    }
+}
+
+/// The non-latency figures of a run, for [`Metric::value`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub throughput_rps: f64,
+    pub lost_updates: u64,
+    pub errors: u64,
+    pub refreshes: u64,
+    pub disables: u64,
+    pub store_writes: u64,
+    pub resurrected: u64,
+    pub status_429: u64,
+    pub requests: u64,
+    pub deadlocked: bool,
+    pub file_unreadable: bool,
+}
+
+/// A measurable quantity of a strategy's run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Total latency, ms.
+    Latency(Stat),
+    /// One phase's latency, ms.
+    Phase(Phase, Stat),
+    Throughput,
+    LostUpdates,
+    Errors,
+    Refreshes,
+    Disables,
+    StoreWrites,
+    Resurrected,
+    Status429,
+    Requests,
+    Deadlocks,
+    FileUnreadable,
+}
+
+impl Metric {
+    /// This metric's value, given the run's total latency, its phases and its counts.
+    pub fn value(&self, latency: &crate::metrics::histogram::LatencyStats, phase: impl Fn(Phase) -> crate::metrics::histogram::LatencyStats, c: &Counts) -> f64 {
+        match *self {
+            Metric::Latency(stat) => stat.of(latency),
+            Metric::Phase(p, stat) => stat.of(&phase(p)),
+            Metric::Throughput => c.throughput_rps,
+            Metric::LostUpdates => c.lost_updates as f64,
+            Metric::Errors => c.errors as f64,
+            Metric::Refreshes => c.refreshes as f64,
+            Metric::Disables => c.disables as f64,
+            Metric::StoreWrites => c.store_writes as f64,
+            Metric::Resurrected => c.resurrected as f64,
+            Metric::Status429 => c.status_429 as f64,
+            Metric::Requests => c.requests as f64,
+            Metric::Deadlocks => f64::from(u8::from(c.deadlocked)),
+            Metric::FileUnreadable => f64::from(u8::from(c.file_unreadable)),
+        }
+    }
+}
+
+/// Every metric name, for error messages and the README.
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, status_429, requests, deadlocks, file_unreadable";
+
+impl Metric {
+    /// Whether values are durations in ms (bounds must then be written as durations).
+    pub fn is_latency(&self) -> bool {
+        matches!(self, Metric::Latency(_) | Metric::Phase(..))
+    }
+
+    pub fn name(&self) -> String {
+        let stat = |s: &Stat| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        match self {
+            Metric::Latency(s) => format!("latency.{}", stat(s)),
+            Metric::Phase(p, s) => format!("phase.{}.{}", p.as_str(), stat(s)),
+            Metric::Throughput => "throughput_rps".into(),
+            Metric::LostUpdates => "lost_updates".into(),
+            Metric::Errors => "errors".into(),
+            Metric::Refreshes => "refreshes".into(),
+            Metric::Disables => "disables".into(),
+            Metric::StoreWrites => "store_writes".into(),
+            Metric::Resurrected => "resurrected".into(),
+            Metric::Status429 => "status_429".into(),
+            Metric::Requests => "requests".into(),
+            Metric::Deadlocks => "deadlocks".into(),
+            Metric::FileUnreadable => "file_unreadable".into(),
+        }
+    }
+}
+
+impl FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let unknown = || format!("unknown metric {s:?}: expected one of {METRIC_NAMES}");
+        if let Some(stat) = s.strip_prefix("latency.") {
+            return stat.parse().map(Metric::Latency).map_err(|_| unknown());
+        }
+        if let Some(rest) = s.strip_prefix("phase.") {
+            let (phase, stat) = rest.split_once('.').ok_or_else(unknown)?;
+            return Ok(Metric::Phase(phase.parse().map_err(|_| unknown())?, stat.parse().map_err(|_| unknown())?));
+        }
+        Ok(match s {
+            "throughput_rps" => Metric::Throughput,
+            "lost_updates" => Metric::LostUpdates,
+            "errors" => Metric::Errors,
+            "refreshes" => Metric::Refreshes,
+            "disables" => Metric::Disables,
+            "store_writes" => Metric::StoreWrites,
+            "resurrected" => Metric::Resurrected,
+            "status_429" => Metric::Status429,
+            "requests" => Metric::Requests,
+            "deadlocks" => Metric::Deadlocks,
+            "file_unreadable" => Metric::FileUnreadable,
+            _ => return Err(unknown()),
+        })
+    }
+}
+
+/// The bound of an expectation (latencies in ms).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    AtMost(f64),
+    AtLeast(f64),
+    Approx { value: f64, tolerance: f64 },
+}
+
+impl Check {
+    pub fn holds(&self, v: f64) -> bool {
+        match *self {
+            Check::AtMost(b) => v <= b,
+            Check::AtLeast(b) => v >= b,
+            Check::Approx { value, tolerance } => {
+                if value == 0.0 {
+                    v.abs() <= tolerance
+                } else {
+                    ((v - value) / value).abs() <= tolerance
+                }
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match *self {
+            Check::AtMost(b) => format!("<= {}", short(b)),
+            Check::AtLeast(b) => format!(">= {}", short(b)),
+            Check::Approx { value, tolerance } => format!("= {} ± {}%", short(value), short(tolerance * 100.0)),
+        }
+    }
+}
+
+/// A number without float noise: at most 4 decimals, trailing zeros dropped.
+fn short(v: f64) -> String {
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// One `[[expect]]`, validated.
+#[derive(Clone, Debug)]
+pub struct Expectation {
+    /// `None`: every strategy.
+    pub strategy: Option<StrategyName>,
+    pub metric: Metric,
+    pub check: Check,
+    /// `None`: checked in both modes.
+    pub mode: Option<crate::scenario::spec::Mode>,
+    pub note: String,
+}
+
+/// An expectation checked against one run.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ExpectationResult {
+    pub metric: String,
+    pub bound: String,
+    pub value: f64,
+    pub passed: bool,
+    pub note: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_round_trip() {
+        for name in ["latency.p999", "phase.lock_wait.p99", "throughput_rps", "lost_updates", "deadlocks"] {
+            let m: Metric = name.parse().unwrap();
+            assert_eq!(m.name(), name);
+        }
+        assert!("latency.p42".parse::<Metric>().unwrap_err().contains("expected one of"));
+    }
+
+    #[test]
+    fn checks() {
+        assert!(Check::Approx { value: 1515.0, tolerance: 0.01 }.holds(1520.0));
+        assert!(!Check::Approx { value: 1515.0, tolerance: 0.001 }.holds(1520.0));
+        assert!(Check::AtMost(3.0).holds(3.0));
+        assert!(!Check::AtLeast(3.0).holds(2.9));
+    }
+}

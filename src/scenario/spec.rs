@@ -1,0 +1,413 @@
+//! A scenario file, exactly as written: serde types that mirror the TOML.
+//!
+//! Every table denies unknown keys, durations are `"30ms"`-style strings, rates are checked to lie
+//! in 0..=1, and counts that must be positive are checked here, so a mistake is reported by the
+//! TOML layer with its line and column. Cross-field rules (an expired index beyond the pool, an
+//! unknown strategy name) are checked in [`super::plan`], which has the spans it needs.
+
+use crate::duration::Span;
+use crate::upstream::dist::LatencyDist;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Every random draw derives from it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Strategy names, or `["all"]`.
+    #[serde(default = "all_strategies")]
+    pub strategies: Spanned<Vec<String>>,
+    pub pool: PoolSpec,
+    pub load: LoadSpec,
+    #[serde(default)]
+    pub costs: CostsSpec,
+    #[serde(default)]
+    pub upstream: UpstreamSpec,
+    /// Gives up and reports a deadlock when the run has not finished after this much (virtual or
+    /// wall) time. Default: generous, derived from the load.
+    pub watchdog: Option<Span>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<ExpectSpec>>,
+    /// Figures from elsewhere (the analysis, the real proxy) shown beside the measurements.
+    #[serde(default)]
+    pub reference: Vec<ReferenceSpec>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn all_strategies() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, vec!["all".into()])
+}
+
+/// Virtual: tokio's paused clock, simulated upstream, in-memory file. Real: the wall clock, a
+/// wiremock server on 127.0.0.1 and real files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Virtual,
+    Real,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Virtual => "virtual",
+            Mode::Real => "real",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub credentials: Spanned<Positive>,
+    #[serde(default = "default_k")]
+    pub calls_per_rotation: Positive,
+    #[serde(default = "default_lifetime")]
+    pub token_lifetime: Span,
+    #[serde(default = "default_margin")]
+    pub refresh_margin: Span,
+    /// Strategies that refresh ahead of expiry start this long before the margin. Default 5 min.
+    #[serde(default = "default_margin")]
+    pub refresh_ahead: Span,
+    /// Credentials whose token has expired at the start.
+    #[serde(default = "no_indices")]
+    pub expired: Spanned<Vec<usize>>,
+    /// Credentials whose tokens expire at this offset from the start (every token expiring at once).
+    pub expire_all_at: Option<Span>,
+    /// Credentials whose refresh always fails (a revoked refresh token).
+    #[serde(default = "no_indices")]
+    pub failing_refresh: Spanned<Vec<usize>>,
+    #[serde(default = "default_store")]
+    pub store: crate::store::StoreMode,
+    /// Persist success/error bookkeeping after each request (the router does).
+    #[serde(default = "yes")]
+    pub record_outcomes: bool,
+    /// `queue_pool`: requests one credential may serve at once.
+    #[serde(default = "one")]
+    pub permits_per_credential: Positive,
+    /// `sharded`: number of shards (default: one per credential).
+    pub shards: Option<Positive>,
+    /// Status codes that disable an account (default none; the proxy offers 401, 403).
+    #[serde(default)]
+    pub auto_ban_codes: Vec<u16>,
+}
+
+fn no_indices() -> Spanned<Vec<usize>> {
+    Spanned::new(0..0, Vec::new())
+}
+fn default_k() -> Positive {
+    Positive(100)
+}
+fn default_lifetime() -> Span {
+    Span(std::time::Duration::from_secs(3600))
+}
+fn default_margin() -> Span {
+    Span(std::time::Duration::from_secs(300))
+}
+fn default_store() -> crate::store::StoreMode {
+    crate::store::StoreMode::Locked
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> Positive {
+    Positive(1)
+}
+
+/// How requests arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    /// Every request at t = 0 (the seed's `asyncio.gather`). Closed: latency is from t = 0.
+    Burst,
+    /// `users` users each send a request, wait for it, think, and send the next. Closed.
+    Closed,
+    /// Requests arrive at `rate` per second (or per `stages`), whatever the system does. Open:
+    /// latency counts from each request's intended start.
+    Open,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    #[default]
+    Constant,
+    Poisson,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    pub model: LoadModel,
+    /// Total requests (open and burst), or requests per user (closed) when `per_user` is set.
+    pub requests: Spanned<Positive>,
+    /// Distinct users sending requests (the key `sharded` splits on). For `closed`, the number of
+    /// concurrent users.
+    #[serde(default = "one")]
+    pub users: Positive,
+    /// Share of requests from user 0 (0 = users equally likely): skew onto one shard.
+    #[serde(default)]
+    pub hot_user_share: Rate,
+    /// `closed`: pause between a user's response and its next request.
+    #[serde(default)]
+    pub think_time: Span,
+    /// `open`: requests per second.
+    pub rate: Option<NonNegative>,
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// `open`: a sequence of rates (ramps and spikes); replaces `rate`.
+    #[serde(default)]
+    pub stages: Vec<StageSpec>,
+    /// Models asked for, chosen per request in turn (default one Gemini 3 model).
+    #[serde(default = "default_models")]
+    pub models: Vec<String>,
+}
+
+fn default_models() -> Vec<String> {
+    vec!["gemini-3-pro-preview".into()]
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    pub duration: Span,
+    /// Requests per second at the start of the stage.
+    pub rate: NonNegative,
+    /// Rate at the end of the stage (a linear ramp); default: same as `rate`.
+    pub ramp_to: Option<NonNegative>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostsSpec {
+    #[serde(default)]
+    pub check_rotation: Span,
+    #[serde(default)]
+    pub load_credential: Span,
+    #[serde(default)]
+    pub check_quota: Span,
+    #[serde(default)]
+    pub file_lock: Span,
+    #[serde(default)]
+    pub file_read: Span,
+    #[serde(default)]
+    pub state_update: Span,
+    #[serde(default)]
+    pub file_write: Span,
+    #[serde(default)]
+    pub fsync: Span,
+    #[serde(default)]
+    pub event_loop_stall: Span,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    #[serde(default)]
+    pub api_latency: LatencyDist,
+    #[serde(default)]
+    pub refresh_latency: LatencyDist,
+    #[serde(default = "thirty_seconds")]
+    pub refresh_timeout: Span,
+    #[serde(default)]
+    pub status_429_rate: Rate,
+    #[serde(default)]
+    pub status_5xx_rate: Rate,
+    #[serde(default)]
+    pub status_401_rate: Rate,
+    #[serde(default)]
+    pub status_403_rate: Rate,
+    #[serde(default)]
+    pub refresh_failure_rate: Rate,
+    /// What a 429 body says: retry after this delay (default: says nothing, so a 6 h ban).
+    pub retry_delay: Option<Span>,
+    /// Fault bursts: windows with different rates.
+    #[serde(default)]
+    pub faults: Vec<Spanned<FaultSpec>>,
+}
+
+fn thirty_seconds() -> Span {
+    Span(std::time::Duration::from_secs(30))
+}
+
+impl Default for UpstreamSpec {
+    fn default() -> Self {
+        UpstreamSpec {
+            api_latency: LatencyDist::default(),
+            refresh_latency: LatencyDist::default(),
+            refresh_timeout: thirty_seconds(),
+            status_429_rate: Rate(0.0),
+            status_5xx_rate: Rate(0.0),
+            status_401_rate: Rate(0.0),
+            status_403_rate: Rate(0.0),
+            refresh_failure_rate: Rate(0.0),
+            retry_delay: None,
+            faults: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub from: Span,
+    pub until: Span,
+    #[serde(default)]
+    pub status_429_rate: Rate,
+    #[serde(default)]
+    pub status_5xx_rate: Rate,
+    #[serde(default)]
+    pub status_401_rate: Rate,
+    #[serde(default)]
+    pub status_403_rate: Rate,
+    #[serde(default)]
+    pub refresh_failure_rate: Rate,
+    #[serde(default)]
+    pub extra_latency: Span,
+}
+
+/// `[[expect]]`: a bound on a measured metric; a failed one makes the run exit 1.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// A strategy name, or "all".
+    pub strategy: String,
+    /// `latency.{min,mean,p50,p90,p99,p999,max}`, `phase.<phase>.<stat>`, `throughput_rps`,
+    /// `lost_updates`, `errors`, `refreshes`, `disables`, `store_writes`, `resurrected`.
+    pub metric: String,
+    pub at_most: Option<Bound>,
+    pub at_least: Option<Bound>,
+    /// Equal within `tolerance` (a fraction: 0.01 is 1%).
+    pub approx: Option<Bound>,
+    pub tolerance: Option<Rate>,
+    /// Only check in this mode (e.g. exact virtual-time figures that wall-clock jitter blurs).
+    pub mode: Option<Mode>,
+    /// Why this bound: shown in the report.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `[[reference]]`: a figure from elsewhere, set beside what credpool measured.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// Where the figure comes from ("analysis", "real proxy a30aa35").
+    pub source: String,
+    /// Strategy whose measurement it is compared with.
+    pub strategy: String,
+    pub metric: String,
+    pub value: Bound,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A bound: a duration (for latency metrics) or a number.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Bound {
+    Duration(Span),
+    Number(f64),
+}
+
+impl Bound {
+    /// The bound in the metric's unit: milliseconds for durations.
+    pub fn value(self) -> f64 {
+        match self {
+            Bound::Duration(s) => s.as_millis_f64(),
+            Bound::Number(n) => n,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Bound;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration such as \"3030ms\" (for latency metrics) or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bound, E> {
+                crate::duration::parse_duration(v).map(|d| Bound::Duration(Span(d))).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bound, E> {
+                if v.is_finite() {
+                    Ok(Bound::Number(v))
+                } else {
+                    Err(E::custom("expected a finite number"))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A count that must be at least 1 (credentials, requests, users).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Positive(pub u64);
+
+/// Largest count a scenario may ask for: beyond this a run would not finish in reasonable time.
+pub const MAX_COUNT: u64 = 1_000_000_000;
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        if v < 1 {
+            return Err(de::Error::custom(format!("{v} is not allowed here: expected a whole number of at least 1")));
+        }
+        if v as u64 > MAX_COUNT {
+            return Err(de::Error::custom(format!("{v} is absurdly large: expected at most {MAX_COUNT}")));
+        }
+        Ok(Positive(v as u64))
+    }
+}
+
+/// A fraction in 0..=1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(de::Error::custom(format!("{v} is not a rate: expected a fraction between 0.0 and 1.0")));
+        }
+        Ok(Rate(v))
+    }
+}
+
+/// A finite number of at least 0 (requests per second).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct NonNegative(pub f64);
+
+impl<'de> Deserialize<'de> for NonNegative {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(de::Error::custom(format!("{v} is not allowed here: expected a number of at least 0")));
+        }
+        if v > 1e7 {
+            return Err(de::Error::custom(format!("{v} requests per second is absurd: expected at most 10000000")));
+        }
+        Ok(NonNegative(v))
+    }
+}

@@ -1,0 +1,118 @@
+//! What the upstream answers: latencies, status rates, fault windows. Shared by the simulated and
+//! the HTTP upstream, so both modes make the same keyed decisions for the same request.
+
+use super::dist::LatencyDist;
+use super::draw::{self, Stream};
+use crate::model::Outcome;
+use std::time::Duration;
+
+/// Status-code rates for API calls (each in 0..=1; their sum at most 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StatusRates {
+    pub status_429: f64,
+    pub status_5xx: f64,
+    pub status_401: f64,
+    pub status_403: f64,
+}
+
+/// A time window with different rates (a 429 storm, an outage of the token endpoint).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaultWindow {
+    pub from: Duration,
+    pub until: Duration,
+    pub rates: StatusRates,
+    pub refresh_failure_rate: f64,
+    /// Extra API latency added inside the window (slow bodies).
+    pub extra_latency: Duration,
+}
+
+/// Everything the upstream decides, keyed by request, credential and refresh number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpstreamModel {
+    pub seed: u64,
+    pub api_latency: LatencyDist,
+    pub refresh_latency: LatencyDist,
+    pub rates: StatusRates,
+    pub refresh_failure_rate: f64,
+    /// Credentials whose refresh always fails (a revoked refresh token: `invalid_grant`).
+    pub failing_refresh: Vec<usize>,
+    /// The token endpoint's answer takes longer than this: the proxy gives up (30 s in the proxy).
+    pub refresh_timeout: Duration,
+    /// What a 429 body says: a retry delay, or nothing (then the policy's default ban applies).
+    pub retry_delay: Option<Duration>,
+    /// Lifetime of a freshly refreshed token, seconds.
+    pub token_lifetime_s: i64,
+    pub faults: Vec<FaultWindow>,
+}
+
+impl Default for UpstreamModel {
+    fn default() -> Self {
+        UpstreamModel {
+            seed: 0,
+            api_latency: LatencyDist::default(),
+            refresh_latency: LatencyDist::default(),
+            rates: StatusRates::default(),
+            refresh_failure_rate: 0.0,
+            failing_refresh: Vec::new(),
+            refresh_timeout: Duration::from_secs(30),
+            retry_delay: None,
+            token_lifetime_s: 3600,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// The API's answer to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiAnswer {
+    pub latency: Duration,
+    pub outcome: Outcome,
+}
+
+/// The token endpoint's answer to one refresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshAnswer {
+    pub latency: Duration,
+    /// `false`: `invalid_grant`.
+    pub ok: bool,
+    /// The answer comes after the proxy's timeout.
+    pub timed_out: bool,
+}
+
+impl UpstreamModel {
+    fn window(&self, at: Duration) -> Option<&FaultWindow> {
+        self.faults.iter().find(|w| at >= w.from && at < w.until)
+    }
+
+    /// The answer to API request `request`, made `at` after the run started.
+    pub fn api(&self, request: u64, at: Duration) -> ApiAnswer {
+        let window = self.window(at);
+        let rates = window.map(|w| w.rates).unwrap_or(self.rates);
+        let mut latency = self.api_latency.sample(self.seed, Stream::ApiLatency, request);
+        if let Some(w) = window {
+            latency += w.extra_latency;
+        }
+        let u = draw::uniform(self.seed, Stream::ApiStatus, request);
+        let outcome = if u < rates.status_429 {
+            Outcome::RateLimited { reset_at: None, retry_delay_ms: self.retry_delay.map(|d| d.as_millis() as i64) }
+        } else if u < rates.status_429 + rates.status_5xx {
+            Outcome::Status(503)
+        } else if u < rates.status_429 + rates.status_5xx + rates.status_401 {
+            Outcome::Status(401)
+        } else if u < rates.status_429 + rates.status_5xx + rates.status_401 + rates.status_403 {
+            Outcome::Status(403)
+        } else {
+            Outcome::Success
+        };
+        ApiAnswer { latency, outcome }
+    }
+
+    /// The answer to refresh number `attempt` of `credential`, asked `at` after the start.
+    pub fn refresh(&self, credential: usize, attempt: u64, at: Duration) -> RefreshAnswer {
+        let key = (credential as u64) << 32 | attempt;
+        let latency = self.refresh_latency.sample(self.seed, Stream::RefreshLatency, key);
+        let rate = self.window(at).map(|w| w.refresh_failure_rate).unwrap_or(self.refresh_failure_rate);
+        let failed = self.failing_refresh.contains(&credential) || draw::uniform(self.seed, Stream::RefreshFailure, key) < rate;
+        RefreshAnswer { latency: latency.min(self.refresh_timeout), ok: !failed, timed_out: latency > self.refresh_timeout }
+    }
+}

@@ -31,7 +31,11 @@ fn seed_costs() -> Costs {
 /// Runs `users.len()` concurrent requests (request i from `users[i]`), each holding its lease for
 /// `upstream` before completing; returns each request's total latency and the most requests
 /// that held a lease at once.
-async fn run_concurrently(s: Arc<AnyStrategy>, users: Vec<u32>, upstream: Duration) -> (Vec<Duration>, usize) {
+async fn run_concurrently(
+    s: Arc<AnyStrategy>,
+    users: Vec<u32>,
+    upstream: Duration,
+) -> (Vec<Duration>, usize) {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = users
@@ -65,17 +69,33 @@ fn build(name: StrategyName, f: &Fixture) -> Arc<AnyStrategy> {
 
 fn fixture(n: usize, costs: Costs, options: StrategyOptions) -> Fixture {
     let tokens = TokenDouble::new(n, Duration::from_millis(500), &[]);
-    Fixture::with((0..n).map(healthy).collect(), policy(100), tokens, StoreMode::Locked, costs, options)
+    Fixture::with(
+        (0..n).map(healthy).collect(),
+        policy(100),
+        tokens,
+        StoreMode::Locked,
+        costs,
+        options,
+    )
 }
 
 #[tokio::test(start_paused = true)]
 async fn rwlock_readers_select_side_by_side_where_global_mutex_serialises() {
     tokio::time::timeout(TIMEOUT, async {
-        let options = StrategyOptions { record_outcomes: false, ..StrategyOptions::default() };
+        let options = StrategyOptions {
+            record_outcomes: false,
+            ..StrategyOptions::default()
+        };
         let f = fixture(3, seed_costs(), options.clone());
-        let (mutex, _) = run_concurrently(build(StrategyName::GlobalMutex, &f), vec![0; 10], Duration::ZERO).await;
+        let (mutex, _) = run_concurrently(
+            build(StrategyName::GlobalMutex, &f),
+            vec![0; 10],
+            Duration::ZERO,
+        )
+        .await;
         let f = fixture(3, seed_costs(), options);
-        let (rw, _) = run_concurrently(build(StrategyName::Rwlock, &f), vec![0; 10], Duration::ZERO).await;
+        let (rw, _) =
+            run_concurrently(build(StrategyName::Rwlock, &f), vec![0; 10], Duration::ZERO).await;
         // One after another: the 10th request finishes after 10 × 30 ms ...
         assert_eq!(mutex.iter().max(), Some(&Duration::from_millis(300)));
         // ... while under the read lock all ten spend their 30 ms at once.
@@ -97,9 +117,13 @@ async fn rwlock_refresh_stalls_every_reader_behind_the_write_lock() {
             Costs::default(),
             StrategyOptions::default(),
         );
-        let (lat, _) = run_concurrently(build(StrategyName::Rwlock, &f), vec![0; 20], Duration::ZERO).await;
+        let (lat, _) =
+            run_concurrently(build(StrategyName::Rwlock, &f), vec![0; 20], Duration::ZERO).await;
         assert_eq!(tokens.total_calls(), 1);
-        assert!(lat.iter().all(|d| *d >= Duration::from_millis(500)), "a reader got past the refresh: {lat:?}");
+        assert!(
+            lat.iter().all(|d| *d >= Duration::from_millis(500)),
+            "a reader got past the refresh: {lat:?}"
+        );
     })
     .await
     .expect("deadlock");
@@ -108,13 +132,22 @@ async fn rwlock_refresh_stalls_every_reader_behind_the_write_lock() {
 #[tokio::test(start_paused = true)]
 async fn sharded_users_of_different_shards_do_not_wait_for_each_other() {
     tokio::time::timeout(TIMEOUT, async {
-        let options = StrategyOptions { record_outcomes: false, shards: 2, ..StrategyOptions::default() };
+        let options = StrategyOptions {
+            record_outcomes: false,
+            shards: 2,
+            ..StrategyOptions::default()
+        };
         let f = fixture(4, seed_costs(), options);
         // Five requests from user 0 (shard 0) and five from user 1 (shard 1).
         let users = vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
-        let (lat, _) = run_concurrently(build(StrategyName::Sharded, &f), users, Duration::ZERO).await;
+        let (lat, _) =
+            run_concurrently(build(StrategyName::Sharded, &f), users, Duration::ZERO).await;
         // Each shard serves its five one after another: 5 × 30 ms, not 10 × 30 ms.
-        assert_eq!(lat.iter().max(), Some(&Duration::from_millis(150)), "{lat:?}");
+        assert_eq!(
+            lat.iter().max(),
+            Some(&Duration::from_millis(150)),
+            "{lat:?}"
+        );
     })
     .await
     .expect("deadlock");
@@ -125,7 +158,10 @@ async fn queue_pool_caps_concurrency_at_credentials_times_permits() {
     tokio::time::timeout(TIMEOUT, async {
         let upstream = Duration::from_millis(100);
         for permits in [1usize, 2] {
-            let options = StrategyOptions { permits_per_credential: permits, ..StrategyOptions::default() };
+            let options = StrategyOptions {
+                permits_per_credential: permits,
+                ..StrategyOptions::default()
+            };
             let f = fixture(2, Costs::default(), options);
             let s = build(StrategyName::QueuePool, &f);
             let (lat, peak) = run_concurrently(s.clone(), (0..12).collect(), upstream).await;
@@ -133,8 +169,14 @@ async fn queue_pool_caps_concurrency_at_credentials_times_permits() {
             assert_eq!(peak, cap, "permits {permits}");
             // 12 requests in waves of `cap`, each wave one upstream call long.
             let waves = 12usize.div_ceil(cap) as u32;
-            assert_eq!(lat.iter().max(), Some(&(upstream * waves)), "permits {permits}: {lat:?}");
-            let AnyStrategy::QueuePool(q) = &*s else { unreachable!() };
+            assert_eq!(
+                lat.iter().max(),
+                Some(&(upstream * waves)),
+                "permits {permits}: {lat:?}"
+            );
+            let AnyStrategy::QueuePool(q) = &*s else {
+                unreachable!()
+            };
             let n = q.counts();
             assert!(n.conserved() && n.idle == n.total, "{n:?}");
         }
@@ -169,14 +211,29 @@ async fn lock_free_refreshes_ahead_of_expiry_and_nobody_waits() {
         for t in tasks {
             let (token, timing) = t.await.unwrap();
             assert_eq!(token, old_token, "the still-valid token is used meanwhile");
-            assert_eq!(timing.total(), Duration::ZERO, "nobody waits for the refresh: {timing:?}");
+            assert_eq!(
+                timing.total(),
+                Duration::ZERO,
+                "nobody waits for the refresh: {timing:?}"
+            );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(tokens.calls(0), 1, "one background refresh for the whole burst");
+        assert_eq!(
+            tokens.calls(0),
+            1,
+            "one background refresh for the whole burst"
+        );
         let req = Request::new(100, 0, MODEL);
         let lease = s.acquire(&req).await.unwrap();
-        assert!(issued_for(&lease.token, 0), "later requests get the refreshed token");
-        assert_eq!(f.persisted()[0].access_token, lease.token, "the new token was persisted");
+        assert!(
+            issued_for(&lease.token, 0),
+            "later requests get the refreshed token"
+        );
+        assert_eq!(
+            f.persisted()[0].access_token,
+            lease.token,
+            "the new token was persisted"
+        );
     })
     .await
     .expect("deadlock");

@@ -12,7 +12,9 @@ use common::*;
 use credpool::costs::Costs;
 use credpool::model::{Change, Outcome};
 use credpool::store::StoreMode;
-use credpool::strategy::{AcquireError, AnyStrategy, CredentialManager, Lease, Request, StrategyName, StrategyOptions};
+use credpool::strategy::{
+    AcquireError, AnyStrategy, CredentialManager, Lease, Request, StrategyName, StrategyOptions,
+};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +28,10 @@ where
     F: FnOnce(StrategyName) -> Fut,
     Fut: Future<Output = ()>,
 {
-    if tokio::time::timeout(DEADLOCK_TIMEOUT, property(name)).await.is_err() {
+    if tokio::time::timeout(DEADLOCK_TIMEOUT, property(name))
+        .await
+        .is_err()
+    {
         panic!("{name}: the property did not finish within {DEADLOCK_TIMEOUT:?} (deadlock or lost wake-up)");
     }
 }
@@ -46,7 +51,16 @@ async fn burst(
     s: &Arc<AnyStrategy>,
     count: u64,
     outcome: impl Fn(u64) -> Outcome,
-) -> Vec<Result<(usize, credpool::secret::Secret, credpool::strategy::AcquireTiming), AcquireError>> {
+) -> Vec<
+    Result<
+        (
+            usize,
+            credpool::secret::Secret,
+            credpool::strategy::AcquireTiming,
+        ),
+        AcquireError,
+    >,
+> {
     let tasks: Vec<_> = (0..count)
         .map(|i| {
             let s = s.clone();
@@ -75,8 +89,18 @@ async fn burst(
 async fn rotation_every_k_calls_in_aggregate(name: StrategyName) {
     const K: u64 = 3;
     let tokens = TokenDouble::new(4, Duration::ZERO, &[]);
-    let options = StrategyOptions { shards: 2, ..StrategyOptions::default() };
-    let f = Fixture::with((0..4).map(healthy).collect(), policy(K), tokens, StoreMode::Locked, Costs::default(), options);
+    let options = StrategyOptions {
+        shards: 2,
+        ..StrategyOptions::default()
+    };
+    let f = Fixture::with(
+        (0..4).map(healthy).collect(),
+        policy(K),
+        tokens,
+        StoreMode::Locked,
+        Costs::default(),
+        options,
+    );
     let s = name.build(f.env.clone());
     let cycle: Vec<usize> = match name {
         // User 0's shard holds credentials 0 and 2 (credential i is dealt to shard i % 2).
@@ -86,12 +110,20 @@ async fn rotation_every_k_calls_in_aggregate(name: StrategyName) {
     let mut picks = Vec::new();
     for c in 0..30u64 {
         let req = request(c, 0);
-        let lease = s.acquire(&req).await.expect("a healthy pool serves every request");
-        assert_eq!(lease.token, f.env.accounts[lease.index].access_token, "{name}: handed out a token it does not hold");
+        let lease = s
+            .acquire(&req)
+            .await
+            .expect("a healthy pool serves every request");
+        assert_eq!(
+            lease.token, f.env.accounts[lease.index].access_token,
+            "{name}: handed out a token it does not hold"
+        );
         picks.push(lease.index);
         s.complete(lease, &req, Outcome::Success).await.unwrap();
     }
-    let expected: Vec<usize> = (0..30).map(|c| cycle[(c / K as usize) % cycle.len()]).collect();
+    let expected: Vec<usize> = (0..30)
+        .map(|c| cycle[(c / K as usize) % cycle.len()])
+        .collect();
     assert_eq!(picks, expected, "{name}: rotation is not every {K} calls");
 }
 
@@ -103,19 +135,42 @@ async fn never_hands_out_disabled_banned_or_expired(name: StrategyName) {
     let mut accounts = vec![healthy(0), healthy(1), expired(2), healthy(3)];
     accounts[0].apply(&Change::Disabled);
     let ban_until = T0 + HOUR_MS;
-    accounts[1].apply(&Change::Error { code: 429, ban: Some(("gemini_3_series".into(), ban_until)), disable: false });
-    let options = StrategyOptions { shards: 2, ..StrategyOptions::default() };
-    let f = Fixture::with(accounts, policy(1), tokens, StoreMode::Locked, Costs::default(), options);
+    accounts[1].apply(&Change::Error {
+        code: 429,
+        ban: Some(("gemini_3_series".into(), ban_until)),
+        disable: false,
+    });
+    let options = StrategyOptions {
+        shards: 2,
+        ..StrategyOptions::default()
+    };
+    let f = Fixture::with(
+        accounts,
+        policy(1),
+        tokens,
+        StoreMode::Locked,
+        Costs::default(),
+        options,
+    );
     let s = Arc::new(name.build(f.env.clone()));
 
     let check = |index: usize, token: &credpool::secret::Secret| {
         assert!(index != 0, "{name}: handed out the disabled credential");
-        assert!(index != 1, "{name}: handed out a credential banned for {MODEL}");
-        assert!(!token.expose().starts_with("stale-"), "{name}: handed out an expired token");
+        assert!(
+            index != 1,
+            "{name}: handed out a credential banned for {MODEL}"
+        );
+        assert!(
+            !token.expose().starts_with("stale-"),
+            "{name}: handed out an expired token"
+        );
     };
     for c in 0..20u64 {
         let req = request(c, c as u32);
-        let lease = s.acquire(&req).await.expect("credentials 2 and 3 can serve");
+        let lease = s
+            .acquire(&req)
+            .await
+            .expect("credentials 2 and 3 can serve");
         check(lease.index, &lease.token);
         s.complete(lease, &req, Outcome::Success).await.unwrap();
     }
@@ -132,7 +187,10 @@ async fn never_hands_out_disabled_banned_or_expired(name: StrategyName) {
         served_by_1 |= lease.index == 1;
         s.complete(lease, &req, Outcome::Success).await.unwrap();
     }
-    assert!(served_by_1, "{name}: a ban on gemini_3_series kept credential 1 from serving another series");
+    assert!(
+        served_by_1,
+        "{name}: a ban on gemini_3_series kept credential 1 from serving another series"
+    );
     assert!(s.accounts().await[0].disabled);
 }
 
@@ -150,14 +208,23 @@ async fn expired_burst_refreshes_each_credential_once(name: StrategyName) {
     let mut used = [false; 3];
     for r in results {
         let (index, token, _) = r.expect("every request is served");
-        assert!(issued_for(&token, index), "{name}: request got a token the endpoint did not issue for credential {index}");
+        assert!(
+            issued_for(&token, index),
+            "{name}: request got a token the endpoint did not issue for credential {index}"
+        );
         used[index] = true;
     }
     for (i, was_used) in used.iter().enumerate() {
         let calls = tokens.calls(i);
-        assert!(calls <= 1, "{name}: credential {i} refreshed {calls} times for one expiry");
+        assert!(
+            calls <= 1,
+            "{name}: credential {i} refreshed {calls} times for one expiry"
+        );
         if *was_used {
-            assert_eq!(calls, 1, "{name}: credential {i} was handed out without being refreshed");
+            assert_eq!(
+                calls, 1,
+                "{name}: credential {i} was handed out without being refreshed"
+            );
         }
     }
     assert_eq!(s.stats().refreshes, tokens.total_calls());
@@ -172,7 +239,10 @@ async fn failed_refresh_disables_once(name: StrategyName) {
     let s = Arc::new(name.build(f.env.clone()));
     for r in burst(&s, 100, |_| Outcome::Success).await {
         let (index, token, _) = r.expect("credentials 1 and 2 can serve");
-        assert_ne!(index, 0, "{name}: handed out the credential whose refresh failed");
+        assert_ne!(
+            index, 0,
+            "{name}: handed out the credential whose refresh failed"
+        );
         assert!(issued_for(&token, index));
     }
     for c in 0..20u64 {
@@ -182,30 +252,61 @@ async fn failed_refresh_disables_once(name: StrategyName) {
         s.complete(lease, &req, Outcome::Success).await.unwrap();
     }
     settle().await;
-    assert_eq!(tokens.calls(0), 1, "{name}: the failing credential was refreshed more than once");
+    assert_eq!(
+        tokens.calls(0),
+        1,
+        "{name}: the failing credential was refreshed more than once"
+    );
     let stats = s.stats();
-    assert_eq!((stats.refresh_failures, stats.disables), (1, 1), "{name}: {stats:?}");
+    assert_eq!(
+        (stats.refresh_failures, stats.disables),
+        (1, 1),
+        "{name}: {stats:?}"
+    );
     assert!(s.accounts().await[0].disabled);
-    assert!(f.persisted()[0].disabled, "{name}: the disable was not persisted");
+    assert!(
+        f.persisted()[0].disabled,
+        "{name}: the disable was not persisted"
+    );
 }
 
 /// Outcome bookkeeping of 100 concurrent completions all reaches the file: zero lost updates, with
 /// every store mode except `naive` (run on a multi-threaded runtime, so it is really concurrent).
 async fn outcome_bookkeeping_is_never_lost(name: StrategyName) {
-    for mode in [StoreMode::Locked, StoreMode::Durable, StoreMode::GroupCommit] {
+    for mode in [
+        StoreMode::Locked,
+        StoreMode::Durable,
+        StoreMode::GroupCommit,
+    ] {
         let tokens = TokenDouble::new(3, Duration::ZERO, &[]);
-        let f = Fixture::with((0..3).map(healthy).collect(), policy(10), tokens, mode, Costs::default(), StrategyOptions::default());
+        let f = Fixture::with(
+            (0..3).map(healthy).collect(),
+            policy(10),
+            tokens,
+            mode,
+            Costs::default(),
+            StrategyOptions::default(),
+        );
         let s = Arc::new(name.build(f.env.clone()));
         // Every 7th request fails with a 500: an error counts a call too.
-        let results = burst(&s, 100, |i| if i % 7 == 0 { Outcome::Status(500) } else { Outcome::Success }).await;
+        let results = burst(&s, 100, |i| {
+            if i % 7 == 0 {
+                Outcome::Status(500)
+            } else {
+                Outcome::Success
+            }
+        })
+        .await;
         let mut served = [0u64; 3];
         for r in results {
             served[r.expect("every request is served").0] += 1;
         }
         let on_disk: Vec<u64> = f.persisted().iter().map(|a| a.total_calls).collect();
-        assert_eq!(on_disk, served.to_vec(), "{name} with {mode}: calls lost on the way to the file");
-        let in_memory: Vec<u64> = s.accounts().await.iter().map(|a| a.total_calls).collect();
-        assert_eq!(in_memory, served.to_vec(), "{name} with {mode}: calls lost in memory");
+        assert_eq!(
+            on_disk,
+            served.to_vec(),
+            "{name} with {mode}: calls lost on the way to the file"
+        );
         assert_eq!(s.stats().store_errors, 0);
     }
 }
@@ -225,7 +326,11 @@ async fn cancelled_acquisition_leaks_nothing(name: StrategyName) {
         tokio::spawn(async move { s.acquire(&request(0, 0)).await.map(|l| l.index) })
     };
     tokio::time::sleep(latency / 5).await;
-    assert_eq!(tokens.total_calls(), 1, "{name}: the first request should be refreshing");
+    assert_eq!(
+        tokens.total_calls(),
+        1,
+        "{name}: the first request should be refreshing"
+    );
     aborted.abort();
     assert!(aborted.await.unwrap_err().is_cancelled());
 
@@ -233,12 +338,19 @@ async fn cancelled_acquisition_leaks_nothing(name: StrategyName) {
     let held: Vec<Lease> = {
         let mut v = Vec::new();
         for c in 1..3u64 {
-            v.push(s.acquire(&request(c, c as u32)).await.expect("served after the aborted refresh"));
+            v.push(
+                s.acquire(&request(c, c as u32))
+                    .await
+                    .expect("served after the aborted refresh"),
+            );
         }
         v
     };
     for l in &held {
-        assert!(issued_for(&l.token, l.index), "{name}: stale token after an aborted refresh");
+        assert!(
+            issued_for(&l.token, l.index),
+            "{name}: stale token after an aborted refresh"
+        );
     }
     let queued = {
         let s = s.clone();
@@ -252,7 +364,11 @@ async fn cancelled_acquisition_leaks_nothing(name: StrategyName) {
     if let AnyStrategy::QueuePool(q) = &*s {
         let n = q.counts();
         assert!(n.conserved(), "{name}: {n:?}");
-        assert_eq!((n.idle, n.checked_out, q.core().waiting()), (n.total, 0, 0), "{name}: a permit leaked: {n:?}");
+        assert_eq!(
+            (n.idle, n.checked_out, q.core().waiting()),
+            (n.total, 0, 0),
+            "{name}: a permit leaked: {n:?}"
+        );
     }
 
     // 3. Everything is still served.
@@ -263,13 +379,26 @@ async fn cancelled_acquisition_leaks_nothing(name: StrategyName) {
     settle().await;
     if name == StrategyName::LockFree {
         // The refresh ran in its own task: the cancellation did not lose it.
-        assert_eq!(tokens.calls(0), 1, "{name}: the aborted request's refresh was redone");
+        assert_eq!(
+            tokens.calls(0),
+            1,
+            "{name}: the aborted request's refresh was redone"
+        );
     } else {
         // The refresh was cancelled with its request and done again by a later one.
-        assert!(tokens.calls(0) <= 2, "{name}: {} refreshes of credential 0", tokens.calls(0));
+        assert!(
+            tokens.calls(0) <= 2,
+            "{name}: {} refreshes of credential 0",
+            tokens.calls(0)
+        );
     }
     if let AnyStrategy::QueuePool(q) = &*s {
-        assert_eq!(q.counts().idle, q.counts().total, "{name}: {:?}", q.counts());
+        assert_eq!(
+            q.counts().idle,
+            q.counts().total,
+            "{name}: {:?}",
+            q.counts()
+        );
     }
 }
 
@@ -284,7 +413,14 @@ async fn timing_adds_up_to_the_latency(name: StrategyName) {
         check_quota: Duration::from_millis(5),
         ..Costs::default()
     };
-    let f = Fixture::with(vec![expired(0), expired(1)], policy(100), tokens, StoreMode::Locked, costs, StrategyOptions::default());
+    let f = Fixture::with(
+        vec![expired(0), expired(1)],
+        policy(100),
+        tokens,
+        StoreMode::Locked,
+        costs,
+        StrategyOptions::default(),
+    );
     let s = Arc::new(name.build(f.env.clone()));
     let tasks: Vec<_> = (0..10u64)
         .map(|i| {
@@ -303,11 +439,21 @@ async fn timing_adds_up_to_the_latency(name: StrategyName) {
     let mut refreshed = false;
     for t in tasks {
         let (seen, timing) = t.await.unwrap();
-        assert_eq!(timing.total(), seen, "{name}: {timing:?} does not add up to {seen:?}");
-        assert!(seen >= Duration::from_millis(30), "{name}: the selection steps were not charged");
+        assert_eq!(
+            timing.total(),
+            seen,
+            "{name}: {timing:?} does not add up to {seen:?}"
+        );
+        assert!(
+            seen >= Duration::from_millis(30),
+            "{name}: the selection steps were not charged"
+        );
         refreshed |= timing.refresh_wait >= latency;
     }
-    assert!(refreshed, "{name}: no request accounted the refresh as refresh_wait");
+    assert!(
+        refreshed,
+        "{name}: no request accounted the refresh as refresh_wait"
+    );
 }
 
 /// With nothing usable, acquisition fails as exhausted (and says so in the counters).
@@ -318,7 +464,13 @@ async fn exhausted_when_nothing_is_usable(name: StrategyName) {
     let f = Fixture::new(accounts, policy(100), tokens);
     let s = name.build(f.env.clone());
     for c in 0..3u64 {
-        assert!(matches!(s.acquire(&request(c, c as u32)).await, Err(AcquireError::Exhausted)), "{name}");
+        assert!(
+            matches!(
+                s.acquire(&request(c, c as u32)).await,
+                Err(AcquireError::Exhausted)
+            ),
+            "{name}"
+        );
     }
     assert_eq!(s.stats().exhausted, 3);
 }
@@ -360,7 +512,13 @@ contract! {
 /// The macro above covers exactly the registered strategies: a new one cannot skip the contract.
 #[test]
 fn every_registered_strategy_is_under_contract() {
-    let covered = ["global_mutex", "rwlock", "queue_pool", "sharded", "lock_free"];
+    let covered = [
+        "global_mutex",
+        "rwlock",
+        "queue_pool",
+        "sharded",
+        "lock_free",
+    ];
     let registered: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
     assert_eq!(registered, covered);
 }

@@ -32,7 +32,13 @@ pub fn ticket_position(ticket: u64, calls_per_rotation: u64, usable: usize) -> O
 
 /// The index of the account that serves ticket `ticket` for `model` at `now`, scanning
 /// `accounts` with [`Policy::usable`]; `None` when no account is usable for this model now.
-pub fn pick_by_ticket(policy: &Policy, accounts: &[Account], ticket: u64, model: &str, now: EpochMs) -> Option<usize> {
+pub fn pick_by_ticket(
+    policy: &Policy,
+    accounts: &[Account],
+    ticket: u64,
+    model: &str,
+    now: EpochMs,
+) -> Option<usize> {
     let usable = |a: &&Account| policy.usable(a, model, now);
     let m = accounts.iter().filter(usable).count();
     let position = ticket_position(ticket, policy.calls_per_rotation, m)?;
@@ -67,15 +73,29 @@ mod tests {
 
     #[test]
     fn disabled_and_banned_accounts_are_skipped() {
-        let policy = Policy { calls_per_rotation: 1, ..Policy::default() };
+        let policy = Policy {
+            calls_per_rotation: 1,
+            ..Policy::default()
+        };
         let mut a = accounts(4);
         a[1].apply(&Change::Disabled);
-        let ban = policy.outcome_change(MODEL, 0, &Outcome::RateLimited { reset_at: None, retry_delay_ms: None });
+        let ban = policy.outcome_change(
+            MODEL,
+            0,
+            &Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: None,
+            },
+        );
         a[2].apply(&ban);
-        let picks: Vec<usize> = (0..4).map(|t| pick_by_ticket(&policy, &a, t, MODEL, 0).unwrap()).collect();
+        let picks: Vec<usize> = (0..4)
+            .map(|t| pick_by_ticket(&policy, &a, t, MODEL, 0).unwrap())
+            .collect();
         assert_eq!(picks, vec![0, 3, 0, 3]);
         // The ban is per series: another model still reaches account 2.
-        let picks: Vec<usize> = (0..3).map(|t| pick_by_ticket(&policy, &a, t, "claude-x", 0).unwrap()).collect();
+        let picks: Vec<usize> = (0..3)
+            .map(|t| pick_by_ticket(&policy, &a, t, "claude-x", 0).unwrap())
+            .collect();
         assert_eq!(picks, vec![0, 2, 3]);
         // Once the ban is over, account 2 is back in the rotation.
         let later = policy.default_ban_ms;

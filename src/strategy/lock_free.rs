@@ -29,9 +29,9 @@
 //! snapshot just before a disable may still use the old credential (the disable is not
 //! retroactive for acquisitions already resolved); when the usable set changes, the turn in
 //! progress may be shorter or longer than K; concurrent completions on one credential are applied
-//! in no defined order (a success may or may not clear the error code of a failure completing at
-//! the same time), exactly as in the file. Successes are counted on the padded counters, not in the
-//! snapshot: [`CredentialManager::accounts`] adds them back.
+//! in no defined order, as in the file. Plain bookkeeping (a success, a 5xx) is counted on the
+//! padded counters, not in the snapshot ([`CredentialManager::accounts`] adds the counts back);
+//! like every strategy, it keeps error codes in the file only.
 //!
 //! Selection steps are charged once per acquisition, outside any lock.
 //!
@@ -41,17 +41,20 @@
 //! spawns nothing and never yields: one clock read (which also gives the policy its "now"), one
 //! ticket `fetch_add`, one snapshot borrow, pure arithmetic, two reference-count increments for the
 //! lease's id and token; a success is one `fetch_add` on the credential's padded counter. Measured
-//! on the project's 2-core machine (throwaway timing, current-thread runtime): about 94 ns per
-//! acquire + complete, of which the core (ticket, resolve, count) is about 23 ns and the clock read
-//! about 23-28 ns plus its pipeline stall; `global_mutex` takes about 690 ns for the same. Two
+//! on the project's 2-core machine (throwaway timing, current-thread runtime, release): about
+//! 95 ns per acquire + complete through `LockFree` directly (115 ns through `AnyStrategy`), against
+//! 330-440 ns for `global_mutex`. Of those 95 ns the core (ticket, resolve, count) is about 20 ns and
+//! the clock read 23 ns plus the pipeline stall it causes (the same path without futures takes
+//! 61 ns); the rest is the async plumbing of two futures. The policy needs "now" (expiry, bans),
+//! so one clock read per acquisition is the floor of this design on this clock source. Two
 //! things are deliberately not done on that path, to save a second and a third clock read:
 //! - an acquisition that never yielded reports an all-zero [`AcquireTiming`]: its latency is the
 //!   few tens of nanoseconds of the path itself, less than one more clock read would cost. Under
 //!   the paused clock of a virtual run it is exactly zero. Any acquisition that waits (modelled
 //!   costs, a refresh) is timed in full.
 //! - a success that is not persisted (`record_outcomes` off) is counted but its time is not kept:
-//!   `last_success` is file bookkeeping, and when outcomes are recorded it is kept (in memory and
-//!   in the file) like every other strategy does.
+//!   `last_success` is file bookkeeping, and when outcomes are recorded it goes to the file as in
+//!   every strategy (and the latest is kept on the credential's counters too).
 //!
 //! [`TicketCore`] is the synchronous core (snapshot, ticket, counters, single-flight slots) that
 //! `loom_tests/` drives from threads; [`LockFree`] is the async shell around it (waiting on a
@@ -100,14 +103,24 @@ pub struct Snapshot {
 
 impl Snapshot {
     fn new(accounts: Vec<Account>, versions: Vec<u64>) -> Snapshot {
-        let live = accounts.iter().enumerate().filter(|(_, a)| !a.disabled).map(|(i, _)| i).collect();
+        let live = accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !a.disabled)
+            .map(|(i, _)| i)
+            .collect();
         let bans_until = accounts
             .iter()
             .filter(|a| !a.disabled)
             .flat_map(|a| a.bans.iter().filter_map(|(_, until)| *until))
             .max()
             .unwrap_or(EpochMs::MIN);
-        Snapshot { accounts, versions, live, bans_until }
+        Snapshot {
+            accounts,
+            versions,
+            live,
+            bans_until,
+        }
     }
 
     /// This snapshot with `change` applied to account `index` (and its version bumped for a
@@ -128,10 +141,16 @@ impl Snapshot {
 pub enum Resolved {
     /// Use this credential. `ahead` is `Some(version)` when its token is inside the refresh-ahead
     /// window: start a background refresh unless one is running.
-    Ready { pick: Pick, ahead: Option<u64> },
+    Ready {
+        pick: Pick,
+        ahead: Option<u64>,
+    },
     /// The credential's token is inside the margin: wait for (or start) the refresh that
     /// publishes `version + 1`, then resolve the same ticket again.
-    Refresh { index: usize, version: u64 },
+    Refresh {
+        index: usize,
+        version: u64,
+    },
     Exhausted,
 }
 
@@ -223,7 +242,7 @@ impl SingleFlight {
 /// One credential's mutable state outside the snapshot.
 #[derive(Debug)]
 pub struct Slot {
-    /// Successes completed on the fast path (not in the snapshot's `total_calls`).
+    /// Calls completed with plain bookkeeping (not in the snapshot's `total_calls`).
     calls: AtomicU64,
     /// Latest success, epoch ms (`EpochMs::MIN` for none yet).
     last_success: AtomicI64,
@@ -292,7 +311,11 @@ impl TicketCore {
             RefreshDue::Ahead => Some(version),
             RefreshDue::No => None,
         };
-        let pick = Pick { index, id: account.id.clone(), token: account.access_token.clone() };
+        let pick = Pick {
+            index,
+            id: account.id.clone(),
+            token: account.access_token.clone(),
+        };
         Resolved::Ready { pick, ahead }
     }
 
@@ -310,32 +333,34 @@ impl TicketCore {
     /// Publishes a refresh's result (a new token, or disabled) as the credential's next version,
     /// which it returns. Only a flight's leader calls this.
     pub fn publish_refresh(&self, index: usize, change: &Change) -> u64 {
-        self.snapshot.rcu(|cur| cur.with_change(index, change, true)).versions[index]
+        self.snapshot
+            .rcu(|cur| cur.with_change(index, change, true))
+            .versions[index]
     }
 
-    /// Counts a success on credential `index` without a snapshot swap, when it has no error codes
-    /// to clear; `false` (nothing done) when it has: apply `Change::Success` through
-    /// [`complete`](Self::complete) instead. The success's time is not recorded.
-    pub fn count_success(&self, index: usize) -> bool {
-        if !self.snapshot.load().accounts[index].error_codes.is_empty() {
-            return false;
-        }
+    /// Counts a success on credential `index` without its time (one relaxed `fetch_add` on the
+    /// credential's own lines).
+    pub fn count_success(&self, index: usize) {
         self.slots[index].calls.fetch_add(1, Ordering::Relaxed);
-        true
     }
 
-    /// Records an outcome's change. A success on a credential with no error codes to clear is two
-    /// relaxed atomics on the credential's own lines; anything else replaces the snapshot.
+    /// Records an outcome's change. A change that can alter selection (a ban, a disable) replaces
+    /// the snapshot; plain bookkeeping (a success, a 5xx) only counts the call, and a success's
+    /// time, on the credential's padded counters. Error codes are not kept in memory, as in every
+    /// strategy: they are file bookkeeping.
     pub fn complete(&self, index: usize, change: &Change) {
+        if change.affects_selection() {
+            self.snapshot
+                .rcu(|cur| cur.with_change(index, change, false));
+            return;
+        }
         let slot = &self.slots[index];
+        if change.counts_a_call() {
+            slot.calls.fetch_add(1, Ordering::Relaxed);
+        }
         if let Change::Success { at } = change {
             slot.last_success.fetch_max(*at, Ordering::Relaxed);
-            if self.snapshot.load().accounts[index].error_codes.is_empty() {
-                slot.calls.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
         }
-        self.snapshot.rcu(|cur| cur.with_change(index, change, false));
     }
 
     /// The current snapshot (as published; fast-path successes are not in it).
@@ -343,7 +368,7 @@ impl TicketCore {
         self.snapshot.load_full()
     }
 
-    /// The accounts with the fast-path successes added back.
+    /// The accounts with the calls counted on the padded counters added back.
     pub fn accounts(&self) -> Vec<Account> {
         let snap = self.snapshot.load_full();
         snap.accounts
@@ -386,9 +411,17 @@ impl LockFree {
         let selection_free = [Step::CheckRotation, Step::LoadCredential, Step::CheckQuota]
             .into_iter()
             .all(|step| env.costs.of(step).is_zero());
-        let shared =
-            Shared { env, selection_free, core, landed, counters: Counters::default(), attempts: RefreshAttempts::new(n) };
-        LockFree { shared: std::sync::Arc::new(shared) }
+        let shared = Shared {
+            env,
+            selection_free,
+            core,
+            landed,
+            counters: Counters::default(),
+            attempts: RefreshAttempts::new(n),
+        };
+        LockFree {
+            shared: std::sync::Arc::new(shared),
+        }
     }
 
     /// The core, for tests and model checks.
@@ -404,14 +437,22 @@ impl LockFree {
     }
 
     /// Records an outcome synchronously; returns the persistence still to do, if any.
-    fn complete_now(&self, lease: Lease, request: &Request, outcome: Outcome) -> Option<BoxFuture<'_, ()>> {
+    fn complete_now(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> Option<BoxFuture<'_, ()>> {
         let sh = &*self.shared;
-        // A success that is not persisted only counts a call (and clears error codes, which the
-        // core does through the snapshot when there are any): no clock read, no snapshot swap.
-        if outcome == Outcome::Success && !sh.env.options.record_outcomes && sh.core.count_success(lease.index) {
+        // A success that is not persisted only counts a call: no clock read, no snapshot swap.
+        if outcome == Outcome::Success && !sh.env.options.record_outcomes {
+            sh.core.count_success(lease.index);
             return None;
         }
-        let change = sh.env.policy.outcome_change(&request.model, sh.env.clock.now_ms(), &outcome);
+        let change = sh
+            .env
+            .policy
+            .outcome_change(&request.model, sh.env.clock.now_ms(), &outcome);
         sh.core.complete(lease.index, &change);
         if change.disables() {
             Counters::bump(&sh.counters.disables);
@@ -436,14 +477,24 @@ impl LockFree {
     /// The fast path of an acquisition, run synchronously: the finished acquisition, or the
     /// continuation that must wait (boxed). With zero selection costs one clock read serves the
     /// policy's "now", and a path that never yields is not timed (see the module comment).
-    fn acquire_now(&self, request: &Request) -> Result<Result<Lease, AcquireError>, BoxFuture<'_, Result<Lease, AcquireError>>> {
+    fn acquire_now(
+        &self,
+        request: &Request,
+    ) -> Result<Result<Lease, AcquireError>, BoxFuture<'_, Result<Lease, AcquireError>>> {
         let sh = &*self.shared;
         let asked = Instant::now();
         if !sh.selection_free {
-            return Err(Box::pin(self.acquire_slowly(request.model.clone(), asked, None)));
+            return Err(Box::pin(self.acquire_slowly(
+                request.model.clone(),
+                asked,
+                None,
+            )));
         }
         let ticket = sh.core.take_ticket();
-        match sh.core.resolve(ticket, &request.model, sh.env.clock.at(asked)) {
+        match sh
+            .core
+            .resolve(ticket, &request.model, sh.env.clock.at(asked))
+        {
             Resolved::Ready { pick, ahead } => {
                 if let Some(seen) = ahead {
                     self.refresh_ahead(pick.index, seen);
@@ -454,7 +505,11 @@ impl LockFree {
                 Counters::bump(&sh.counters.exhausted);
                 Ok(Err(AcquireError::Exhausted))
             }
-            first => Err(Box::pin(self.acquire_slowly(request.model.clone(), asked, Some((ticket, first))))),
+            first => Err(Box::pin(self.acquire_slowly(
+                request.model.clone(),
+                asked,
+                Some((ticket, first)),
+            ))),
         }
     }
 
@@ -462,14 +517,22 @@ impl LockFree {
     /// `None`), then for refreshes, resolving the same ticket again until it is served or the
     /// pool is exhausted.
     /// Owns what it needs of the request (the model), so only `self` is borrowed.
-    async fn acquire_slowly(&self, model: Arc<str>, asked: Instant, started: Option<(u64, Resolved)>) -> Result<Lease, AcquireError> {
+    async fn acquire_slowly(
+        &self,
+        model: Arc<str>,
+        asked: Instant,
+        started: Option<(u64, Resolved)>,
+    ) -> Result<Lease, AcquireError> {
         let sh = &*self.shared;
         let (ticket, mut resolved) = match started {
             Some(started) => started,
             None => {
                 sh.env.costs.charge_selection().await;
                 let ticket = sh.core.take_ticket();
-                (ticket, sh.core.resolve(ticket, &model, sh.env.clock.now_ms()))
+                (
+                    ticket,
+                    sh.core.resolve(ticket, &model, sh.env.clock.now_ms()),
+                )
             }
         };
         let mut refresh_wait = Duration::ZERO;
@@ -479,7 +542,11 @@ impl LockFree {
                     if let Some(seen) = ahead {
                         self.refresh_ahead(pick.index, seen);
                     }
-                    return Ok(pick.into_lease(AcquireTiming::since(asked, Duration::ZERO, refresh_wait)));
+                    return Ok(pick.into_lease(AcquireTiming::since(
+                        asked,
+                        Duration::ZERO,
+                        refresh_wait,
+                    )));
                 }
                 Resolved::Refresh { index, version } => {
                     let started = Instant::now();
@@ -519,10 +586,25 @@ impl LockFree {
 impl Shared {
     /// One refresh of credential `index`: call the endpoint, publish, land, persist, clear.
     async fn run_flight(&self, index: usize) {
-        let _clear = ClearOnDrop { shared: self, index };
+        let _clear = ClearOnDrop {
+            shared: self,
+            index,
+        };
         let (refresh_token, id) = self.core.refresh_source(index);
-        let change = self.env.refresh(&self.counters, index, self.attempts.next(index), &refresh_token).await;
-        let result = if change.disables() { FlightResult::Failed } else { FlightResult::Refreshed };
+        let change = self
+            .env
+            .refresh(
+                &self.counters,
+                index,
+                self.attempts.next(index),
+                &refresh_token,
+            )
+            .await;
+        let result = if change.disables() {
+            FlightResult::Failed
+        } else {
+            FlightResult::Refreshed
+        };
         let version = self.core.publish_refresh(index, &change);
         self.core.flight(index).land(version, result);
         self.landed[index].notify_waiters();
@@ -561,7 +643,12 @@ impl CredentialManager for LockFree {
         }
     }
 
-    async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
+    async fn complete(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> Result<(), AcquireError> {
         if let Some(persist) = self.complete_now(lease, request, outcome) {
             persist.await;
         }
@@ -585,8 +672,16 @@ mod tests {
     const MODEL: &str = "gemini-3-pro";
 
     fn core(n: usize, k: u64, lifetime_s: i64) -> TicketCore {
-        let policy = Policy { calls_per_rotation: k, ..Policy::default() };
-        TicketCore::new(policy, (0..n).map(|i| Account::synthetic(i, 0, lifetime_s)).collect())
+        let policy = Policy {
+            calls_per_rotation: k,
+            ..Policy::default()
+        };
+        TicketCore::new(
+            policy,
+            (0..n)
+                .map(|i| Account::synthetic(i, 0, lifetime_s))
+                .collect(),
+        )
     }
 
     fn ready(c: &TicketCore, now: EpochMs) -> usize {
@@ -608,7 +703,14 @@ mod tests {
     #[test]
     fn banned_accounts_are_skipped_until_the_ban_ends() {
         let c = core(2, 1, 36_000);
-        let ban = c.policy.outcome_change(MODEL, 0, &Outcome::RateLimited { reset_at: None, retry_delay_ms: None });
+        let ban = c.policy.outcome_change(
+            MODEL,
+            0,
+            &Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: None,
+            },
+        );
         c.complete(0, &ban);
         assert!((0..4).all(|_| ready(&c, 0) == 1));
         let after = c.policy.default_ban_ms;
@@ -619,9 +721,21 @@ mod tests {
     #[test]
     fn refresh_ahead_window_and_margin() {
         let c = core(1, 100, 3600); // expires at 3_600_000; ahead from 3_000_000; margin from 3_300_000
-        assert!(matches!(c.resolve(0, MODEL, 2_999_999), Resolved::Ready { ahead: None, .. }));
-        assert!(matches!(c.resolve(0, MODEL, 3_000_000), Resolved::Ready { ahead: Some(0), .. }));
-        assert_eq!(c.resolve(0, MODEL, 3_300_000), Resolved::Refresh { index: 0, version: 0 });
+        assert!(matches!(
+            c.resolve(0, MODEL, 2_999_999),
+            Resolved::Ready { ahead: None, .. }
+        ));
+        assert!(matches!(
+            c.resolve(0, MODEL, 3_000_000),
+            Resolved::Ready { ahead: Some(0), .. }
+        ));
+        assert_eq!(
+            c.resolve(0, MODEL, 3_300_000),
+            Resolved::Refresh {
+                index: 0,
+                version: 0
+            }
+        );
     }
 
     #[test]
@@ -631,7 +745,10 @@ mod tests {
         assert_eq!(f.begin(0), Join::Lead);
         assert_eq!(f.begin(0), Join::Follow);
         assert!(!f.begin_ahead(0));
-        let grant = TokenGrant { access_token: Secret::new("new"), expires_in: 3600 };
+        let grant = TokenGrant {
+            access_token: Secret::new("new"),
+            expires_in: 3600,
+        };
         let v = c.publish_refresh(0, &Change::Refreshed { grant, at: 0 });
         assert_eq!(v, 1);
         f.land(v, FlightResult::Refreshed);
@@ -641,34 +758,75 @@ mod tests {
         assert_eq!(f.begin(1), Join::Follow);
         f.clear();
         assert_eq!(f.begin(0), Join::Landed(FlightResult::Refreshed));
-        assert_eq!(f.begin(1), Join::Lead, "the cleared slot lets a later refresh start");
-        assert!(matches!(c.resolve(0, MODEL, 0), Resolved::Ready { ahead: None, .. }));
+        assert_eq!(
+            f.begin(1),
+            Join::Lead,
+            "the cleared slot lets a later refresh start"
+        );
+        assert!(matches!(
+            c.resolve(0, MODEL, 0),
+            Resolved::Ready { ahead: None, .. }
+        ));
     }
 
     #[test]
     fn a_failed_flight_disables_and_waiters_move_on() {
         let c = core(2, 100, 0);
-        assert_eq!(c.resolve(0, MODEL, 0), Resolved::Refresh { index: 0, version: 0 });
+        assert_eq!(
+            c.resolve(0, MODEL, 0),
+            Resolved::Refresh {
+                index: 0,
+                version: 0
+            }
+        );
         let f = c.flight(0);
         assert_eq!(f.begin(0), Join::Lead);
         let v = c.publish_refresh(0, &Change::Disabled);
         f.land(v, FlightResult::Failed);
         assert_eq!(f.begin(0), Join::Landed(FlightResult::Failed));
         // The same ticket now resolves to the next credential.
-        assert_eq!(c.resolve(0, MODEL, 0), Resolved::Refresh { index: 1, version: 0 });
+        assert_eq!(
+            c.resolve(0, MODEL, 0),
+            Resolved::Refresh {
+                index: 1,
+                version: 0
+            }
+        );
     }
 
     #[test]
-    fn fast_path_successes_are_counted_and_error_codes_cleared() {
+    fn plain_bookkeeping_is_counted_without_a_snapshot_swap() {
         let c = core(1, 100, 3600);
-        c.complete(0, &Change::Success { at: 1_000 });
-        c.complete(0, &Change::Error { code: 500, ban: None, disable: false });
-        assert_eq!(c.accounts()[0].error_codes, vec![500]);
+        let before = c.snapshot();
         c.complete(0, &Change::Success { at: 2_000 });
+        c.complete(
+            0,
+            &Change::Error {
+                code: 500,
+                ban: None,
+                disable: false,
+            },
+        );
+        c.complete(0, &Change::Success { at: 1_000 });
+        c.count_success(0);
+        assert!(
+            std::sync::Arc::ptr_eq(&before, &c.snapshot()),
+            "plain bookkeeping swapped the snapshot"
+        );
         let a = &c.accounts()[0];
-        assert_eq!(a.total_calls, 3);
-        assert!(a.error_codes.is_empty());
+        assert_eq!(a.total_calls, 4);
         assert_eq!(a.last_success.as_deref(), Some(to_plain(2_000).as_str()));
+        // A ban does replace it, and counts its call there.
+        c.complete(
+            0,
+            &Change::Error {
+                code: 429,
+                ban: Some(("gemini_3_series".into(), 10)),
+                disable: false,
+            },
+        );
+        assert!(!std::sync::Arc::ptr_eq(&before, &c.snapshot()));
+        assert_eq!(c.accounts()[0].total_calls, 5);
     }
 
     #[test]

@@ -155,7 +155,9 @@ impl QueueCore {
             handed: HashMap::new(),
             next_waiter: 0,
         };
-        QueueCore { state: Mutex::new(state) }
+        QueueCore {
+            state: Mutex::new(state),
+        }
     }
 
     /// Checks out the first idle permit usable for `model`, without queueing: `Ok(None)` when
@@ -173,7 +175,12 @@ impl QueueCore {
     }
 
     /// Checks out a permit, or joins the FIFO of waiters (woken through `waker`).
-    pub fn checkout_or_wait(&self, model: &std::sync::Arc<str>, now: EpochMs, waker: &Waker) -> Checkout {
+    pub fn checkout_or_wait(
+        &self,
+        model: &std::sync::Arc<str>,
+        now: EpochMs,
+        waker: &Waker,
+    ) -> Checkout {
         let mut st = self.state.lock();
         if let Some(i) = st.take_idle(model, now) {
             return Checkout::Got(i);
@@ -183,7 +190,11 @@ impl QueueCore {
         }
         let id = st.next_waiter;
         st.next_waiter += 1;
-        st.waiters.push_back(Waiter { id, model: model.clone(), waker: waker.clone() });
+        st.waiters.push_back(Waiter {
+            id,
+            model: model.clone(),
+            waker: waker.clone(),
+        });
         Checkout::Wait(WaiterId(id))
     }
 
@@ -254,7 +265,11 @@ impl QueueCore {
         } else if a.needs_refresh(now, st.policy.refresh_margin_ms) {
             TokenState::NeedsRefresh(a.refresh_token.clone())
         } else {
-            TokenState::Ready(Pick { index, id: a.id.clone(), token: a.access_token.clone() })
+            TokenState::Ready(Pick {
+                index,
+                id: a.id.clone(),
+                token: a.access_token.clone(),
+            })
         }
     }
 
@@ -391,9 +406,19 @@ pub struct QueuePool {
 impl QueuePool {
     pub fn new(env: Env) -> Self {
         let n = env.accounts.len();
-        let core = Arc::new(QueueCore::new(env.policy.clone(), env.accounts.clone(), env.options.permits_per_credential));
+        let core = Arc::new(QueueCore::new(
+            env.policy.clone(),
+            env.accounts.clone(),
+            env.options.permits_per_credential,
+        ));
         let refreshing = (0..n).map(|_| tokio::sync::Mutex::new(())).collect();
-        QueuePool { env, core, refreshing, counters: Counters::default(), attempts: RefreshAttempts::new(n) }
+        QueuePool {
+            env,
+            core,
+            refreshing,
+            counters: Counters::default(),
+            attempts: RefreshAttempts::new(n),
+        }
     }
 
     pub fn core(&self) -> &QueueCore {
@@ -410,11 +435,18 @@ impl QueuePool {
         let clock = self.env.clock;
         let mut queued: Option<Queued<'_>> = None;
         let index = poll_fn(|cx| match &queued {
-            None => match self.core.checkout_or_wait(model, clock.now_ms(), cx.waker()) {
+            None => match self
+                .core
+                .checkout_or_wait(model, clock.now_ms(), cx.waker())
+            {
                 Checkout::Got(i) => Poll::Ready(Ok(i)),
                 Checkout::Exhausted => Poll::Ready(Err(Exhausted)),
                 Checkout::Wait(id) => {
-                    queued = Some(Queued { core: &self.core, id, clock });
+                    queued = Some(Queued {
+                        core: &self.core,
+                        id,
+                        clock,
+                    });
                     Poll::Pending
                 }
             },
@@ -422,7 +454,11 @@ impl QueuePool {
         })
         .await?;
         // From here the permit is ours: the guard returns it whatever happens next.
-        Ok(Permit { core: self.core.clone(), index, clock })
+        Ok(Permit {
+            core: self.core.clone(),
+            index,
+            clock,
+        })
     }
 }
 
@@ -459,10 +495,20 @@ impl CredentialManager for QueuePool {
                 // Another holder of this credential may have refreshed it meanwhile.
                 state = self.core.token_state(index, self.env.clock.now_ms());
                 if let TokenState::NeedsRefresh(refresh_token) = state {
-                    let change = self.env.refresh(&self.counters, index, self.attempts.next(index), &refresh_token).await;
+                    let change = self
+                        .env
+                        .refresh(
+                            &self.counters,
+                            index,
+                            self.attempts.next(index),
+                            &refresh_token,
+                        )
+                        .await;
                     refresh_wait += started.elapsed();
                     self.core.apply(index, &change, self.env.clock.now_ms());
-                    self.env.persist(&self.counters, &self.core.account_id(index), change).await;
+                    self.env
+                        .persist(&self.counters, &self.core.account_id(index), change)
+                        .await;
                     state = self.core.token_state(index, self.env.clock.now_ms());
                 } else {
                     refresh_wait += started.elapsed();
@@ -470,7 +516,8 @@ impl CredentialManager for QueuePool {
             }
             match state {
                 TokenState::Ready(p) => {
-                    let mut lease = p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait));
+                    let mut lease =
+                        p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait));
                     lease.held = Some(Box::new(permit));
                     return Ok(lease);
                 }
@@ -483,11 +530,23 @@ impl CredentialManager for QueuePool {
         }
     }
 
-    async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
+    async fn complete(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> Result<(), AcquireError> {
         let now = self.env.clock.now_ms();
-        let change = self.env.policy.outcome_change(&request.model, now, &outcome);
-        // Applied while the permit is still out, so a disabled credential's permit leaves the pool.
-        self.core.apply(lease.index, &change, now);
+        let change = self
+            .env
+            .policy
+            .outcome_change(&request.model, now, &outcome);
+        if change.affects_selection() {
+            // Applied while the permit is still out, so a disabled credential's permit leaves
+            // the pool. Plain bookkeeping (a success, a 5xx) is not kept in memory: as in
+            // `global_mutex`, it goes straight to the store.
+            self.core.apply(lease.index, &change, now);
+        }
         if change.disables() {
             Counters::bump(&self.counters.disables);
         }
@@ -516,8 +575,15 @@ mod tests {
     const MODEL: &str = "gemini-3-pro";
 
     fn core(n: usize, k: u64, permits: usize) -> QueueCore {
-        let policy = Policy { calls_per_rotation: k, ..Policy::default() };
-        QueueCore::new(policy, (0..n).map(|i| Account::synthetic(i, 0, 3600)).collect(), permits)
+        let policy = Policy {
+            calls_per_rotation: k,
+            ..Policy::default()
+        };
+        QueueCore::new(
+            policy,
+            (0..n).map(|i| Account::synthetic(i, 0, 3600)).collect(),
+            permits,
+        )
     }
 
     fn take(c: &QueueCore) -> usize {
@@ -605,8 +671,12 @@ mod tests {
         let c = core(1, 100, 1);
         let held = take(&c);
         let model: std::sync::Arc<str> = MODEL.into();
-        let Checkout::Wait(first) = c.checkout_or_wait(&model, 0, Waker::noop()) else { panic!() };
-        let Checkout::Wait(second) = c.checkout_or_wait(&model, 0, Waker::noop()) else { panic!() };
+        let Checkout::Wait(first) = c.checkout_or_wait(&model, 0, Waker::noop()) else {
+            panic!()
+        };
+        let Checkout::Wait(second) = c.checkout_or_wait(&model, 0, Waker::noop()) else {
+            panic!()
+        };
         c.checkin(held, 0); // handed to `first`
         c.cancel_wait(&first, 0); // which goes away without taking it
         assert_eq!(c.poll_wait(&second, Waker::noop()), Poll::Ready(Ok(0)));
@@ -618,7 +688,9 @@ mod tests {
         let c = core(1, 100, 1);
         let held = take(&c);
         let model: std::sync::Arc<str> = MODEL.into();
-        let Checkout::Wait(w) = c.checkout_or_wait(&model, 0, Waker::noop()) else { panic!() };
+        let Checkout::Wait(w) = c.checkout_or_wait(&model, 0, Waker::noop()) else {
+            panic!()
+        };
         c.apply(held, &Change::Disabled, 0);
         assert_eq!(c.poll_wait(&w, Waker::noop()), Poll::Ready(Err(Exhausted)));
         c.checkin(held, 0);

@@ -14,7 +14,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Every strategy credpool ships, in report order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyName {
     GlobalMutex,
@@ -46,11 +48,21 @@ impl StrategyName {
     /// One line for `credpool list`.
     pub fn summary(self) -> &'static str {
         match self {
-            StrategyName::GlobalMutex => "one async mutex around selection, refresh and persistence (the seed's design)",
-            StrategyName::Rwlock => "selection under a read lock; rotation, refresh and disable under the write lock",
-            StrategyName::QueuePool => "exclusive check-out and return of credentials, FIFO waiters (the seed's option 1)",
-            StrategyName::Sharded => "per-user shards, each with its own lock; a dry shard steals in a fixed order",
-            StrategyName::LockFree => "snapshot + atomic ticket rotation, single-flight refresh ahead of expiry",
+            StrategyName::GlobalMutex => {
+                "one async mutex around selection, refresh and persistence (the seed's design)"
+            }
+            StrategyName::Rwlock => {
+                "selection under a read lock; rotation, refresh and disable under the write lock"
+            }
+            StrategyName::QueuePool => {
+                "exclusive check-out and return of credentials, FIFO waiters (the seed's option 1)"
+            }
+            StrategyName::Sharded => {
+                "per-user shards, each with its own lock; a dry shard steals in a fixed order"
+            }
+            StrategyName::LockFree => {
+                "snapshot + atomic ticket rotation, single-flight refresh ahead of expiry"
+            }
         }
     }
 
@@ -75,10 +87,17 @@ impl fmt::Display for StrategyName {
 impl FromStr for StrategyName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        StrategyName::ALL.iter().copied().find(|n| n.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
-            format!("unknown strategy {s:?}: expected one of {}", names.join(", "))
-        })
+        StrategyName::ALL
+            .iter()
+            .copied()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
+                format!(
+                    "unknown strategy {s:?}: expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -112,7 +131,12 @@ impl CredentialManager for AnyStrategy {
         dispatch!(self, s => s.acquire(request).await)
     }
 
-    async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
+    async fn complete(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> Result<(), AcquireError> {
         dispatch!(self, s => s.complete(lease, request, outcome).await)
     }
 

@@ -30,9 +30,9 @@
 //! [`crate::sync`] primitives, so `loom_tests/` can model-check it from threads. Around it,
 //! an async `tokio::sync::RwLock<()>` (the *gate*) is what requests queue on and hold while they
 //! spend the modelled step costs and while a refresh is in flight: the gate is where time goes,
-//! the core is where correctness lives. Outcome bookkeeping that does not disable an account (a
-//! success, a 5xx, a 429's series ban) only takes the core's write lock for an instant; it does
-//! not queue on the gate.
+//! the core is where correctness lives. A 429's series ban takes the core's write lock for an
+//! instant without queueing on the gate; plain bookkeeping (a success, a 5xx) takes no lock at
+//! all: as in `global_mutex`, it is written to the store and not kept in memory.
 
 use super::env::{Counters, Env, RefreshAttempts, StrategyStats};
 use super::lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
@@ -48,7 +48,10 @@ use tokio::time::Instant;
 pub enum WritePick {
     Ready(Pick),
     /// Refresh credential `index` (its refresh token is here), apply the result, select again.
-    NeedsRefresh { index: usize, refresh_token: Secret },
+    NeedsRefresh {
+        index: usize,
+        refresh_token: Secret,
+    },
     Exhausted,
 }
 
@@ -65,7 +68,10 @@ pub struct RwLockCore {
 
 impl RwLockCore {
     pub fn new(policy: Policy, accounts: Vec<Account>) -> Self {
-        RwLockCore { pool: RwLock::new(PoolState::new(policy, accounts)), pending: AtomicU64::new(0) }
+        RwLockCore {
+            pool: RwLock::new(PoolState::new(policy, accounts)),
+            pending: AtomicU64::new(0),
+        }
     }
 
     /// The read path: the current account, if it is usable, its token is outside the margin and
@@ -74,7 +80,9 @@ impl RwLockCore {
         let pool = self.pool.read();
         let (index, left) = pool.ready_in_turn(model, now)?;
         self.pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| (p < left).then_some(p + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                (p < left).then_some(p + 1)
+            })
             .ok()?;
         Some(pick(&pool, index))
     }
@@ -87,9 +95,10 @@ impl RwLockCore {
         pool.count_calls(served);
         match pool.select(model, now) {
             Selection::Ready(index) => WritePick::Ready(pick(&pool, index)),
-            Selection::NeedsRefresh(index) => {
-                WritePick::NeedsRefresh { index, refresh_token: pool.accounts[index].refresh_token.clone() }
-            }
+            Selection::NeedsRefresh(index) => WritePick::NeedsRefresh {
+                index,
+                refresh_token: pool.accounts[index].refresh_token.clone(),
+            },
             Selection::Exhausted => WritePick::Exhausted,
         }
     }
@@ -121,7 +130,11 @@ impl RwLockCore {
 
 fn pick(pool: &PoolState, index: usize) -> Pick {
     let a = &pool.accounts[index];
-    Pick { index, id: a.id.clone(), token: a.access_token.clone() }
+    Pick {
+        index,
+        id: a.id.clone(),
+        token: a.access_token.clone(),
+    }
 }
 
 pub struct RwLockStrategy {
@@ -137,7 +150,13 @@ impl RwLockStrategy {
     pub fn new(env: Env) -> Self {
         let core = RwLockCore::new(env.policy.clone(), env.accounts.clone());
         let attempts = RefreshAttempts::new(env.accounts.len());
-        RwLockStrategy { env, gate: tokio::sync::RwLock::new(()), core, counters: Counters::default(), attempts }
+        RwLockStrategy {
+            env,
+            gate: tokio::sync::RwLock::new(()),
+            core,
+            counters: Counters::default(),
+            attempts,
+        }
     }
 
     /// The core, for tests and model checks.
@@ -159,7 +178,10 @@ impl CredentialManager for RwLockStrategy {
             let _read = self.gate.read().await;
             lock_wait = asked.elapsed();
             self.env.costs.charge_selection().await;
-            if let Some(p) = self.core.read_select(&request.model, self.env.clock.now_ms()) {
+            if let Some(p) = self
+                .core
+                .read_select(&request.model, self.env.clock.now_ms())
+            {
                 return Ok(p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait)));
             }
         }
@@ -168,15 +190,33 @@ impl CredentialManager for RwLockStrategy {
         let _write = self.gate.write().await;
         lock_wait += before.elapsed();
         loop {
-            match self.core.write_select(&request.model, self.env.clock.now_ms()) {
-                WritePick::Ready(p) => return Ok(p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait))),
-                WritePick::NeedsRefresh { index, refresh_token } => {
+            match self
+                .core
+                .write_select(&request.model, self.env.clock.now_ms())
+            {
+                WritePick::Ready(p) => {
+                    return Ok(p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait)))
+                }
+                WritePick::NeedsRefresh {
+                    index,
+                    refresh_token,
+                } => {
                     let started = Instant::now();
-                    let change = self.env.refresh(&self.counters, index, self.attempts.next(index), &refresh_token).await;
+                    let change = self
+                        .env
+                        .refresh(
+                            &self.counters,
+                            index,
+                            self.attempts.next(index),
+                            &refresh_token,
+                        )
+                        .await;
                     refresh_wait += started.elapsed();
                     self.core.apply(index, &change);
                     // Persist the new token, or the disable, still holding the write lock.
-                    self.env.persist(&self.counters, &self.core.account_id(index), change).await;
+                    self.env
+                        .persist(&self.counters, &self.core.account_id(index), change)
+                        .await;
                 }
                 WritePick::Exhausted => {
                     Counters::bump(&self.counters.exhausted);
@@ -186,8 +226,16 @@ impl CredentialManager for RwLockStrategy {
         }
     }
 
-    async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let change = self.env.policy.outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+    async fn complete(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> Result<(), AcquireError> {
+        let change =
+            self.env
+                .policy
+                .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
         if change.disables() {
             // Disable-and-persist is a writer: it excludes selection, as in the seed.
             let _write = self.gate.write().await;
@@ -196,7 +244,12 @@ impl CredentialManager for RwLockStrategy {
             self.env.persist(&self.counters, &lease.id, change).await;
             return Ok(());
         }
-        self.core.apply(lease.index, &change);
+        if change.affects_selection() {
+            // A series ban: the core's write lock for an instant, no gate.
+            self.core.apply(lease.index, &change);
+        }
+        // Plain bookkeeping (a success, a 5xx) is not kept in memory: as in `global_mutex`, it
+        // goes straight to the store, taking no lock here at all.
         if self.env.should_persist(&change) {
             self.env.persist(&self.counters, &lease.id, change).await;
         }

@@ -30,7 +30,8 @@
 //! As in `rwlock`: [`ShardedCore`] holds the shards' state under short synchronous locks (what
 //! `loom_tests/` checks, including the stealing), and an async `tokio::sync::Mutex<()>` per shard
 //! (the *gate*) is what requests queue on while they spend the modelled costs and refresh.
-//! Outcome bookkeeping that does not disable an account only takes the core's shard lock.
+//! A 429's series ban takes the core's shard lock for an instant; plain bookkeeping (a success, a
+//! 5xx) takes no lock: as in `global_mutex`, it is written to the store, not kept in memory.
 
 use super::env::{Counters, Env, RefreshAttempts, StrategyStats};
 use super::lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
@@ -46,7 +47,10 @@ use tokio::time::Instant;
 pub enum ShardPick {
     Ready(Pick),
     /// Refresh credential `index` (its refresh token is here), apply the result, select again.
-    NeedsRefresh { index: usize, refresh_token: Secret },
+    NeedsRefresh {
+        index: usize,
+        refresh_token: Secret,
+    },
     /// Nothing in this shard can serve the model now.
     Exhausted,
 }
@@ -68,7 +72,10 @@ impl ShardedCore {
         for (i, a) in accounts.into_iter().enumerate() {
             dealt[i % s].push(a);
         }
-        let shards = dealt.into_iter().map(|accs| Mutex::new(PoolState::new(policy.clone(), accs))).collect();
+        let shards = dealt
+            .into_iter()
+            .map(|accs| Mutex::new(PoolState::new(policy.clone(), accs)))
+            .collect();
         ShardedCore { shards }
     }
 
@@ -102,7 +109,11 @@ impl ShardedCore {
         match pool.select(model, now) {
             Selection::Ready(local) => {
                 let a = &pool.accounts[local];
-                ShardPick::Ready(Pick { index: shard + local * s, id: a.id.clone(), token: a.access_token.clone() })
+                ShardPick::Ready(Pick {
+                    index: shard + local * s,
+                    id: a.id.clone(),
+                    token: a.access_token.clone(),
+                })
             }
             Selection::NeedsRefresh(local) => ShardPick::NeedsRefresh {
                 index: shard + local * s,
@@ -140,7 +151,11 @@ impl ShardedCore {
     /// Every account in pool order (each shard locked in turn, never two at once).
     pub fn accounts(&self) -> Vec<Account> {
         let s = self.shards.len();
-        let per: Vec<Vec<Account>> = self.shards.iter().map(|m| m.lock().accounts.clone()).collect();
+        let per: Vec<Vec<Account>> = self
+            .shards
+            .iter()
+            .map(|m| m.lock().accounts.clone())
+            .collect();
         let n: usize = per.iter().map(Vec::len).sum();
         (0..n).map(|i| per[i % s][i / s].clone()).collect()
     }
@@ -158,9 +173,17 @@ pub struct Sharded {
 impl Sharded {
     pub fn new(env: Env) -> Self {
         let core = ShardedCore::new(env.policy.clone(), env.accounts.clone(), env.options.shards);
-        let gates = (0..core.shard_count()).map(|_| tokio::sync::Mutex::new(())).collect();
+        let gates = (0..core.shard_count())
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
         let attempts = RefreshAttempts::new(env.accounts.len());
-        Sharded { env, gates, core, counters: Counters::default(), attempts }
+        Sharded {
+            env,
+            gates,
+            core,
+            counters: Counters::default(),
+            attempts,
+        }
     }
 
     /// The core, for tests and model checks.
@@ -187,16 +210,37 @@ impl CredentialManager for Sharded {
                 self.env.costs.charge_selection().await;
             }
             loop {
-                match self.core.select_in(shard, &request.model, self.env.clock.now_ms()) {
-                    ShardPick::Ready(p) => return Ok(p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait))),
-                    ShardPick::NeedsRefresh { index, refresh_token } => {
+                match self
+                    .core
+                    .select_in(shard, &request.model, self.env.clock.now_ms())
+                {
+                    ShardPick::Ready(p) => {
+                        return Ok(p.into_lease(AcquireTiming::since(
+                            asked,
+                            lock_wait,
+                            refresh_wait,
+                        )))
+                    }
+                    ShardPick::NeedsRefresh {
+                        index,
+                        refresh_token,
+                    } => {
                         let started = Instant::now();
-                        let change =
-                            self.env.refresh(&self.counters, index, self.attempts.next(index), &refresh_token).await;
+                        let change = self
+                            .env
+                            .refresh(
+                                &self.counters,
+                                index,
+                                self.attempts.next(index),
+                                &refresh_token,
+                            )
+                            .await;
                         refresh_wait += started.elapsed();
                         self.core.apply(index, &change);
                         // Persist the new token, or the disable, still holding the shard's lock.
-                        self.env.persist(&self.counters, &self.core.account_id(index), change).await;
+                        self.env
+                            .persist(&self.counters, &self.core.account_id(index), change)
+                            .await;
                     }
                     ShardPick::Exhausted => break,
                 }
@@ -206,8 +250,16 @@ impl CredentialManager for Sharded {
         Err(AcquireError::Exhausted)
     }
 
-    async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let change = self.env.policy.outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+    async fn complete(
+        &self,
+        lease: Lease,
+        request: &Request,
+        outcome: Outcome,
+    ) -> Result<(), AcquireError> {
+        let change =
+            self.env
+                .policy
+                .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
         if change.disables() {
             // Disable-and-persist under the credential's shard lock, as the seed does under its one lock.
             let (shard, _) = self.core.locate(lease.index);
@@ -217,7 +269,12 @@ impl CredentialManager for Sharded {
             self.env.persist(&self.counters, &lease.id, change).await;
             return Ok(());
         }
-        self.core.apply(lease.index, &change);
+        if change.affects_selection() {
+            // A series ban: the shard's core lock for an instant, no gate.
+            self.core.apply(lease.index, &change);
+        }
+        // Plain bookkeeping (a success, a 5xx) is not kept in memory: as in `global_mutex`, it
+        // goes straight to the store.
         if self.env.should_persist(&change) {
             self.env.persist(&self.counters, &lease.id, change).await;
         }
@@ -240,8 +297,15 @@ mod tests {
     const MODEL: &str = "gemini-3-pro";
 
     fn core(n: usize, shards: usize, k: u64) -> ShardedCore {
-        let policy = Policy { calls_per_rotation: k, ..Policy::default() };
-        ShardedCore::new(policy, (0..n).map(|i| Account::synthetic(i, 0, 3600)).collect(), shards)
+        let policy = Policy {
+            calls_per_rotation: k,
+            ..Policy::default()
+        };
+        ShardedCore::new(
+            policy,
+            (0..n).map(|i| Account::synthetic(i, 0, 3600)).collect(),
+            shards,
+        )
     }
 
     fn ready(c: &ShardedCore, user: u32) -> usize {
@@ -260,7 +324,15 @@ mod tests {
         assert_eq!(picks, vec![0, 2, 4, 0]);
         let picks: Vec<usize> = (0..3).map(|_| ready(&c, 3)).collect();
         assert_eq!(picks, vec![1, 3, 1]);
-        assert_eq!(c.accounts().iter().map(|a| a.id.clone()).collect::<Vec<_>>(), (0..5).map(|i| Account::synthetic(i, 0, 1).id).collect::<Vec<_>>());
+        assert_eq!(
+            c.accounts()
+                .iter()
+                .map(|a| a.id.clone())
+                .collect::<Vec<_>>(),
+            (0..5)
+                .map(|i| Account::synthetic(i, 0, 1).id)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ impl TokenEndpoint for TokenDouble {
             if self.failing.contains(&credential) {
                 Err(RefreshFailure::InvalidGrant)
             } else {
-                Ok(TokenGrant { access_token: Secret::new(format!("fresh-{credential}-{attempt}")), expires_in: 3600 })
+                Ok(TokenGrant {
+                    access_token: Secret::new(format!("fresh-{credential}-{attempt}")),
+                    expires_in: 3600,
+                })
             }
         })
     }
@@ -86,7 +89,10 @@ pub fn expired(i: usize) -> Account {
 }
 
 pub fn policy(calls_per_rotation: u64) -> Policy {
-    Policy { calls_per_rotation, ..Policy::default() }
+    Policy {
+        calls_per_rotation,
+        ..Policy::default()
+    }
 }
 
 /// An [`Env`] over an in-memory `accounts.toml` holding `accounts`, with the clock at [`T0`].
@@ -98,7 +104,14 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(accounts: Vec<Account>, policy: Policy, tokens: Arc<TokenDouble>) -> Fixture {
-        Fixture::with(accounts, policy, tokens, StoreMode::Locked, Costs::default(), StrategyOptions::default())
+        Fixture::with(
+            accounts,
+            policy,
+            tokens,
+            StoreMode::Locked,
+            Costs::default(),
+            StrategyOptions::default(),
+        )
     }
 
     pub fn with(
@@ -121,12 +134,18 @@ impl Fixture {
             tokens: tokens.clone(),
             options,
         };
-        Fixture { env, backend, tokens }
+        Fixture {
+            env,
+            backend,
+            tokens,
+        }
     }
 
     /// The accounts as the store's file holds them now.
     pub fn persisted(&self) -> Vec<Account> {
         let text = self.backend.contents().expect("the accounts file exists");
-        AccountsFile::parse(Path::new("memory:accounts.toml"), &text).expect("the accounts file parses").accounts
+        AccountsFile::parse(Path::new("memory:accounts.toml"), &text)
+            .expect("the accounts file parses")
+            .accounts
     }
 }

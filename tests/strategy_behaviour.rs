@@ -254,3 +254,39 @@ async fn lock_free_waiters_inside_the_margin_all_get_the_one_refreshed_token() {
     .await
     .expect("deadlock");
 }
+
+#[tokio::test(start_paused = true)]
+async fn queue_pool_holders_of_one_credential_refresh_it_once() {
+    tokio::time::timeout(TIMEOUT, async {
+        let latency = Duration::from_millis(500);
+        let tokens = TokenDouble::new(2, latency, &[]);
+        let options = StrategyOptions {
+            permits_per_credential: 3,
+            ..StrategyOptions::default()
+        };
+        let f = Fixture::with(
+            vec![expired(0), expired(1)],
+            policy(100),
+            tokens.clone(),
+            StoreMode::Locked,
+            Costs::default(),
+            options,
+        );
+        let s = build(StrategyName::QueuePool, &f);
+        // Six requests hold the six permits at once: three holders per credential.
+        let (lat, peak) = run_concurrently(s, (0..6).collect(), Duration::from_millis(100)).await;
+        assert_eq!(peak, 6);
+        assert_eq!(
+            (tokens.calls(0), tokens.calls(1)),
+            (1, 1),
+            "one refresher per credential"
+        );
+        assert!(
+            lat.iter()
+                .all(|d| *d == latency + Duration::from_millis(100)),
+            "{lat:?}"
+        );
+    })
+    .await
+    .expect("deadlock");
+}

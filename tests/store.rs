@@ -52,7 +52,7 @@ const INITIAL_CALLS: u64 = 52;
 const SAFE_MODES: [StoreMode; 3] = [StoreMode::Locked, StoreMode::Durable, StoreMode::GroupCommit];
 
 fn alice() -> AccountId {
-    AccountId("alice@example.com".into())
+    AccountId::from("alice@example.com")
 }
 
 fn code(c: u16) -> Change {

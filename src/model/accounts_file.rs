@@ -142,7 +142,7 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
 
     let email = string("email")?;
     let user_id = string("user_id")?;
-    let id = AccountId(
+    let id = AccountId::from(
         email
             .clone()
             .filter(|s| !s.is_empty())
@@ -236,7 +236,7 @@ fn set_if_changed(table: &mut Table, key: &str, value: Value) {
 fn write_account(a: &Account, t: &mut Table) {
     // A synthetic account has no identity keys yet: write its id as the email.
     if !t.contains_key("email") && !t.contains_key("user_id") && !a.id.0.starts_with('#') {
-        t.insert("email", Item::Value(Value::from(a.id.0.as_str())));
+        t.insert("email", Item::Value(Value::from(a.id.as_str())));
     }
     if !a.access_token.is_empty() || t.contains_key("access_token") {
         set_if_changed(t, "access_token", Value::from(a.access_token.expose()));
@@ -327,7 +327,7 @@ state = "ACTIVE"
         let mut f = parse(REAL).unwrap();
         assert_eq!(f.accounts.len(), 1);
         let a = &f.accounts[0];
-        assert_eq!(a.id.0, "alice@example.com");
+        assert_eq!(a.id.as_str(), "alice@example.com");
         assert_eq!(a.error_codes, vec![429]);
         assert_eq!(a.total_calls, 52);
         assert!(a.is_banned("gemini_3_series", 1_764_395_921_000));

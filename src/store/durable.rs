@@ -145,7 +145,7 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_update_charges_lock_read_update_write_and_two_fsyncs_in_virtual_time() {
         let store = DurableStore::new(memory(1), costs());
-        let id = AccountId("account0@example.com".into());
+        let id = AccountId::from("account0@example.com");
         let start = tokio::time::Instant::now();
         store.update(&id, Change::Disabled).await.unwrap();
         // Lock taken and released (2 × 1), read 10, update 100, write 1000, two fsyncs 20000.

@@ -135,7 +135,7 @@ mod tests {
             ..Costs::default()
         };
         let store = Arc::new(NaiveStore::new(backend.clone(), costs));
-        let id = AccountId("account0@example.com".into());
+        let id = AccountId::from("account0@example.com");
         let writer = {
             let (store, id) = (store.clone(), id.clone());
             tokio::spawn(async move { store.update(&id, Change::Disabled).await })

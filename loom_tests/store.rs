@@ -17,8 +17,11 @@
 //! - `locked` and `durable`: the production `update` futures, run to completion on loom threads.
 //!   Their in-process lock is a `tokio::sync::Mutex`, which is not built against loom: loom
 //!   treats each of its operations as one opaque step (it does not check tokio's mutex, which
-//!   tokio model-checks itself) and explores every interleaving of the stores' reads and writes
-//!   around it.
+//!   tokio model-checks itself) and explores the interleavings of the stores' reads and writes
+//!   around it. That is sound here because the data the race is about, the file's contents, is
+//!   behind the memory backend's loom mutex, so loom sees every conflict on it; the opaque lock
+//!   only removes schedules. (It would not be for state kept *inside* a tokio lock, which is why
+//!   `global_mutex` has no loom model: see the README.)
 
 use crate::support::{accounts, assert_no_lost_update, block_on_tokio, toml_of, RecordingBackend, Signal};
 use credpool::costs::Costs;

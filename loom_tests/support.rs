@@ -70,6 +70,10 @@ pub fn refreshed(i: usize, at: EpochMs) -> credpool::model::Change {
 /// tokio's wake-up, which it makes after releasing its lock, unparks it through loom, so a lost
 /// wake-up is still a deadlock loom reports. Futures that wait only on production cores built on
 /// `credpool::sync` use `loom::future::block_on`.
+///
+/// Only meaningful for code whose shared *data* is behind `credpool::sync` primitives: loom's
+/// partial-order reduction sees conflicts only on what it can see, so state kept inside a tokio
+/// lock would make it prune the interleavings that matter.
 pub fn block_on_tokio<F: Future>(f: F) -> F::Output {
     let parked = std::sync::Arc::new(Parked(loom::sync::Notify::new()));
     let waker = Waker::from(parked.clone());

@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output folder (default: reports/<run id>/).
+    /// Output folder (default: `reports/<run id>/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No progress bar and no tables.

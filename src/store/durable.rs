@@ -7,12 +7,12 @@
 //!   it, so an acknowledged update survives a crash. Each fsync is charged as [`Step::Fsync`].
 //!
 //! Everything else (validation, the refusal to empty a pool, the backup) is `locked`'s code,
-//! reused through [`super::locked::read_modify_write`].
+//! reused through `locked::read_modify_write`.
 //!
 //! Lock order: the in-process async lock first, then the file lock. Tasks of this process queue
 //! on the async lock without occupying a thread; only the one holding it can wait for the file
 //! lock, and that wait (another *process* holds it) is moved off the runtime's thread by
-//! [`cross_process_lock`].
+//! `cross_process_lock`.
 
 use super::backend::{AtomicWrite, Backend, CrossProcessGuard};
 use super::locked::{only_result, read_modify_write};

@@ -13,6 +13,9 @@ pub fn write(dir: &Path, summary: &Summary) -> std::io::Result<()> {
 /// Reads a run's `summary.json` back (for `credpool report` and `credpool compare`).
 pub fn read(dir: &Path) -> Result<Summary, String> {
     let path = if dir.is_dir() { dir.join(FILE) } else { dir.to_path_buf() };
+    if dir.is_dir() && !path.exists() {
+        return Err(format!("{}: no {FILE} in this folder: expected a credpool run folder (such as reports/<run id>) or a {FILE}", dir.display()));
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {}", path.display(), crate::input_error::io_message(&e)))?;
     serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: not a credpool summary: {}", path.display(), e.line(), e.column(), e))
 }

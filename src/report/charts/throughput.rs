@@ -1,0 +1,100 @@
+//! Throughput over time: completions per second in the run's time buckets, one line per strategy.
+//!
+//! Drawn for open and staged loads, where the offered load is fixed and throughput shows whether a
+//! strategy keeps up (a closed loop's throughput is just its latency read backwards). The series
+//! is bounded: the recorder keeps at most 240 buckets and widens them as a run grows.
+
+use super::{
+    chart_err, draw_legend, draw_line, marker, mesh_style, render, time_unit, Figure, SeriesStyle,
+    HALF, TITLE_FONT,
+};
+use plotters::prelude::*;
+
+pub struct Series<'a> {
+    pub label: String,
+    pub style: SeriesStyle,
+    /// Completions per bucket from the start of the run.
+    pub counts: &'a [u64],
+    pub bucket_s: f64,
+}
+
+/// Markers per line: enough to tell the lines apart, few enough not to hide them.
+const MARKS_PER_LINE: usize = 12;
+
+pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
+    let usable: Vec<&Series<'_>> = series
+        .iter()
+        .filter(|s| !s.counts.is_empty() && s.bucket_s > 0.0)
+        .collect();
+    if usable.is_empty() {
+        return Err("no completions were recorded".into());
+    }
+    let end_ms = usable
+        .iter()
+        .map(|s| s.counts.len() as f64 * s.bucket_s * 1e3)
+        .fold(0.0, f64::max);
+    let unit = time_unit(end_ms);
+    let x_max = end_ms * unit.per_ms;
+    let y_max = usable
+        .iter()
+        .flat_map(|s| s.counts.iter().map(move |c| *c as f64 / s.bucket_s))
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.15;
+    let widths: Vec<f64> = usable.iter().map(|s| s.bucket_s).collect();
+
+    let svg = render(HALF, title, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", TITLE_FONT))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .map_err(chart_err)?;
+        let fmt = |v: &f64| super::tick(*v);
+        mesh_style(
+            &mut chart,
+            &format!("time since the run began ({})", unit.name),
+            "completed requests per second",
+        )
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .x_labels(8)
+        .y_labels(6)
+        .draw()
+        .map_err(chart_err)?;
+        for s in &usable {
+            let pts: Vec<(f64, f64)> = s
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        (i as f64 + 0.5) * s.bucket_s * 1e3 * unit.per_ms,
+                        *c as f64 / s.bucket_s,
+                    )
+                })
+                .collect();
+            let step = pts.len().div_ceil(MARKS_PER_LINE).max(1);
+            let marks: Vec<(f64, f64)> = pts.iter().copied().step_by(step).collect();
+            draw_line(&mut chart, pts, s.style, Some(&s.label))?;
+            chart
+                .draw_series(
+                    marks
+                        .into_iter()
+                        .map(|p| marker(s.style.marker, p, 3, s.style.color)),
+                )
+                .map_err(chart_err)?;
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })?;
+    let width = if widths.iter().all(|w| (*w - widths[0]).abs() < 1e-12) {
+        crate::report::format::duration(widths[0] * 1e3)
+    } else {
+        "widths that differ per strategy".into()
+    };
+    Ok(Figure {
+        svg,
+        caption: format!("Requests completed per second, in buckets of {width} from the start of the run. Under an open load a strategy that keeps up tracks the offered rate; one that does not falls behind and finishes late."),
+    })
+}

@@ -34,7 +34,11 @@ pub fn run(args: CompareArgs) -> CliResult {
             args.new.display()
         )));
     }
-    print!("{}", compare::render_terminal(&c));
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stdout(),
+        compare::render_terminal(&c).as_bytes(),
+    );
     let out = args
         .out
         .clone()

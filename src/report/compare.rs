@@ -14,6 +14,9 @@ use std::fmt::Write;
 /// and the HTML shows the raw figures beside the verdict.
 pub const SAME_WITHIN: f64 = 0.01;
 
+/// The figures the terminal spells out old → new when they moved (the table has them all).
+const HEADLINE: [&str; 6] = ["p50", "p99", "max", "req/s", "errors", "lost updates"];
+
 /// One figure of one pair.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Movement {
@@ -237,6 +240,9 @@ pub fn render_terminal(c: &Comparison) -> String {
         if p.scenario != scenario {
             scenario = &p.scenario;
             let _ = writeln!(out, "\n{scenario}");
+            for caveat in &p.caveats {
+                let _ = writeln!(out, "  not like for like: {caveat}");
+            }
             let _ = write!(out, "  {:<14}", "strategy");
             for m in &p.movements {
                 let _ = write!(out, " {:>8}", m.metric.replace("lost updates", "lost"));
@@ -252,17 +258,15 @@ pub fn render_terminal(c: &Comparison) -> String {
             let _ = write!(out, " {cell:>8}");
         }
         out.push('\n');
+        // The headline figures that moved, old → new.
         let moved: Vec<String> = p
             .movements
             .iter()
-            .filter(|m| m.verdict() != Verdict::Same)
+            .filter(|m| HEADLINE.contains(&m.metric) && m.verdict() != Verdict::Same)
             .map(|m| format!("{} {} → {}", m.metric, m.show(m.old), m.show(m.new)))
             .collect();
         if !moved.is_empty() {
             let _ = writeln!(out, "  {:<14} {}", "", moved.join(", "));
-        }
-        for caveat in &p.caveats {
-            let _ = writeln!(out, "  {:<14} not like for like: {caveat}", "");
         }
     }
     for (label, list) in [("only in old", &c.only_old), ("only in new", &c.only_new)] {

@@ -22,6 +22,16 @@ pub fn ms(v: f64) -> String {
 /// A latency with the unit that suits its size and three significant digits: `850 ns`,
 /// `31.2 µs`, `1.50 ms`, `550 ms`, `3.52 s`.
 pub fn duration(ms: f64) -> String {
+    duration_digits(ms, 3)
+}
+
+/// A latency with four significant digits (`1.515 s`, `30.00 ms`), for tables where a prediction
+/// or a reference is set beside a measurement and the fourth digit tells them apart.
+pub fn duration4(ms: f64) -> String {
+    duration_digits(ms, 4)
+}
+
+fn duration_digits(ms: f64, digits: i32) -> String {
     if ms == 0.0 {
         return "0".into();
     }
@@ -34,7 +44,7 @@ pub fn duration(ms: f64) -> String {
     } else {
         (ms / 1e3, "s")
     };
-    format!("{} {unit}", significant(value, 3))
+    format!("{} {unit}", significant(value, digits))
 }
 
 /// [`duration`] without trailing zeros, for axis ticks: `5 s`, `2.5 s`, `500 ms`.
@@ -116,6 +126,8 @@ mod tests {
         assert_eq!(duration(550.0), "550 ms");
         assert_eq!(duration(3520.0), "3.52 s");
         assert_eq!(duration(125_000.0), "125 s");
+        assert_eq!(duration4(1515.0), "1.515 s");
+        assert_eq!(duration4(30.0), "30.00 ms");
         assert_eq!(duration_tick(5000.0), "5 s");
         assert_eq!(duration_tick(2500.0), "2.5 s");
         assert_eq!(duration_tick(500.0), "500 ms");

@@ -21,6 +21,7 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFo
 use plotters::coord::Shift;
 use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_backend::{BackendCoord, DrawingErrorKind};
 
 /// A chart ready to inline: the SVG and a sentence saying how to read it.
@@ -151,20 +152,72 @@ pub fn chart_err<E: std::fmt::Display>(e: E) -> String {
     format!("chart could not be drawn: {e}")
 }
 
+/// Dashed lines, drawn as one polyline each: plotters can only dash a line by drawing every dash
+/// as its own element (hundreds per line), so [`draw_line`] draws a dashed series solid in a
+/// reserved stand-in colour, and [`render`] swaps that colour for the real one plus an SVG
+/// `stroke-dasharray`. Stand-ins are `rgb(1, 1, n)`, which no chart otherwise uses.
+#[derive(Default)]
+pub struct Dashes {
+    /// (stand-in colour, real colour, dash, gap), as they appear in the SVG.
+    used: Vec<(String, String, u32, u32)>,
+}
+
+fn svg_hex(c: RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
+impl Dashes {
+    /// The colour to draw a dashed line of `color` in.
+    fn stand_in(&mut self, color: RGBColor, (dash, gap): (u32, u32)) -> Result<RGBColor, String> {
+        let real = svg_hex(color);
+        if let Some(i) = self
+            .used
+            .iter()
+            .position(|u| u.1 == real && u.2 == dash && u.3 == gap)
+        {
+            return Ok(RGBColor(1, 1, (i + 1) as u8));
+        }
+        let n = self.used.len() + 1;
+        if n > 250 {
+            return Err("more than 250 dashed series in one chart".into());
+        }
+        let code = RGBColor(1, 1, n as u8);
+        self.used.push((svg_hex(code), real, dash, gap));
+        Ok(code)
+    }
+
+    fn apply(&self, svg: &str) -> String {
+        let mut out = svg.to_string();
+        for (code, real, dash, gap) in &self.used {
+            out = out.replace(
+                &format!("stroke=\"{code}\""),
+                &format!("stroke=\"{real}\" stroke-dasharray=\"{dash} {gap}\""),
+            );
+        }
+        out
+    }
+}
+
 /// Draws on a white canvas of `size` and returns the SVG, made accessible (`role="img"`, a
 /// `<title>`) and scalable (the page's CSS sets `max-width: 100%`).
 pub fn render(
     size: (u32, u32),
     title: &str,
-    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>, &mut Dashes) -> Result<(), String>,
 ) -> Result<String, String> {
     let mut svg = String::new();
+    let mut dashes = Dashes::default();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(chart_err)?;
-        draw(&root)?;
+        draw(&root, &mut dashes)?;
         root.present().map_err(chart_err)?;
     }
+    // Drop attributes that only restate SVG's defaults (a chart has thousands of marks).
+    let svg = dashes
+        .apply(&svg)
+        .replace(" opacity=\"1\"", "")
+        .replace(" stroke=\"none\" stroke-width=\"1\"", " stroke=\"none\"");
     let open = svg.find('>').ok_or("plotters wrote no <svg> element")?;
     let mut out = String::with_capacity(svg.len() + 64 + title.len());
     out.push_str(&svg[..open]);
@@ -184,12 +237,12 @@ pub fn line_style(s: SeriesStyle) -> ShapeStyle {
     }
 }
 
-/// Draws a polyline through `points` in the series' dash pattern.
+/// Draws one polyline through `points` in the series' colour and dash pattern.
 pub fn draw_line<'c, DB, X, Y>(
     chart: &mut ChartContext<'c, DB, Cartesian2d<X, Y>>,
+    dashes: &mut Dashes,
     points: Vec<(X::ValueType, Y::ValueType)>,
     s: SeriesStyle,
-    label: Option<&str>,
 ) -> Result<(), String>
 where
     DB: DrawingBackend + 'c,
@@ -198,19 +251,16 @@ where
     X::ValueType: Clone + 'static,
     Y::ValueType: Clone + 'static,
 {
-    let style = line_style(s);
-    let anno = match s.dash {
-        None => chart
-            .draw_series(LineSeries::new(points, style))
-            .map_err(chart_err)?,
-        Some((dash, gap)) => chart
-            .draw_series(DashedLineSeries::new(points, dash, gap, style))
-            .map_err(chart_err)?,
+    let color = match s.dash {
+        None => s.color,
+        Some(d) => dashes.stand_in(s.color, d)?,
     };
-    if let Some(label) = label {
-        anno.label(label)
-            .legend(move |(x, y)| legend_glyph(GlyphKind::Line(s), x, y));
-    }
+    chart
+        .draw_series(LineSeries::new(
+            points,
+            line_style(SeriesStyle { color, ..s }),
+        ))
+        .map_err(chart_err)?;
     Ok(())
 }
 
@@ -362,46 +412,102 @@ impl<DB: DrawingBackend> Drawable<DB> for LegendGlyph {
     }
 }
 
-/// Draws the legend of `chart` in a framed box at `position`.
-pub fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.9))
-        .border_style(AXIS)
-        .label_font(("sans-serif", LABEL_FONT).into_font().color(&INK))
-        .legend_area_size(30)
-        .margin(12)
-        .draw()
-        .map_err(chart_err)
+/// One entry of a chart's key.
+#[derive(Clone, Debug)]
+pub struct KeyItem {
+    pub label: String,
+    pub glyph: GlyphKind,
 }
 
-/// A row of legend entries (filled boxes and their labels) drawn in its own strip of the canvas,
-/// for bar charts whose bars may reach any corner of the plot.
-pub fn draw_key_strip<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    items: &[(String, RGBColor)],
-) -> Result<(), String> {
-    let font = ("sans-serif", LABEL_FONT).into_font().color(&INK);
-    let (width, _) = area.dim_in_pixel();
-    // The naive font metric plotters uses without a font library: about 0.55 em per character.
-    let item_width = |label: &str| {
-        26 + (label.chars().count() as f64 * f64::from(LABEL_FONT) * 0.55) as i32 + 22
-    };
-    let total: i32 = items.iter().map(|(l, _)| item_width(l)).sum();
-    let mut x = ((width as i32 - total) / 2).max(8);
-    let y = 14;
-    for (label, color) in items {
-        area.draw(&legend_glyph(GlyphKind::Box(*color), x, y))
-            .map_err(chart_err)?;
-        area.draw(&Text::new(label.clone(), (x + 26, y - 8), font.clone()))
-            .map_err(chart_err)?;
-        x += item_width(label);
+impl KeyItem {
+    pub fn new(label: impl Into<String>, glyph: GlyphKind) -> KeyItem {
+        KeyItem {
+            label: label.into(),
+            glyph,
+        }
     }
-    Ok(())
+}
+
+const KEY_ROW: u32 = 26;
+
+/// Width of one key entry: glyph, label (plotters' naive font metric: about 0.55 em per
+/// character, at the size it really writes) and a gap.
+fn key_item_width(label: &str) -> i32 {
+    let em = f64::from(LABEL_FONT) / 1.24;
+    34 + (label.chars().count() as f64 * em * 0.56) as i32 + 24
+}
+
+/// Splits `root` into the plot and a key strip along the bottom, draws the key (entries centred,
+/// wrapping onto more rows when needed) and returns the plot area. Keys sit outside the plot so
+/// they never hide data.
+pub fn with_key<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    items: &[KeyItem],
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let (width, height) = root.dim_in_pixel();
+    let usable = width as i32 - 24;
+    let mut rows: Vec<Vec<&KeyItem>> = vec![Vec::new()];
+    let mut row_width = 0;
+    for item in items {
+        let w = key_item_width(&item.label);
+        if row_width + w > usable && !rows.last().is_some_and(|r| r.is_empty()) {
+            rows.push(Vec::new());
+            row_width = 0;
+        }
+        rows.last_mut().expect("one row").push(item);
+        row_width += w;
+    }
+    let key_height = rows.len() as u32 * KEY_ROW + 10;
+    let (plot, key) = root.split_vertically(height.saturating_sub(key_height));
+    let font = ("sans-serif", LABEL_FONT).into_font().color(&INK);
+    for (r, row) in rows.iter().enumerate() {
+        let total: i32 = row.iter().map(|i| key_item_width(&i.label)).sum();
+        let mut x = ((width as i32 - total) / 2).max(8);
+        let y = r as i32 * KEY_ROW as i32 + 14;
+        for item in row {
+            key.draw(&legend_glyph(item.glyph, x, y))
+                .map_err(chart_err)?;
+            key.draw(&Text::new(
+                item.label.clone(),
+                (x + 32, y),
+                font.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(chart_err)?;
+            x += key_item_width(&item.label);
+        }
+    }
+    Ok(plot)
+}
+
+/// The width plotters' SVG text of `chars` characters at `font` takes, roughly (no font metrics
+/// without a font library: about 0.56 em per character, at the size it really writes).
+pub fn text_px(chars: usize, font: u32) -> f64 {
+    chars as f64 * f64::from(font) / 1.24 * 0.56
+}
+
+/// The end of a bar chart's value axis such that bars up to `data_max` leave `label_px` pixels
+/// free on their right for a label, in a plot `plot_px` wide.
+pub fn room_for_labels(data_max: f64, plot_px: f64, label_px: f64) -> f64 {
+    let free = (plot_px - label_px - 12.0).max(plot_px * 0.3);
+    data_max * plot_px / free
+}
+
+/// The nearest value of the 1-2-5 sequence (…, 0.5, 1, 2, 5, 10, …) above (`up`) or below `v`.
+pub fn nice_bound(v: f64, up: bool) -> f64 {
+    let e = v.log10().floor() as i32;
+    let candidates = [1.0, 2.0, 5.0, 10.0].map(|m| m * 10f64.powi(e));
+    if up {
+        candidates
+            .into_iter()
+            .find(|c| *c >= v * (1.0 - 1e-12))
+            .unwrap_or(10f64.powi(e + 1))
+    } else {
+        candidates
+            .into_iter()
+            .rev()
+            .find(|c| *c <= v * (1.0 + 1e-12))
+            .unwrap_or(10f64.powi(e))
+    }
 }
 
 /// Ticks for a log axis over `lo..hi`: 1-2-5 per decade when that gives a dozen ticks or fewer,
@@ -569,6 +675,39 @@ mod tests {
     }
 
     #[test]
+    fn a_dashed_line_is_one_polyline_with_a_dash_array() {
+        let style = SeriesStyle {
+            color: RGBColor(31, 47, 92),
+            dash: Some((10, 5)),
+            marker: Marker::Circle,
+        };
+        let svg = render((300, 200), "dashes", |root, dashes| {
+            let mut chart = ChartBuilder::on(root)
+                .build_cartesian_2d(0.0..10.0, 0.0..10.0)
+                .map_err(chart_err)?;
+            let zigzag: Vec<(f64, f64)> = (0..100)
+                .map(|i| (f64::from(i) / 10.0, f64::from(i % 2) * 10.0))
+                .collect();
+            draw_line(&mut chart, dashes, zigzag, style)
+        })
+        .unwrap();
+        assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
+        assert!(
+            svg.contains("stroke=\"#1F2F5C\" stroke-dasharray=\"10 5\""),
+            "{svg}"
+        );
+        assert!(!svg.contains("#010101"), "no stand-in colour left");
+    }
+
+    #[test]
+    fn nice_bounds() {
+        assert_eq!(nice_bound(27.0, false), 20.0);
+        assert_eq!(nice_bound(3900.0, true), 5000.0);
+        assert_eq!(nice_bound(30.0, true), 50.0);
+        assert_eq!(nice_bound(0.03, false), 0.02);
+    }
+
+    #[test]
     fn log_ticks_are_readable() {
         assert_eq!(
             log_ticks(20.0, 4000.0),
@@ -582,7 +721,7 @@ mod tests {
 
     #[test]
     fn svg_is_accessible_and_has_text() {
-        let svg = render((200, 100), "A <title>", |root| {
+        let svg = render((200, 100), "A <title>", |root, _| {
             root.draw(&Text::new("µs & ms", (10, 10), ("sans-serif", 12)))
                 .map_err(chart_err)
         })
@@ -591,6 +730,9 @@ mod tests {
         assert!(svg.contains("role=\"img\""));
         assert!(svg.contains("<title>A &lt;title&gt;</title>"), "{svg}");
         // Text stays text (no font library): an SVG <text> element, escaped.
-        assert!(svg.contains("<text ") && svg.contains("µs &amp; ms"), "{svg}");
+        assert!(
+            svg.contains("<text ") && svg.contains("µs &amp; ms"),
+            "{svg}"
+        );
     }
 }

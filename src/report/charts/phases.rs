@@ -6,13 +6,14 @@
 //! so each bar also carries a tick at the total latency's percentile, and the caption says so.
 
 use super::{
-    chart_err, draw_key_strip, mesh_style, render, time_unit, Figure, HALF, INK, TICK_FONT,
-    TITLE_FONT,
+    chart_err, mesh_style, render, time_unit, with_key, Figure, GlyphKind, KeyItem, HALF, INK,
+    TICK_FONT, TITLE_FONT,
 };
 use crate::metrics::histogram::LatencyStats;
 use crate::metrics::Phase;
 use crate::report::format;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 
 /// One strategy's phases.
@@ -84,23 +85,32 @@ pub fn draw(title: &str, rows: &[Row<'_>]) -> Result<Figure, String> {
         .fold(0.0, f64::max)
         .max(1e-6);
     let unit = time_unit(longest);
-    // Room to the right of the longest bar for its total label.
-    let x_max = longest * unit.per_ms * 1.3;
     let label_chars = rows
         .iter()
         .map(|r| r.label.chars().count())
         .max()
         .unwrap_or(8)
         + 6;
+    let y_label_px = super::text_px(label_chars, TICK_FONT) as u32 + 16;
+    // Room to the right of the longest bar for its total label ("total p99 21.1 s").
+    let x_max = super::room_for_labels(
+        longest * unit.per_ms,
+        f64::from(HALF.0 - y_label_px - 30),
+        super::text_px(17, TICK_FONT),
+    );
     let height = HALF.1.max(120 + 34 * n as u32);
 
-    let svg = render((HALF.0, height), title, |root| {
-        let (plot, key) = root.split_vertically(height - 44);
+    let key: Vec<KeyItem> = used
+        .iter()
+        .map(|p| KeyItem::new(p.label(), GlyphKind::Box(phase_color(*p))))
+        .collect();
+    let svg = render((HALF.0, height), title, |root, _| {
+        let plot = with_key(root, &key)?;
         let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", TITLE_FONT))
             .margin(12)
             .x_label_area_size(44)
-            .y_label_area_size((label_chars as f64 * f64::from(TICK_FONT) * 0.6) as u32 + 12)
+            .y_label_area_size(y_label_px)
             .build_cartesian_2d(
                 0.0..x_max,
                 super::ticked::<_, plotters::coord::types::RangedCoordf64>(
@@ -165,16 +175,15 @@ pub fn draw(title: &str, rows: &[Row<'_>]) -> Result<Figure, String> {
             chart
                 .draw_series(std::iter::once(Text::new(
                     label,
-                    (x.max(tx) + x_max * 0.01, yc + 0.22),
-                    ("sans-serif", TICK_FONT).into_font().color(&INK),
+                    (x.max(tx) + x_max * 0.01, yc),
+                    ("sans-serif", TICK_FONT)
+                        .into_font()
+                        .color(&INK)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
                 )))
                 .map_err(chart_err)?;
         }
-        let items: Vec<(String, RGBColor)> = used
-            .iter()
-            .map(|p| (p.label().to_string(), phase_color(*p)))
-            .collect();
-        draw_key_strip(&key, &items)
+        Ok(())
     })?;
     Ok(Figure {
         svg,

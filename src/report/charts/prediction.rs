@@ -6,12 +6,13 @@
 //! predictions of one unit, and the page draws one chart per unit.
 
 use super::{
-    chart_err, draw_key_strip, mesh_style, render, time_unit, Figure, HALF, INK, TICK_FONT,
-    TITLE_FONT,
+    chart_err, mesh_style, render, time_unit, with_key, Figure, GlyphKind, KeyItem, INK, TICK_FONT,
+    TITLE_FONT, WIDE,
 };
 use crate::analysis::Prediction;
 use crate::report::format;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Predicted bars are light, measured ones dark: apart in colour and in greyscale.
 pub const PREDICTED: RGBColor = RGBColor(200, 200, 200);
@@ -41,24 +42,33 @@ pub fn draw(title: &str, unit: &str, rows: &[Row<'_>]) -> Result<Figure, String>
         (
             1.0,
             unit.to_string(),
-            Box::new(move |v| format!("{} {unit}", format::significant(v, 4))),
+            Box::new(|v| format::significant(v, 4)),
         )
     };
-    let x_max = largest * scale * 1.6;
     let label_chars = rows
         .iter()
         .map(|r| r.strategy.chars().count() + r.prediction.name.chars().count() + 3)
         .max()
         .unwrap_or(10);
-    let height = HALF.1.max(120 + 44 * n as u32);
+    let y_label_px = super::text_px(label_chars, TICK_FONT) as u32 + 16;
+    let x_max = super::room_for_labels(
+        largest * scale,
+        f64::from(WIDE.0 - y_label_px - 30),
+        super::text_px(22, TICK_FONT),
+    );
+    let height = 160 + 48 * n as u32;
 
-    let svg = render((HALF.0, height), title, |root| {
-        let (plot, key) = root.split_vertically(height - 44);
+    let key = [
+        KeyItem::new("predicted", GlyphKind::Box(PREDICTED)),
+        KeyItem::new("measured", GlyphKind::Box(MEASURED)),
+    ];
+    let svg = render((WIDE.0, height), title, |root, _| {
+        let plot = with_key(root, &key)?;
         let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", TITLE_FONT))
             .margin(12)
             .x_label_area_size(44)
-            .y_label_area_size((label_chars as f64 * f64::from(TICK_FONT) * 0.6) as u32 + 12)
+            .y_label_area_size(y_label_px)
             .build_cartesian_2d(
                 0.0..x_max,
                 super::ticked::<_, plotters::coord::types::RangedCoordf64>(
@@ -72,7 +82,7 @@ pub fn draw(title: &str, unit: &str, rows: &[Row<'_>]) -> Result<Figure, String>
             format!("{} · {}", r.strategy, r.prediction.name)
         };
         let x_fmt = |v: &f64| super::tick(*v);
-        mesh_style(&mut chart, &axis_unit, "")
+        mesh_style(&mut chart, &format!("value ({axis_unit})"), "")
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .x_labels(6)
@@ -107,31 +117,32 @@ pub fn draw(title: &str, unit: &str, rows: &[Row<'_>]) -> Result<Figure, String>
             }
             let error = p.relative_error();
             let error = if error.is_finite() {
-                format!("{:+.2}%", error * 100.0)
+                format!(" ({:+.2}%)", error * 100.0)
             } else {
-                "—".into()
+                String::new()
             };
-            let label = format!(
-                "{} vs {} ({error})",
-                value_text(p.predicted),
-                value_text(p.measured)
-            );
-            let x = p.predicted.max(p.measured) * scale + x_max * 0.01;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label,
-                    (x, yc + 0.2),
-                    ("sans-serif", TICK_FONT).into_font().color(&INK),
-                )))
-                .map_err(chart_err)?;
+            let font = ("sans-serif", TICK_FONT)
+                .into_font()
+                .color(&INK)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            for (v, text, y) in [
+                (p.predicted, value_text(p.predicted), yc + 0.18),
+                (
+                    p.measured,
+                    format!("{}{error}", value_text(p.measured)),
+                    yc - 0.18,
+                ),
+            ] {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        text,
+                        (v * scale + x_max * 0.008, y),
+                        font.clone(),
+                    )))
+                    .map_err(chart_err)?;
+            }
         }
-        draw_key_strip(
-            &key,
-            &[
-                ("predicted".to_string(), PREDICTED),
-                ("measured".to_string(), MEASURED),
-            ],
-        )
+        Ok(())
     })?;
     Ok(Figure {
         svg,

@@ -8,8 +8,8 @@
 //! edge. Latency is on a log axis so a 30 ms strategy and a 3 s one are both legible.
 
 use super::{
-    chart_err, draw_legend, draw_line, log_ticks, marker, mesh_style, render, Figure, SeriesStyle,
-    TITLE_FONT, WIDE,
+    chart_err, draw_line, log_ticks, marker, mesh_style, render, with_key, Figure, GlyphKind,
+    KeyItem, SeriesStyle, TITLE_FONT, WIDE,
 };
 use crate::metrics::LatencyHistogram;
 use crate::report::format;
@@ -83,13 +83,22 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
         .map(|s| s.histogram.max_ms())
         .fold(0.0, f64::max)
         .max(lo * 1.01);
-    let (y_lo, y_hi) = (lo / 1.3, hi * 1.3);
+    // Bounds on the 1-2-5 sequence, so both ends of the axis carry a label.
+    let (y_lo, y_hi) = (
+        super::nice_bound(lo / 1.1, false),
+        super::nice_bound(hi * 1.1, true),
+    );
     let y_ticks = log_ticks(y_lo, y_hi);
     let mut x_ticks: Vec<f64> = (0..=decades).map(f64::from).collect();
     x_ticks.push(x_max);
 
-    let svg = render(WIDE, title, |root| {
-        let mut chart = ChartBuilder::on(root)
+    let key: Vec<KeyItem> = with_data
+        .iter()
+        .map(|s| KeyItem::new(s.label.clone(), GlyphKind::Line(s.style)))
+        .collect();
+    let svg = render(WIDE, title, |root, dashes| {
+        let plot = with_key(root, &key)?;
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", TITLE_FONT))
             .margin(14)
             .x_label_area_size(48)
@@ -131,7 +140,7 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
                 .map(|x| (x, s.histogram.quantile_ms(1.0 - 10f64.powf(-x))))
                 .chain(std::iter::once((x_max, s.histogram.max_ms())))
                 .collect();
-            draw_line(&mut chart, pts, s.style, Some(&s.label))?;
+            draw_line(&mut chart, dashes, pts, s.style)?;
             chart
                 .draw_series(
                     marks
@@ -140,7 +149,7 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
                 )
                 .map_err(chart_err)?;
         }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+        Ok(())
     })?;
     let counts: Vec<u64> = with_data.iter().map(|s| s.histogram.count()).collect();
     let n = if counts.iter().all(|c| *c == counts[0]) {

@@ -5,8 +5,8 @@
 //! is bounded: the recorder keeps at most 240 buckets and widens them as a run grows.
 
 use super::{
-    chart_err, draw_legend, draw_line, marker, mesh_style, render, time_unit, Figure, SeriesStyle,
-    HALF, TITLE_FONT,
+    chart_err, draw_line, marker, mesh_style, render, time_unit, with_key, Figure, GlyphKind,
+    KeyItem, SeriesStyle, HALF, TITLE_FONT,
 };
 use plotters::prelude::*;
 
@@ -43,8 +43,13 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
         * 1.15;
     let widths: Vec<f64> = usable.iter().map(|s| s.bucket_s).collect();
 
-    let svg = render(HALF, title, |root| {
-        let mut chart = ChartBuilder::on(root)
+    let key: Vec<KeyItem> = usable
+        .iter()
+        .map(|s| KeyItem::new(s.label.clone(), GlyphKind::Line(s.style)))
+        .collect();
+    let svg = render(HALF, title, |root, dashes| {
+        let plot = with_key(root, &key)?;
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", TITLE_FONT))
             .margin(12)
             .x_label_area_size(44)
@@ -77,7 +82,7 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
                 .collect();
             let step = pts.len().div_ceil(MARKS_PER_LINE).max(1);
             let marks: Vec<(f64, f64)> = pts.iter().copied().step_by(step).collect();
-            draw_line(&mut chart, pts, s.style, Some(&s.label))?;
+            draw_line(&mut chart, dashes, pts, s.style)?;
             chart
                 .draw_series(
                     marks
@@ -86,7 +91,7 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
                 )
                 .map_err(chart_err)?;
         }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+        Ok(())
     })?;
     let width = if widths.iter().all(|w| (*w - widths[0]).abs() < 1e-12) {
         crate::report::format::duration(widths[0] * 1e3)

@@ -8,7 +8,7 @@
 //! strategy are kept, so the SVG stays small whatever the run's size.
 
 use super::{
-    chart_err, draw_legend, legend_glyph, marker, mesh_style, render, time_unit, Figure, GlyphKind,
+    chart_err, marker, mesh_style, render, time_unit, with_key, Figure, GlyphKind, KeyItem, Marker,
     SeriesStyle, INK, TITLE_FONT, WIDE,
 };
 use crate::metrics::recorder::TimelinePoint;
@@ -31,9 +31,9 @@ pub enum Axis {
 }
 
 /// Marks kept per strategy after merging those on the same spot.
-pub const MAX_MARKS: usize = 600;
+pub const MAX_MARKS: usize = 400;
 /// Marks closer than this (pixels, both directions) are one mark.
-const CELL_PX: f64 = 3.0;
+const CELL_PX: f64 = 4.0;
 
 pub fn draw(title: &str, axis: Axis, series: &[Series<'_>]) -> Result<Figure, String> {
     let x_of = |p: &TimelinePoint| match axis {
@@ -87,8 +87,24 @@ pub fn draw(title: &str, axis: Axis, series: &[Series<'_>]) -> Result<Figure, St
     }
     let any_failed = shown.iter().any(|(_, p)| p.iter().any(|(_, _, ok)| !ok));
 
-    let svg = render(WIDE, title, |root| {
-        let mut chart = ChartBuilder::on(root)
+    let mut key: Vec<KeyItem> = series
+        .iter()
+        .map(|s| KeyItem::new(s.label.clone(), GlyphKind::Marks(s.style)))
+        .collect();
+    let failed = SeriesStyle {
+        color: INK,
+        dash: None,
+        marker: Marker::Ring,
+    };
+    if any_failed {
+        key.push(KeyItem::new(
+            "failed request (ringed)",
+            GlyphKind::Marks(failed),
+        ));
+    }
+    let svg = render(WIDE, title, |root, _| {
+        let plot = with_key(root, &key)?;
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", TITLE_FONT))
             .margin(14)
             .x_label_area_size(48)
@@ -104,54 +120,45 @@ pub fn draw(title: &str, axis: Axis, series: &[Series<'_>]) -> Result<Figure, St
             .draw()
             .map_err(chart_err)?;
         for (i, pts) in &shown {
-            let s = &series[*i];
-            let style = s.style;
+            let style = series[*i].style;
             chart
                 .draw_series(
                     pts.iter()
                         .map(|(x, y, _)| marker(style.marker, (*x, *y), 3, style.color)),
                 )
-                .map_err(chart_err)?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| legend_glyph(GlyphKind::Marks(style), x, y));
+                .map_err(chart_err)?;
             chart
-                .draw_series(pts.iter().filter(|p| !p.2).map(|(x, y, _)| {
-                    Circle::new(
-                        (*x, *y),
-                        6,
-                        ShapeStyle {
-                            color: INK.to_rgba(),
-                            filled: false,
-                            stroke_width: 1,
-                        },
-                    )
-                }))
+                .draw_series(
+                    pts.iter()
+                        .filter(|p| !p.2)
+                        .map(|(x, y, _)| marker(failed.marker, (*x, *y), 6, failed.color)),
+                )
                 .map_err(chart_err)?;
         }
-        if any_failed {
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(chart_err)?
-                .label("failed request (ringed)")
-                .legend(|(x, y)| {
-                    Circle::new(
-                        (x + 12, y),
-                        6,
-                        ShapeStyle {
-                            color: INK.to_rgba(),
-                            filled: false,
-                            stroke_width: 1,
-                        },
-                    )
-                });
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+        Ok(())
     })?;
 
-    let sampled: Vec<String> = series
+    // "2000 of 2400 requests for a, b; 2000 of 9000 for c": strategies with the same sample grouped.
+    let mut sampled: Vec<((usize, u64), Vec<&str>)> = Vec::new();
+    for s in series
         .iter()
         .filter(|s| (s.points.len() as u64) < s.requests)
-        .map(|s| format!("{} of {} for {}", s.points.len(), s.requests, s.label))
+    {
+        let key = (s.points.len(), s.requests);
+        match sampled.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(&s.label),
+            None => sampled.push((key, vec![&s.label])),
+        }
+    }
+    let sampled: Vec<String> = sampled
+        .iter()
+        .map(|((n, of), names)| {
+            if names.len() == series.len() {
+                format!("{n} of {of} requests of each strategy")
+            } else {
+                format!("{n} of {of} requests for {}", names.join(", "))
+            }
+        })
         .collect();
     let drawn: usize = series.iter().map(|s| s.points.len()).sum();
     let mut caption = match axis {

@@ -135,7 +135,9 @@ pub fn render(c: &Comparison, old: &Summary, new: &Summary) -> String {
             ),
         );
 
-        out.push_str("<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th>");
+        out.push_str(
+            "<div class=\"table-wrap\"><table class=\"compare\">\n<thead><tr><th>strategy</th>",
+        );
         if let Some(p) = pairs.first() {
             for m in &p.movements {
                 let _ = write!(out, "<th>{}</th>", esc(m.metric));

@@ -157,7 +157,7 @@ fn tint(ratio: f64) -> &'static str {
 
 fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[String]) {
     out.push_str("<section class=\"card\" id=\"matrix\">\n<h2>Scenarios × strategies</h2>\n");
-    out.push_str("<p class=\"sub\">Each cell: the p99 latency and the throughput. Shading compares p99 with the best strategy of the row (×k: k times the best p99). Click a row for its charts.</p>\n");
+    out.push_str("<p class=\"sub\">Each cell: the p99 latency (bold) and the throughput. Shading compares p99 with the best strategy of the row (×k: k times the best p99). Click a scenario for its charts.</p>\n");
     out.push_str(
         "<div class=\"table-wrap\"><table class=\"matrix\">\n<thead><tr><th>scenario</th>",
     );
@@ -177,7 +177,7 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
             "<tr><td><a href=\"#{}\">{}</a><small>{} · {}</small></td>",
             esc(anchor),
             esc(&s.name),
-            esc(&load_words(s)),
+            esc(&format!("{} load", s.load_model)),
             esc(&s.mode)
         );
         for n in palette.names() {
@@ -198,7 +198,7 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
                     let relative = if s.results.len() > 1 && ratio > 1.05 { format!(" · ×{}", format::significant(ratio, 2)) } else { String::new() };
                     let _ = write!(
                         out,
-                        "<td class=\"{}\"><a href=\"#{}\"><span class=\"head\">p99 <b>{}</b></span>{}<small>{} req/s{}</small></a></td>",
+                        "<td class=\"{}\"><a href=\"#{}\"><b class=\"head\">{}</b>{}<small>{} req/s{}</small></a></td>",
                         tint(ratio),
                         esc(anchor),
                         esc(&format::duration(r.latency_ms.p99)),
@@ -440,6 +440,7 @@ fn scenario_charts(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
         );
         figures += 1;
     }
+    let mut predictions = String::new();
     let mut units: Vec<&str> = Vec::new();
     for p in s.results.iter().flat_map(|r| &r.predictions) {
         if !units.contains(&p.unit.as_str()) {
@@ -461,18 +462,17 @@ fn scenario_charts(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
             })
             .collect();
         figure(
-            &mut pair,
+            &mut predictions,
             charts::prediction::draw(
                 &format!("{}: predicted vs measured ({unit})", s.name),
                 unit,
                 &rows,
             ),
         );
-        figures += 1;
     }
     let _ = write!(
         out,
-        "<div class=\"pair{}\">\n{pair}</div>\n",
+        "<div class=\"pair{}\">\n{pair}</div>\n{predictions}",
         if figures == 1 { " single" } else { "" }
     );
 }
@@ -483,7 +483,7 @@ fn metric_value(metric: &str, v: f64) -> String {
         .parse::<crate::scenario::metric::Metric>()
         .is_ok_and(|m| m.is_latency());
     if latency {
-        format::duration(v)
+        format::duration4(v)
     } else {
         format::significant(v, 4)
             .trim_end_matches('0')
@@ -499,11 +499,11 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
         .flat_map(|r| r.predictions.iter().map(move |p| (r, p)))
         .collect();
     if !predictions.is_empty() {
-        out.push_str("<h3>Predictions</h3>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th><th class=\"text\">prediction</th><th>predicted</th><th>measured</th><th>error</th><th class=\"text\">basis</th></tr></thead>\n<tbody>\n");
+        out.push_str("<h3>Predictions</h3>\n<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">strategy</th><th class=\"text\">prediction</th><th>predicted</th><th>measured</th><th>error</th><th class=\"text\">basis</th></tr></thead>\n<tbody>\n");
         for (r, p) in predictions {
             let value = |v: f64| {
                 if p.unit == "ms" {
-                    format::duration(v)
+                    format::duration4(v)
                 } else {
                     format!("{} {}", format::significant(v, 4), p.unit)
                 }
@@ -529,7 +529,7 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
         .flat_map(|r| r.expectations.iter().map(move |e| (r, e)))
         .collect();
     if !expectations.is_empty() {
-        out.push_str("<h3>Expectations</h3>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th><th class=\"text\">metric</th><th class=\"text\">expected</th><th>measured</th><th>result</th><th class=\"text\">note</th></tr></thead>\n<tbody>\n");
+        out.push_str("<h3>Expectations</h3>\n<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">strategy</th><th class=\"text\">metric</th><th class=\"text\">expected</th><th>measured</th><th>result</th><th class=\"text\">note</th></tr></thead>\n<tbody>\n");
         for (r, e) in expectations {
             let _ = writeln!(
                 out,
@@ -547,7 +547,7 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
         out.push_str("</tbody></table></div>\n");
     }
     if !s.references.is_empty() {
-        out.push_str("<h3>References</h3>\n<p class=\"legend-note\">Figures from elsewhere (the analysis, the real proxy) beside what credpool measured.</p>\n<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">source</th><th>strategy</th><th class=\"text\">metric</th><th>reference</th><th>credpool</th><th class=\"text\">note</th></tr></thead>\n<tbody>\n");
+        out.push_str("<h3>References</h3>\n<p class=\"legend-note\">Figures from elsewhere (the analysis, the real proxy) beside what credpool measured.</p>\n<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">source</th><th class=\"text\">strategy</th><th class=\"text\">metric</th><th>reference</th><th>credpool</th><th class=\"text\">note</th></tr></thead>\n<tbody>\n");
         for reference in &s.references {
             let measured = s
                 .results
@@ -556,7 +556,7 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
                 .and_then(|r| crate::report::lookup(r, &reference.metric));
             let _ = writeln!(
                 out,
-                "<tr><td class=\"text\">{}</td><td><code>{}</code></td><td class=\"text\"><code>{}</code></td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>",
+                "<tr><td class=\"text\">{}</td><td class=\"text\"><code>{}</code></td><td class=\"text\"><code>{}</code></td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>",
                 esc(&reference.source),
                 esc(&reference.strategy),
                 esc(&reference.metric),

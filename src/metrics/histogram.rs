@@ -91,6 +91,36 @@ impl LatencyHistogram {
         (self.hist.value_at_quantile(q) as f64 / 1e6).clamp(self.min_ms(), self.max_ms())
     }
 
+    /// [`Self::quantile_ms`] at each of `qs` (ascending), in one pass over the histogram instead
+    /// of one per quantile: what drawing a percentile curve needs.
+    pub fn quantiles_ms(&self, qs: &[f64]) -> Vec<f64> {
+        let total = self.hist.len();
+        let mut out = Vec::with_capacity(qs.len());
+        let mut recorded = self.hist.iter_recorded();
+        let mut running = 0u64;
+        let mut value = 0u64;
+        for &q in qs {
+            if self.count == 0 || q <= 0.0 || q >= 1.0 {
+                out.push(self.quantile_ms(q));
+                continue;
+            }
+            // As HdrHistogram's value_at_quantile: the first value whose cumulative count
+            // reaches ceil(q × total).
+            let wanted = ((q * total as f64).ceil() as u64).max(1);
+            while running < wanted {
+                match recorded.next() {
+                    Some(v) => {
+                        running += v.count_at_value();
+                        value = v.value_iterated_to();
+                    }
+                    None => break,
+                }
+            }
+            out.push((value as f64 / 1e6).clamp(self.min_ms(), self.max_ms()));
+        }
+        out
+    }
+
     pub fn stats(&self) -> LatencyStats {
         LatencyStats {
             count: self.count,
@@ -236,6 +266,19 @@ mod tests {
         assert_eq!(back.count(), 1000);
         assert!((back.quantile_ms(0.99) - h.quantile_ms(0.99)).abs() < 0.01);
         assert!(h.to_hgrm().contains("Total count"));
+    }
+
+    #[test]
+    fn quantiles_in_one_pass_match_one_at_a_time() {
+        let mut h = LatencyHistogram::default();
+        for k in 1..=5000u64 {
+            h.record(Duration::from_micros(k * k % 100_003 + 1));
+        }
+        let qs: Vec<f64> = (0..=300).map(|k| 1.0 - 10f64.powf(-f64::from(k) / 50.0)).collect();
+        let one_pass = h.quantiles_ms(&qs);
+        for (q, v) in qs.iter().zip(&one_pass) {
+            assert_eq!(*v, h.quantile_ms(*q), "q = {q}");
+        }
     }
 
     /// `tests/data/hgrm/*.hgrm` were written by Java HdrHistogram (scripts/hgrm-golden) from the

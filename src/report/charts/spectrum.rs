@@ -45,15 +45,12 @@ fn curve(h: &LatencyHistogram, x_max: f64) -> Vec<(f64, f64)> {
     }
     let last = (n as f64).log10();
     let steps = (last * STEPS_PER_DECADE).floor() as u32;
-    let mut pts: Vec<(f64, f64)> = (0..=steps)
-        .map(|k| {
-            let x = f64::from(k) / STEPS_PER_DECADE;
-            (x, h.quantile_ms(1.0 - 10f64.powf(-x)))
-        })
-        .collect();
+    let mut xs: Vec<f64> = (0..=steps).map(|k| f64::from(k) / STEPS_PER_DECADE).collect();
     if last > f64::from(steps) / STEPS_PER_DECADE {
-        pts.push((last, h.quantile_ms(1.0 - 1.0 / n as f64)));
+        xs.push(last);
     }
+    let qs: Vec<f64> = xs.iter().map(|x| 1.0 - 10f64.powf(-x)).collect();
+    let mut pts: Vec<(f64, f64)> = xs.into_iter().zip(h.quantiles_ms(&qs)).collect();
     // Beyond 1 - 1/n every quantile is the maximum.
     pts.push((last, h.max_ms()));
     pts.push((x_max, h.max_ms()));

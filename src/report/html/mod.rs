@@ -62,6 +62,7 @@ pub fn render(summary: &Summary) -> String {
     out
 }
 
+/// A small square in the strategy's chart colour, beside its name in tables.
 fn swatch(palette: &Palette, strategy: &str) -> String {
     let c = palette.style(strategy).color;
     format!(
@@ -70,6 +71,7 @@ fn swatch(palette: &Palette, strategy: &str) -> String {
     )
 }
 
+/// The run at a glance: size, time, version, and whether every expectation held.
 fn header(out: &mut String, summary: &Summary, palette: &Palette) {
     let failures = summary.failures();
     let deadlocks: usize = summary
@@ -128,7 +130,7 @@ fn header(out: &mut String, summary: &Summary, palette: &Palette) {
     out.push_str(". Latencies count from each request's intended start; all figures come from <code>summary.json</code> in this folder.</p>\n</header>\n");
 }
 
-/// The load in words: "burst (closed loop)", "open loop", "stages (open loop)".
+/// The load in words: "burst load (closed loop)", "open loop", "stages load (open loop)".
 fn load_words(s: &ScenarioSummary) -> String {
     match (s.load_model.as_str(), s.closed_loop) {
         ("closed", true) => "closed loop".into(),
@@ -214,8 +216,8 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
     out.push_str("</tbody></table></div>\n</section>\n");
 }
 
-/// Column indices where a strategy is best (lowest latency / highest throughput), when there is
-/// more than one strategy to compare.
+/// The best value of a column (lowest latency, highest throughput), when there is more than one
+/// strategy to compare.
 fn best_of(
     results: &[ResultSummary],
     value: impl Fn(&ResultSummary) -> f64,
@@ -339,6 +341,7 @@ fn counters_table(out: &mut String, s: &ScenarioSummary) {
     out.push_str("</tbody></table></div>\n</details>\n");
 }
 
+/// A chart and its caption, or the reason it could not be drawn.
 pub(crate) fn figure(out: &mut String, result: Result<Figure, String>) {
     match result {
         Ok(f) => {

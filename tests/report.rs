@@ -260,8 +260,7 @@ fn csv_and_hgrm_files_hold_every_result() {
         );
         let last_row = hgrm
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.starts_with('#') && !l.trim().is_empty())
             .unwrap();
         assert!(
             last_row.contains(" 1.000000000000 ") && last_row.trim_end().ends_with(&n.to_string()),

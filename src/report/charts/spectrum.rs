@@ -45,7 +45,9 @@ fn curve(h: &LatencyHistogram, x_max: f64) -> Vec<(f64, f64)> {
     }
     let last = (n as f64).log10();
     let steps = (last * STEPS_PER_DECADE).floor() as u32;
-    let mut xs: Vec<f64> = (0..=steps).map(|k| f64::from(k) / STEPS_PER_DECADE).collect();
+    let mut xs: Vec<f64> = (0..=steps)
+        .map(|k| f64::from(k) / STEPS_PER_DECADE)
+        .collect();
     if last > f64::from(steps) / STEPS_PER_DECADE {
         xs.push(last);
     }

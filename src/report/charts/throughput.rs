@@ -18,6 +18,19 @@ pub struct Series<'a> {
     pub bucket_s: f64,
 }
 
+/// At most this many buckets per line: finer series are merged so lines stay readable.
+const MAX_POINTS: f64 = 80.0;
+
+/// Completions per second in buckets of `width` seconds, from counts in buckets of `bucket_s`
+/// (`width` is a whole multiple of `bucket_s`).
+fn rebin(counts: &[u64], bucket_s: f64, width: f64) -> Vec<f64> {
+    let k = ((width / bucket_s).round() as usize).max(1);
+    counts
+        .chunks(k)
+        .map(|c| c.iter().sum::<u64>() as f64 / width)
+        .collect()
+}
+
 /// Markers per line: enough to tell the lines apart, few enough not to hide them.
 const MARKS_PER_LINE: usize = 12;
 
@@ -29,19 +42,28 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
     if usable.is_empty() {
         return Err("no completions were recorded".into());
     }
-    let end_ms = usable
+    let end_s = usable
         .iter()
-        .map(|s| s.counts.len() as f64 * s.bucket_s * 1e3)
+        .map(|s| s.counts.len() as f64 * s.bucket_s)
         .fold(0.0, f64::max);
-    let unit = time_unit(end_ms);
-    let x_max = end_ms * unit.per_ms;
-    let y_max = usable
+    // One bucket width for every line: the widest any strategy has (the recorder doubles widths
+    // as a run grows, so the others divide it), doubled until there are at most MAX_POINTS.
+    let mut width = usable.iter().map(|s| s.bucket_s).fold(0.0, f64::max);
+    while end_s / width > MAX_POINTS {
+        width *= 2.0;
+    }
+    let lines: Vec<Vec<f64>> = usable
         .iter()
-        .flat_map(|s| s.counts.iter().map(move |c| *c as f64 / s.bucket_s))
-        .fold(0.0, f64::max)
+        .map(|s| rebin(s.counts, s.bucket_s, width))
+        .collect();
+    let unit = time_unit(end_s * 1e3);
+    let x_max = end_s * 1e3 * unit.per_ms;
+    let y_max = lines
+        .iter()
+        .flatten()
+        .fold(0.0f64, |a, b| a.max(*b))
         .max(1.0)
         * 1.15;
-    let widths: Vec<f64> = usable.iter().map(|s| s.bucket_s).collect();
 
     let key: Vec<KeyItem> = usable
         .iter()
@@ -68,17 +90,11 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
         .y_labels(6)
         .draw()
         .map_err(chart_err)?;
-        for s in &usable {
-            let pts: Vec<(f64, f64)> = s
-                .counts
+        for (s, rates) in usable.iter().zip(&lines) {
+            let pts: Vec<(f64, f64)> = rates
                 .iter()
                 .enumerate()
-                .map(|(i, c)| {
-                    (
-                        (i as f64 + 0.5) * s.bucket_s * 1e3 * unit.per_ms,
-                        *c as f64 / s.bucket_s,
-                    )
-                })
+                .map(|(i, r)| ((i as f64 + 0.5) * width * 1e3 * unit.per_ms, *r))
                 .collect();
             let step = pts.len().div_ceil(MARKS_PER_LINE).max(1);
             let marks: Vec<(f64, f64)> = pts.iter().copied().step_by(step).collect();
@@ -93,13 +109,20 @@ pub fn draw(title: &str, series: &[Series<'_>]) -> Result<Figure, String> {
         }
         Ok(())
     })?;
-    let width = if widths.iter().all(|w| (*w - widths[0]).abs() < 1e-12) {
-        crate::report::format::duration(widths[0] * 1e3)
-    } else {
-        "widths that differ per strategy".into()
-    };
+    let width = crate::report::format::duration(width * 1e3);
     Ok(Figure {
         svg,
         caption: format!("Requests completed per second, in buckets of {width} from the start of the run. Under an open load a strategy that keeps up tracks the offered rate; one that does not falls behind and finishes late."),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rebinning_keeps_the_rate() {
+        // 10 completions per 50 ms bucket is 200 per second, at any width.
+        let counts = vec![10u64; 16];
+        assert_eq!(super::rebin(&counts, 0.05, 0.05), vec![200.0; 16]);
+        assert_eq!(super::rebin(&counts, 0.05, 0.2), vec![200.0; 4]);
+    }
 }

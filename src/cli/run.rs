@@ -121,7 +121,7 @@ fn unexpected_deadlocks(summary: &Summary, plans: &[crate::scenario::Plan]) -> V
             let expected = plan
                 .expectations
                 .iter()
-                .any(|e| e.metric == Metric::Deadlocks && e.strategy.is_none_or(|n| n.as_str() == r.strategy));
+                .any(|e| e.metric == Metric::Deadlocks && r.strategy.parse().is_ok_and(|n| e.strategy.covers(n)));
             if let (Some(d), false) = (&r.deadlock, expected) {
                 out.push(format!("{}/{}: {d}", s.name, r.strategy));
             }

@@ -22,6 +22,7 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         disables: r.disables,
         store_writes: r.store_writes,
         resurrected: r.resurrected_accounts,
+        stale_tokens: r.stale_tokens,
         status_429: r.status_429,
         requests: r.requests,
         deadlocked: r.deadlock.is_some(),

@@ -76,6 +76,7 @@ pub fn run(args: RunArgs) -> CliResult {
         machine: Machine::this(),
         command: std::env::args().collect(),
         scenarios: Vec::new(),
+        findings: Default::default(),
     };
     for plan in &plans {
         let strategies = suite::strategies_for(plan, only.as_deref());
@@ -88,7 +89,7 @@ pub fn run(args: RunArgs) -> CliResult {
         if !args.quiet {
             bar.suspend(|| print!("{}", terminal::scenario_block(&block)));
         }
-        summary.scenarios.push(block);
+        summary.push(block);
         summary.wall_time_s = started.elapsed().as_secs_f64();
         json::write(&out, &summary)
             .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
@@ -97,6 +98,7 @@ pub fn run(args: RunArgs) -> CliResult {
     crate::report::write_outputs(&out, &summary)
         .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
     if !args.quiet {
+        print!("{}", terminal::findings(&summary.findings));
         println!("\nreport: {}", out.display());
     }
     let mut failures = summary.failures();

@@ -30,6 +30,10 @@ pub struct Summary {
     /// The command line that produced the run.
     pub command: Vec<String>,
     pub scenarios: Vec<ScenarioSummary>,
+    /// What the scenarios run so far say about the analysis, the shipped code and the remedies
+    /// (recomputed from `scenarios` after each one).
+    #[serde(default)]
+    pub findings: super::findings::Findings,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -197,6 +201,12 @@ impl ScenarioSummary {
 }
 
 impl Summary {
+    /// Adds a scenario's results and recomputes the findings.
+    pub fn push(&mut self, scenario: ScenarioSummary) {
+        self.scenarios.push(scenario);
+        self.findings = super::findings::compute(&self.scenarios);
+    }
+
     /// Every failed expectation, as `scenario/strategy: metric value (bound)` lines.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();

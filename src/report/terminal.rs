@@ -1,5 +1,6 @@
 //! The terminal table printed after a run: one block per scenario.
 
+use super::findings::Findings;
 use super::summary::{ResultSummary, ScenarioSummary, Summary};
 use std::fmt::Write;
 
@@ -106,4 +107,112 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
 
 pub fn render(summary: &Summary) -> String {
     summary.scenarios.iter().map(scenario_block).collect()
+}
+
+/// A relative error as a signed percentage.
+fn percent(v: f64) -> String {
+    format!("{:+.1}%", v * 100.0)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(ms).unwrap_or_else(|| "-".into())
+}
+
+/// The findings block printed after a run (empty when no scenario contributed to it).
+pub fn findings(f: &Findings) -> String {
+    let mut out = String::new();
+    if f.calibration.is_empty() && f.defects.is_empty() && f.analysis.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\nFindings");
+    if !f.calibration.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  Measured on the shipped code (real), the analysis' figure, and as_shipped's model of the code:"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<34} {:<16} {:>9} {:>9} {:>9} {:>8}  bound",
+            "scenario", "metric", "real", "analysis", "model", "error"
+        );
+        for r in &f.calibration {
+            let bound = match (&r.bound, r.within_bound) {
+                (Some(b), Some(ok)) => format!("{b} {}", if ok { "ok" } else { "MISSED" }),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<34} {:<16} {:>9} {:>9} {:>9} {:>8}  {bound}",
+                r.scenario,
+                r.metric,
+                opt(r.real),
+                opt(r.analysis),
+                opt(r.modelled),
+                r.relative_error.map(percent).unwrap_or_else(|| "-".into()),
+            );
+        }
+        for r in f.calibration.iter().filter(|r| !r.note.is_empty()) {
+            let _ = writeln!(out, "  note, {} {}: {}", r.scenario, r.metric, r.note);
+        }
+    }
+    if !f.defects.is_empty() {
+        let _ = writeln!(out, "\n  Defects of the shipped code, and what removes them:");
+        for d in &f.defects {
+            let _ = writeln!(out, "  [{}] {}", d.id, d.defect);
+            for s in &d.shipped {
+                let of = s.out_of.map(|n| format!(" of {n}")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    as_shipped in {}: {} = {}{of} (mean {} ms, {:.0} req/s){}",
+                    s.scenario,
+                    d.metric,
+                    ms(s.value),
+                    ms(s.mean_ms),
+                    s.throughput_rps,
+                    if s.stuck_at.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; stuck: {}", s.stuck_at.join("; "))
+                    }
+                );
+            }
+            let mut scenarios: Vec<&str> = d.remedies.iter().map(|r| r.scenario.as_str()).collect();
+            scenarios.dedup();
+            for name in scenarios {
+                let here: Vec<_> = d.remedies.iter().filter(|r| r.scenario == name).collect();
+                let store = here.first().map(|r| r.store.as_str()).unwrap_or_default();
+                let cost = |r: &&crate::report::findings::Remedy| {
+                    format!(
+                        "{} ({} = {}, mean {} ms, {:.0} req/s)",
+                        r.strategy,
+                        d.metric,
+                        ms(r.value),
+                        ms(r.mean_ms),
+                        r.throughput_rps
+                    )
+                };
+                let removed: Vec<String> = here.iter().filter(|r| r.removed == Some(true)).map(cost).collect();
+                let kept: Vec<String> = here.iter().filter(|r| r.removed == Some(false)).map(cost).collect();
+                let measured: Vec<String> = here.iter().filter(|r| r.removed.is_none()).map(cost).collect();
+                let _ = writeln!(out, "    {name} (credpool on the {store} store):");
+                for (label, list) in [("removed by", removed), ("still there with", kept), ("", measured)] {
+                    if !list.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "      {label}{}{}",
+                            if label.is_empty() { "" } else { " " },
+                            list.join(", ")
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !f.analysis.is_empty() {
+        let _ = writeln!(out, "\n  The analysis, claim by claim:");
+        for c in &f.analysis {
+            let _ = writeln!(out, "  - \"{}\": {}. {}", c.claim, c.verdict.to_uppercase(), c.evidence);
+        }
+    }
+    out
 }

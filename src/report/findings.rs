@@ -88,6 +88,42 @@ pub struct Remedy {
     pub throughput_rps: f64,
 }
 
+/// The remedies of one defect in one scenario, summed up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemedySummary<'a> {
+    pub scenario: &'a str,
+    pub store: &'a str,
+    /// Strategies that removed the defect (for a performance figure: every strategy).
+    pub removed: Vec<&'a Remedy>,
+    /// Strategies that still show it.
+    pub kept: Vec<&'a Remedy>,
+    /// Of `removed`, the one with the lowest mean latency (the cheapest remedy).
+    pub cheapest: Option<&'a Remedy>,
+}
+
+impl Defect {
+    /// The remedies, scenario by scenario.
+    pub fn by_scenario(&self) -> Vec<RemedySummary<'_>> {
+        let mut names: Vec<&str> = self.remedies.iter().map(|r| r.scenario.as_str()).collect();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let here: Vec<&Remedy> = self.remedies.iter().filter(|r| r.scenario == name).collect();
+                let (removed, kept): (Vec<&Remedy>, Vec<&Remedy>) = here.iter().partition(|r| r.removed != Some(false));
+                let cheapest = removed.iter().copied().min_by(|a, b| a.mean_ms.total_cmp(&b.mean_ms));
+                RemedySummary {
+                    scenario: name,
+                    store: here.first().map(|r| r.store.as_str()).unwrap_or_default(),
+                    removed,
+                    kept,
+                    cheapest,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A claim of the analysis, judged by the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
@@ -370,12 +406,132 @@ fn claims(s: &[ScenarioSummary]) -> Vec<Claim> {
         f("real-router-burst-100-group-commit", "lock_free", "latency.max"),
     ) {
         out.push(Claim {
-            claim: "serialising requests is the price of data safety (\"a few tens of milliseconds\")".into(),
+            claim: "the fix trades a few tens of milliseconds of latency for complete data safety".into(),
             verdict: "wrong".into(),
             evidence: format!(
                 "lock_free on the group_commit store loses nothing and serves the same 100 requests within {best:.0} ms, against {shipped:.0} ms for the shipped code that loses all but one of them (real-router-burst-100-group-commit)"
             ),
         });
+    }
+    out
+}
+
+/// A number for prose: no float noise.
+fn num(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn or_dash(v: Option<f64>) -> String {
+    v.map(num).unwrap_or_else(|| "-".into())
+}
+
+/// The findings as Markdown (`findings.md` in a run's folder, and the README's section).
+pub fn markdown(f: &Findings) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if !f.calibration.is_empty() {
+        let _ = writeln!(out, "### Measured on the shipped code, the analysis, and the model\n");
+        let _ = writeln!(
+            out,
+            "| scenario | metric | real (a30aa35) | analysis | as_shipped (model) | model vs real | bound |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for r in &f.calibration {
+            let bound = match (&r.bound, r.within_bound) {
+                (Some(b), Some(ok)) => format!("{b} {}", if ok { "ok" } else { "missed" }),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                r.scenario,
+                r.metric,
+                or_dash(r.real),
+                or_dash(r.analysis),
+                or_dash(r.modelled),
+                r.relative_error
+                    .map(|e| format!("{:+.1}%", e * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                bound
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if !f.defects.is_empty() {
+        let _ = writeln!(out, "### Defects of the shipped code, and what removes them\n");
+        let _ = writeln!(
+            out,
+            "| defect | metric | as_shipped | credpool store | removed by | cheapest remedy (mean, max, throughput) |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for d in &f.defects {
+            let shipped: Vec<String> = d
+                .shipped
+                .iter()
+                .map(|s| {
+                    let of = s.out_of.map(|n| format!(" of {n}")).unwrap_or_default();
+                    format!("{}{of} ({})", num(s.value), s.scenario)
+                })
+                .collect();
+            for (i, r) in d.by_scenario().iter().enumerate() {
+                let removed = if d.remedies.iter().all(|x| x.removed.is_none()) {
+                    "(a cost, not a defect that is present or absent)".to_string()
+                } else if r.kept.is_empty() {
+                    format!("all {}", r.removed.len())
+                } else {
+                    let kept: Vec<&str> = r.kept.iter().map(|k| k.strategy.as_str()).collect();
+                    format!(
+                        "{} of {} (still there: {})",
+                        r.removed.len(),
+                        r.removed.len() + r.kept.len(),
+                        kept.join(", ")
+                    )
+                };
+                let cheapest = r
+                    .cheapest
+                    .map(|c| {
+                        format!(
+                            "{}: {} = {}; {} ms, {} ms, {} req/s",
+                            c.strategy,
+                            d.metric,
+                            num(c.value),
+                            num(c.mean_ms),
+                            num(c.max_ms),
+                            num(c.throughput_rps)
+                        )
+                    })
+                    .unwrap_or_else(|| "none".into());
+                let (name, shown) = if i == 0 {
+                    (format!("{}: {}", d.id, d.defect), shipped.join("; "))
+                } else {
+                    (String::new(), String::new())
+                };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {} | {shown} | {} ({}) | {removed} | {cheapest} |",
+                    if i == 0 { d.metric.as_str() } else { "" },
+                    r.store,
+                    r.scenario
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
+    if !f.analysis.is_empty() {
+        let _ = writeln!(out, "### The analysis, claim by claim\n");
+        let _ = writeln!(out, "| the analysis said | verdict | this run |");
+        let _ = writeln!(out, "|---|---|---|");
+        for c in &f.analysis {
+            let _ = writeln!(out, "| {} | {} | {} |", c.claim, c.verdict, c.evidence);
+        }
     }
     out
 }

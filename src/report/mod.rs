@@ -50,5 +50,10 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes every output format of a run into `dir` (summary.json is written as the run goes).
 pub fn write_outputs(dir: &std::path::Path, summary: &summary::Summary) -> std::io::Result<()> {
-    json::write(dir, summary)
+    json::write(dir, summary)?;
+    let findings = findings::markdown(&summary.findings);
+    if !findings.is_empty() {
+        write_file(&dir.join("findings.md"), findings.as_bytes())?;
+    }
+    Ok(())
 }

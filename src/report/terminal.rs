@@ -176,35 +176,40 @@ pub fn findings(f: &Findings) -> String {
                     }
                 );
             }
-            let mut scenarios: Vec<&str> = d.remedies.iter().map(|r| r.scenario.as_str()).collect();
-            scenarios.dedup();
-            for name in scenarios {
-                let here: Vec<_> = d.remedies.iter().filter(|r| r.scenario == name).collect();
-                let store = here.first().map(|r| r.store.as_str()).unwrap_or_default();
-                let cost = |r: &&crate::report::findings::Remedy| {
+            for r in d.by_scenario() {
+                let cost = |x: &crate::report::findings::Remedy| {
                     format!(
-                        "{} ({} = {}, mean {} ms, {:.0} req/s)",
-                        r.strategy,
-                        d.metric,
-                        ms(r.value),
-                        ms(r.mean_ms),
-                        r.throughput_rps
+                        "{} (mean {} ms, max {} ms, {:.0} req/s)",
+                        x.strategy,
+                        ms(x.mean_ms),
+                        ms(x.max_ms),
+                        x.throughput_rps
                     )
                 };
-                let removed: Vec<String> = here.iter().filter(|r| r.removed == Some(true)).map(cost).collect();
-                let kept: Vec<String> = here.iter().filter(|r| r.removed == Some(false)).map(cost).collect();
-                let measured: Vec<String> = here.iter().filter(|r| r.removed.is_none()).map(cost).collect();
-                let _ = writeln!(out, "    {name} (credpool on the {store} store):");
-                for (label, list) in [("removed by", removed), ("still there with", kept), ("", measured)] {
-                    if !list.is_empty() {
-                        let _ = writeln!(
-                            out,
-                            "      {label}{}{}",
-                            if label.is_empty() { "" } else { " " },
-                            list.join(", ")
-                        );
-                    }
-                }
+                let cheapest = r.cheapest.map(cost).unwrap_or_default();
+                let line = if d.remedies.iter().all(|x| x.removed.is_none()) {
+                    format!("fastest: {cheapest}")
+                } else if r.kept.is_empty() {
+                    format!("removed by all {}; cheapest: {cheapest}", r.removed.len())
+                } else {
+                    let kept: Vec<String> = r
+                        .kept
+                        .iter()
+                        .map(|k| format!("{} ({} = {})", k.strategy, d.metric, ms(k.value)))
+                        .collect();
+                    format!(
+                        "removed by {} of {}{}; still there: {}",
+                        r.removed.len(),
+                        r.removed.len() + r.kept.len(),
+                        if r.cheapest.is_some() {
+                            format!(" (cheapest: {cheapest})")
+                        } else {
+                            String::new()
+                        },
+                        kept.join(", ")
+                    )
+                };
+                let _ = writeln!(out, "    credpool on {} ({}): {line}", r.store, r.scenario);
             }
         }
     }

@@ -418,9 +418,7 @@ fn claims(s: &[ScenarioSummary]) -> Vec<Claim> {
 
 /// A number for prose: no float noise.
 fn num(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e9 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
+    if (v == v.trunc() && v.abs() < 1e9) || v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")

@@ -302,3 +302,34 @@ async fn two_processes_on_the_429_path_break_the_pool() {
         );
     }
 }
+
+#[test]
+fn findings_are_computed_from_the_run() {
+    use credpool::report::findings;
+    use credpool::report::summary::ScenarioSummary;
+    use credpool::scenario::suite;
+    let plan = shipped("real-error-reports-locked.toml");
+    let ran = suite::run_scenario(&plan, &[StrategyName::GlobalMutex, StrategyName::AsShipped], None).unwrap();
+    let f = findings::compute(&[ScenarioSummary::from_run(&ran)]);
+    let row = f
+        .calibration
+        .iter()
+        .find(|r| r.metric == "lost_updates")
+        .expect("a calibration row from the scenario's references");
+    assert_eq!(
+        (row.real, row.analysis, row.modelled),
+        (Some(99.0), Some(0.0), Some(99.0))
+    );
+    assert_eq!(row.within_bound, Some(true));
+    let defect = f.defects.iter().find(|d| d.id == "stale-read-lost-update").unwrap();
+    assert_eq!((defect.shipped[0].value, defect.shipped[0].out_of), (99.0, Some(100)));
+    let remedy = &defect.remedies[0];
+    assert_eq!(
+        (remedy.strategy.as_str(), remedy.store.as_str()),
+        ("global_mutex", "locked")
+    );
+    assert_eq!((remedy.value, remedy.removed), (0.0, Some(true)));
+    let claim = f.analysis.iter().find(|c| c.claim.contains("no data loss")).unwrap();
+    assert!(claim.evidence.starts_with("99 of 100"), "{}", claim.evidence);
+    assert!(findings::markdown(&f).contains("| real-error-reports-locked | lost_updates | 99 | 0 | 99 |"));
+}

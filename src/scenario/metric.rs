@@ -301,6 +301,16 @@ mod tests {
     }
 
     #[test]
+    fn expectation_targets() {
+        let credpool: Target = "credpool".parse().unwrap();
+        assert!(credpool.covers(StrategyName::LockFree));
+        assert!(!credpool.covers(StrategyName::AsShipped));
+        assert!("all".parse::<Target>().unwrap().covers(StrategyName::AsShipped));
+        assert_eq!("rwlock".parse::<Target>().unwrap(), Target::One(StrategyName::Rwlock));
+        assert!("spin".parse::<Target>().unwrap_err().contains("\"credpool\""));
+    }
+
+    #[test]
     fn checks() {
         assert!(Check::Approx {
             value: 1515.0,

@@ -95,3 +95,31 @@ impl Clock {
         self.origin + self.spend(at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scaled_clock_keeps_microseconds_that_tokio_would_round_to_milliseconds() {
+        let plain = Clock::starting_at(0);
+        tokio::time::sleep(Duration::from_micros(30)).await;
+        assert_eq!(
+            plain.elapsed(),
+            Duration::from_millis(1),
+            "tokio's timer rounds up to 1 ms"
+        );
+
+        let clock = Clock::scaled(1_000, VIRTUAL_TIME_SCALE);
+        for _ in 0..3 {
+            tokio::time::sleep(clock.spend(Duration::from_micros(30))).await;
+        }
+        assert_eq!(clock.elapsed(), Duration::from_micros(90));
+        tokio::time::sleep(clock.spend(Duration::from_millis(2))).await;
+        assert_eq!(clock.now_ms(), 1_002);
+        assert_eq!(
+            clock.measured(clock.spend(Duration::from_nanos(570_000))),
+            Duration::from_micros(570)
+        );
+    }
+}

@@ -346,10 +346,10 @@ impl AsShipped {
     }
 
     /// The state methods' pattern: read the account's record outside the storage lock, change the
-    /// copy, write the whole copy back under the lock. Returns whether the write reported success.
+    /// copy, write the whole copy back under the lock. Returns whether the write reported success
+    /// (a failed read writes nothing: the shipped method logged the error and returned).
     async fn write_state(&self, id: &AccountId, change: &Change) -> bool {
         let Ok(mut state) = self.storage.get_state(id).await else {
-            Counters::bump(&self.counters.store_errors);
             return false;
         };
         state.apply(change);

@@ -14,6 +14,7 @@
 pub mod charts;
 pub mod compare;
 pub mod csv;
+pub mod findings;
 pub mod format;
 pub mod hgrm;
 pub mod html;
@@ -35,6 +36,7 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         disables: r.disables,
         store_writes: r.store_writes,
         resurrected: r.resurrected_accounts,
+        stale_tokens: r.stale_tokens,
         status_429: r.status_429,
         requests: r.requests,
         deadlocked: r.deadlock.is_some(),
@@ -71,5 +73,9 @@ pub fn write_outputs(dir: &std::path::Path, summary: &summary::Summary) -> std::
 pub fn write_derived(dir: &std::path::Path, summary: &summary::Summary) -> std::io::Result<()> {
     csv::write(dir, summary)?;
     hgrm::write(dir, summary)?;
+    let findings = findings::markdown(&summary.findings);
+    if !findings.is_empty() {
+        write_file(&dir.join(findings::FILE), findings.as_bytes())?;
+    }
     html::write(dir, summary)
 }

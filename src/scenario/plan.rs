@@ -4,7 +4,7 @@
 //! TOML types cannot express on their own are checked here: indices within the pool, known strategy
 //! names, load keys that fit the load model, expectation metrics that exist.
 
-use super::metric::{Check, Expectation, Metric};
+use super::metric::{Check, Expectation, Metric, Target};
 use super::spec::{Arrival, LoadModel, Mode, ReferenceSpec, ScenarioSpec, StageSpec};
 use crate::costs::Costs;
 use crate::input_error::{read_input, InputError};
@@ -205,10 +205,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         check_quota: c.check_quota.0,
         file_lock: c.file_lock.0,
         file_read: c.file_read.0,
+        toml_parse: c.toml_parse.0,
         state_update: c.state_update.0,
+        toml_dump: c.toml_dump.0,
         file_write: c.file_write.0,
         fsync: c.fsync.0,
         event_loop_stall: c.event_loop_stall.0,
+        log_line: c.log_line.0,
     };
 
     let u = &spec.upstream;
@@ -269,10 +272,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     for e in &spec.expect {
         let span = e.span();
         let s = e.get_ref();
-        let strategy = match s.strategy.as_str() {
-            "all" => None,
-            name => Some(name.parse::<StrategyName>().map_err(|m| at(span.clone(), m))?),
-        };
+        let strategy: Target = s.strategy.parse().map_err(|m| at(span.clone(), m))?;
         let metric: Metric = s.metric.parse().map_err(|m: String| at(span.clone(), m))?;
         let check = match (s.at_most, s.at_least, s.approx) {
             (Some(b), None, None) => Check::AtMost(b.value()),
@@ -350,6 +350,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             record_outcomes: spec.pool.record_outcomes,
             permits_per_credential: spec.pool.permits_per_credential.0 as usize,
             shards: spec.pool.shards.map(|s| s.0 as usize).unwrap_or(0),
+            daily_limit: spec.pool.daily_limit.map(|d| d.0),
         },
         costs,
         load: load_plan,
@@ -388,9 +389,11 @@ fn default_watchdog(load: &LoadPlan, costs: &Costs, upstream: &UpstreamModel) ->
         + costs.load_credential
         + costs.check_quota
         + costs.file_lock * 2
-        + costs.file_read
+        + (costs.file_read + costs.toml_parse) * 2
         + costs.state_update
+        + costs.toml_dump
         + costs.file_write
+        + costs.log_line * 10
         + costs.fsync * 2
         + costs.event_loop_stall
         + upstream.api_latency.mean()

@@ -103,6 +103,9 @@ pub struct PoolSpec {
     /// Status codes that disable an account (default none; the proxy offers 401, 403).
     #[serde(default)]
     pub auto_ban_codes: Vec<u16>,
+    /// `as_shipped`: the shipped proxy's daily quota (successful calls per account and model
+    /// series) checked in `get_valid_credential`. Default: no quota check.
+    pub daily_limit: Option<Positive>,
 }
 
 fn no_indices() -> Spanned<Vec<usize>> {
@@ -204,13 +207,19 @@ pub struct CostsSpec {
     #[serde(default)]
     pub file_read: Span,
     #[serde(default)]
+    pub toml_parse: Span,
+    #[serde(default)]
     pub state_update: Span,
+    #[serde(default)]
+    pub toml_dump: Span,
     #[serde(default)]
     pub file_write: Span,
     #[serde(default)]
     pub fsync: Span,
     #[serde(default)]
     pub event_loop_stall: Span,
+    #[serde(default)]
+    pub log_line: Span,
 }
 
 #[derive(Debug, Deserialize)]

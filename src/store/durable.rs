@@ -83,7 +83,7 @@ impl AccountStore for DurableStore {
     fn load(&self) -> BoxFuture<'_, Result<AccountsFile, StoreError>> {
         Box::pin(async move {
             // Readers need no lock: every write is a rename, so a reader sees a whole file.
-            self.costs.charge(Step::FileRead).await;
+            self.costs.charge_read().await;
             super::locked::read_parsed(self.backend.as_ref())
         })
     }
@@ -115,6 +115,10 @@ impl AccountStore for DurableStore {
             writes: self.writes.load(Ordering::Relaxed),
             fsyncs: self.fsyncs.load(Ordering::Relaxed),
         }
+    }
+
+    fn backend(&self) -> Option<Arc<dyn Backend>> {
+        Some(self.backend.clone())
     }
 }
 

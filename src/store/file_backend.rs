@@ -19,6 +19,11 @@
 //!   separate lock file `<file>.lock`. Locking the data file itself would not work: the rename
 //!   replaces it, and a lock on the old inode protects nothing.
 //!
+//! - [`Backend::open_shared_temp`] / [`Backend::replace_with_shared_temp`]: the shipped proxy's
+//!   own save, replayed by `as_shipped` only: one temp name `<file>.tmp` shared by every writer
+//!   (opened with truncation, written through that handle, renamed over the file after a backup),
+//!   so concurrent writers really collide on disk.
+//!
 //! Reads refuse a directory and a file over [`MAX_INPUT_BYTES`] with the same words as
 //! [`crate::input_error::read_input`], and a missing file is `None`: whether that is an error is
 //! the store's decision, not the backend's.
@@ -46,6 +51,8 @@ pub struct FileBackend {
     backup_path: PathBuf,
     /// `<file>.lock`: what the cross-process lock locks.
     lock_path: PathBuf,
+    /// `<file>.tmp`: the one temp name the shipped proxy's writers shared (`as_shipped` only).
+    shared_temp_path: PathBuf,
 }
 
 impl FileBackend {
@@ -55,6 +62,7 @@ impl FileBackend {
         FileBackend {
             backup_path: sibling(&path, ".bak"),
             lock_path: sibling(&path, ".lock"),
+            shared_temp_path: sibling(&path, ".tmp"),
             path,
         }
     }
@@ -69,6 +77,10 @@ impl FileBackend {
 
     pub fn lock_path(&self) -> &Path {
         &self.lock_path
+    }
+
+    pub fn shared_temp_path(&self) -> &Path {
+        &self.shared_temp_path
     }
 
     /// Creates the file with `text` (mode 0600, fsynced with its directory). Fails with
@@ -206,6 +218,15 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// A handle on the shared temp file: writes go to the inode it was opened on.
+struct FileTempWriter(File);
+
+impl super::backend::TempWriter for FileTempWriter {
+    fn write(&mut self, text: &str) -> io::Result<()> {
+        self.0.write_all(text.as_bytes())
+    }
+}
+
 impl Backend for FileBackend {
     fn label(&self) -> String {
         self.path.display().to_string()
@@ -303,6 +324,28 @@ impl Backend for FileBackend {
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    fn open_shared_temp(&self) -> io::Result<Box<dyn super::backend::TempWriter>> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(PRIVATE_MODE)
+            .open(&self.shared_temp_path)?;
+        Ok(Box::new(FileTempWriter(file)))
+    }
+
+    fn replace_with_shared_temp(&self, backup: bool) -> io::Result<()> {
+        if backup {
+            self.make_backup()?;
+        }
+        fs::rename(&self.shared_temp_path, &self.path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: {e} (the shared temp file)", self.shared_temp_path.display()),
+            )
+        })
     }
 }
 
@@ -414,6 +457,17 @@ mod tests {
         assert_eq!(b.read().unwrap().as_deref(), Some(""));
         b.write_in_place("short\n").unwrap();
         assert_eq!(b.read().unwrap().as_deref(), Some("short\n"));
+    }
+
+    #[test]
+    fn writers_share_one_real_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("accounts.toml"));
+        b.create("original\n").unwrap();
+        crate::store::backend::tests::shared_temp_collisions(&b);
+        assert_eq!(b.shared_temp_path(), dir.path().join("accounts.toml.tmp"));
+        assert!(!b.shared_temp_path().exists());
+        assert_eq!(mode(b.path()), 0o600);
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct StrategyOptions {
     /// `sharded`: number of shards (clamped to the number of credentials; 0 means one shard per
     /// credential).
     pub shards: usize,
+    /// `as_shipped`: the shipped proxy's daily quota, successful calls per account and model
+    /// series (its accounts carried `daily_limit_claude = 200`, `daily_limit_gemini = 200`).
+    /// `None`: no quota check (the proxy removed it later; credpool's policy has none).
+    pub daily_limit: Option<u64>,
 }
 
 impl Default for StrategyOptions {
@@ -28,6 +32,7 @@ impl Default for StrategyOptions {
             record_outcomes: true,
             permits_per_credential: 1,
             shards: 0,
+            daily_limit: None,
         }
     }
 }

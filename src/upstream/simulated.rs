@@ -25,9 +25,10 @@ impl SimulatedUpstream {
     }
 }
 
-async fn spend(d: std::time::Duration) {
+/// Spends modelled duration `d` on `clock` (scaled in virtual runs).
+async fn spend(clock: &Clock, d: std::time::Duration) {
     if !d.is_zero() {
-        tokio::time::sleep(d).await;
+        tokio::time::sleep(clock.spend(d)).await;
     }
 }
 
@@ -40,7 +41,7 @@ impl TokenEndpoint for SimulatedUpstream {
     ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
         Box::pin(async move {
             let answer = self.model.refresh(credential, attempt, self.clock.elapsed());
-            spend(answer.latency).await;
+            spend(&self.clock, answer.latency).await;
             if refresh_token.is_empty() {
                 return Err(RefreshFailure::NoRefreshToken);
             }
@@ -62,7 +63,7 @@ impl Api for SimulatedUpstream {
     fn call<'a>(&'a self, request: u64, _credential: usize, _token: &'a Secret) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let answer = self.model.api(request, self.clock.elapsed());
-            spend(answer.latency).await;
+            spend(&self.clock, answer.latency).await;
             answer.outcome
         })
     }

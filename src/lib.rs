@@ -13,6 +13,7 @@
 //! - [`metrics`]: per-phase HdrHistograms, counters and the consistency audit.
 //! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
+//! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
 //! - [`cli`]: the `credpool` command line.
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
@@ -33,4 +34,5 @@ pub mod secret;
 pub mod store;
 pub mod strategy;
 pub mod sync;
+pub mod torture;
 pub mod upstream;

@@ -8,6 +8,7 @@ pub mod check;
 pub mod list;
 pub mod run;
 pub mod store_worker;
+pub mod torture;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Name the strategies and the scenarios.
     List(list::ListArgs),
+    /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
+    Torture(torture::TortureArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -74,6 +77,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
         Command::List(args) => list::run(args),
+        Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
     }
 }

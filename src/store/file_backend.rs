@@ -85,6 +85,29 @@ impl FileBackend {
         sync_dir(self.dir())
     }
 
+    /// Temp files of this file's writers left in its directory: a writer killed between creating
+    /// its temp file and renaming it leaves one behind (mode 0600, holding tokens). Nothing removes
+    /// them by itself; `credpool torture` counts them.
+    pub fn temp_files(&self) -> io::Result<Vec<PathBuf>> {
+        let prefix = format!(".{}.", self.file_name());
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.dir())? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".tmp") {
+                out.push(self.dir().join(name));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// The directory holding the file (temp files go there, and it is what gets fsynced).
     fn dir(&self) -> &Path {
         match self.path.parent() {
@@ -95,11 +118,7 @@ impl FileBackend {
 
     /// A fresh, unique temp path next to the file: `.<name>.<pid>.<n>.tmp`.
     fn temp_path(&self) -> PathBuf {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = self.file_name();
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         self.dir().join(format!(".{name}.{}.{n}.tmp", std::process::id()))
     }

@@ -90,6 +90,13 @@ impl InputError {
         } else {
             msg.trim().to_string()
         };
+        // Some syntax errors only name the problem ("invalid basic string"): say what is expected.
+        let msg = match () {
+            _ if msg.contains("expected") => msg,
+            _ if msg.starts_with("invalid") => format!("{msg}: expected valid TOML syntax"),
+            _ if msg.starts_with("duplicate key") => format!("{msg}: expected each key once"),
+            _ => msg,
+        };
         Self::at(path, text, span, msg)
     }
 }
@@ -145,7 +152,9 @@ pub fn unreadable_input(meta: &std::fs::Metadata) -> Option<String> {
 pub fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied: cannot read this file".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied: expected a file this user is allowed to read".into()
+        }
         _ => e.to_string(),
     }
 }

@@ -104,6 +104,12 @@ pub fn load(path: &Path) -> Result<Plan, InputError> {
 
 /// Parses and validates scenario text; `path` labels errors.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::whole_file(
+            path,
+            "is empty: expected a scenario file (name, [pool], [load])",
+        ));
+    }
     let spec: ScenarioSpec =
         toml::from_str(text).map_err(|e| InputError::from_toml(path, text, e.span(), e.message()))?;
     let at = |span: std::ops::Range<usize>, msg: String| InputError::at(path, text, Some(span), msg);

@@ -510,3 +510,39 @@ fn no_permission_to_read() {
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }
 }
+
+#[test]
+fn a_device_is_refused_without_being_read() {
+    // /dev/zero says it is 0 bytes long and never ends: a reader that trusted the length, or read
+    // to the end, would hang or run out of memory. The test gives each command 20 s before it
+    // calls that a hang.
+    let zero = Path::new("/dev/zero");
+    for args in [
+        &["check"][..],
+        &["run", "--quiet", "--out", "/nonexistent/out"],
+        &["accounts", "list"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_credpool"))
+            .args(args)
+            .arg(zero)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("credpool {args:?} /dev/zero hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("/dev/zero: is not a regular file") && stderr.contains("expected a TOML file"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -85,15 +85,21 @@ impl InputError {
             })
             .collect::<Vec<_>>()
             .join(" ");
-        let msg = if msg.trim().is_empty() {
+        let msg = if !msg.trim().is_empty() {
+            msg.trim().to_string()
+        } else if !message.trim().is_empty() {
             message.trim().to_string()
         } else {
-            msg.trim().to_string()
+            // toml_edit says nothing at all for a value missing at the end of the file
+            // (`key = `), found by fuzzing.
+            "a value is missing here, or the file ends too early".to_string()
         };
         // Some syntax errors only name the problem ("invalid basic string"): say what is expected.
         let msg = match () {
             _ if msg.contains("expected") => msg,
-            _ if msg.starts_with("invalid") => format!("{msg}: expected valid TOML syntax"),
+            _ if msg.starts_with("invalid") || msg.starts_with("a value is missing") => {
+                format!("{msg}: expected valid TOML syntax")
+            }
             _ if msg.starts_with("duplicate key") => format!("{msg}: expected each key once"),
             _ => msg,
         };
@@ -195,6 +201,17 @@ mod tests {
         assert_eq!(Position::of_offset(text, 0), Position { line: 1, column: 1 });
         assert_eq!(Position::of_offset(text, 6), Position { line: 2, column: 1 });
         assert_eq!(Position::of_offset(text, 8), Position { line: 2, column: 3 });
+    }
+
+    #[test]
+    fn a_value_missing_at_the_end_still_gets_a_message() {
+        let text = "accounts = ";
+        let e = toml_edit::ImDocument::parse(text.to_string()).unwrap_err();
+        let e = InputError::from_toml(Path::new("a.toml"), text, e.span(), e.message());
+        assert_eq!(
+            e.to_string(),
+            "a.toml:1:12: a value is missing here, or the file ends too early: expected valid TOML syntax"
+        );
     }
 
     #[test]

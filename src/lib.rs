@@ -18,13 +18,14 @@
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
 //! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
-//! modelled step where it happens).
+//! modelled step where it happens), [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
 
 pub mod analysis;
 pub mod cli;
 pub mod clock;
 pub mod costs;
 pub mod duration;
+pub mod fuzzing;
 pub mod input_error;
 pub mod metrics;
 pub mod model;

@@ -24,11 +24,22 @@ const BAN_SUFFIX: &str = "_banned_until";
 pub const MAX_EXPIRES_IN_S: i64 = 365 * 24 * 3600;
 
 /// A parsed accounts file: the typed accounts plus the document they came from.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the typed accounts only (their tokens redacted): the document holds the tokens
+/// as plain strings, and a derived `Debug` printed them.
+#[derive(Clone)]
 pub struct AccountsFile {
     /// The editable document; `accounts[i]` is `[[accounts]]` table `i` in it.
     doc: DocumentMut,
     pub accounts: Vec<Account>,
+}
+
+impl std::fmt::Debug for AccountsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountsFile")
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AccountsFile {

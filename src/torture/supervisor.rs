@@ -273,3 +273,33 @@ fn kill_and_restart(config: &Config, worker: &mut Worker, w: u64, progress: &mut
 pub fn is_crash_safe(mode: StoreMode) -> bool {
     matches!(mode, StoreMode::Durable | StoreMode::GroupCommit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_follows_the_protocol_and_owes_what_was_neither_acked_nor_failed() {
+        let mut l = Ledger::new(5);
+        for line in [
+            "B 0",
+            "B 1",
+            "A 0",
+            "B 2",
+            "E 2 no account x in the file",
+            "B 3",
+            "garbage",
+            "A 99",
+        ] {
+            l.record(line);
+        }
+        assert_eq!(l.acked, [true, false, false, false, false]);
+        assert_eq!(l.failed, [false, false, true, false, false]);
+        assert_eq!(l.in_flight, 2, "1 and 3 were handed to the store and not answered");
+        assert_eq!(l.first_error.as_deref(), Some("no account x in the file"));
+        assert!(!l.done);
+        assert_eq!(l.owed(), [1, 3, 4]);
+        l.record("D");
+        assert!(l.done);
+    }
+}

@@ -69,6 +69,12 @@ mod imp {
         pub fn load_full(&self) -> Arc<T> {
             self.0.load_full()
         }
+        /// The current snapshot, borrowed for a short while without touching its reference count
+        /// (arc-swap's debt slots), so readers on many threads do not contend on one counter.
+        /// Keep the guard short-lived: a thread holding many falls back to `load_full`'s cost.
+        pub fn load(&self) -> SnapshotGuard<T> {
+            SnapshotGuard(self.0.load())
+        }
         /// Publishes `value` for every later load.
         pub fn store(&self, value: Arc<T>) {
             self.0.store(value)
@@ -88,6 +94,16 @@ mod imp {
     impl<T: std::fmt::Debug> std::fmt::Debug for SnapshotCell<T> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_tuple("SnapshotCell").field(&self.0.load()).finish()
+        }
+    }
+
+    /// A borrowed snapshot from [`SnapshotCell::load`].
+    pub struct SnapshotGuard<T>(arc_swap::Guard<Arc<T>>);
+
+    impl<T> std::ops::Deref for SnapshotGuard<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.0
         }
     }
 
@@ -152,6 +168,10 @@ mod imp {
         pub fn load_full(&self) -> Arc<T> {
             self.0.read().expect("poisoned").clone()
         }
+        /// Under loom a load is a clone of the `Arc` (what loom checks is the publication).
+        pub fn load(&self) -> SnapshotGuard<T> {
+            SnapshotGuard(self.load_full())
+        }
         pub fn store(&self, value: Arc<T>) {
             *self.0.write().expect("poisoned") = value;
         }
@@ -160,6 +180,16 @@ mod imp {
             let new = Arc::new(f(&guard));
             *guard = new.clone();
             new
+        }
+    }
+
+    /// A borrowed snapshot from [`SnapshotCell::load`].
+    pub struct SnapshotGuard<T>(Arc<T>);
+
+    impl<T> std::ops::Deref for SnapshotGuard<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.0
         }
     }
 

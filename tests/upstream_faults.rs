@@ -112,16 +112,16 @@ fn token_endpoint_answering_invalid_grant_disables_that_credential_once() {
     }
 }
 
+/// The token endpoint answers 503 to every refresh from 1 s to 4 s.
+const OUTAGE: &str = "[[upstream.faults]]\nfrom = \"1s\"\nuntil = \"4s\"\nrefresh_5xx_rate = 1.0";
+
 #[test]
 fn a_token_endpoint_outage_disables_every_credential_it_touches() {
     // The proxy's policy, replayed: any failed refresh disables the account for good. Every token
-    // reaches the margin 2 s in, and the endpoint answers 503 from 1 s to 4 s: each credential is
+    // reaches the margin 2 s in, inside the outage, and nobody refreshes ahead: each credential is
     // disabled by its one failed refresh, and the pool is gone although the outage lasted 3 s.
-    // The strategies all do this (it is policy, not synchronisation); the report shows it.
-    let plan = scenario(
-        "expire_all_at = \"2s\"",
-        "[[upstream.faults]]\nfrom = \"1s\"\nuntil = \"4s\"\nrefresh_5xx_rate = 1.0",
-    );
+    // This is policy, not synchronisation, so every strategy does it.
+    let plan = scenario("expire_all_at = \"2s\"\nrefresh_ahead = \"0s\"", OUTAGE);
     for run in every_strategy(&plan) {
         let st = run.stats;
         assert_eq!(
@@ -136,6 +136,27 @@ fn a_token_endpoint_outage_disables_every_credential_it_touches() {
 }
 
 #[test]
+fn refreshing_ahead_of_expiry_dodges_the_outage() {
+    // With the default refresh-ahead window (5 minutes before the margin), `lock_free` refreshes
+    // every token at the start, before the outage, so nothing fails and the pool survives; the
+    // strategies that refresh at the margin meet the outage and lose every credential.
+    let plan = scenario("expire_all_at = \"2s\"", OUTAGE);
+    for run in every_strategy(&plan) {
+        let (s, st) = (run.strategy, run.stats);
+        if s == StrategyName::LockFree {
+            assert_eq!(
+                (st.refreshes, st.refresh_failures, st.disables),
+                (4, 0, 0),
+                "{s}: {st:?}"
+            );
+            assert_eq!(run.recorder.exhausted, 0, "{s}");
+        } else {
+            assert_eq!((st.refresh_server_errors, st.disables), (4, 4), "{s}: {st:?}");
+        }
+    }
+}
+
+#[test]
 fn a_429_storm_bans_and_serving_resumes_when_the_bans_expire() {
     // Half of all answers are 429 from 1 s to 3 s; each says "retry in 1 s", so a ban lasts 2 s.
     let plan = scenario(
@@ -144,11 +165,9 @@ fn a_429_storm_bans_and_serving_resumes_when_the_bans_expire() {
     );
     for run in every_strategy(&plan) {
         let s = run.strategy;
-        assert!(
-            run.recorder.status_429 > 10,
-            "{s}: the storm happened: {}",
-            run.recorder.status_429
-        );
+        // How many requests meet the storm depends on the strategy (`queue_pool` admits one
+        // request per credential at a time), but every strategy meets it.
+        assert!(run.recorder.status_429 > 0, "{s}: the storm happened");
         assert_eq!(run.stats.disables, 0, "{s}: a 429 bans a series, it never disables");
         // After the storm and its bans (3 s + 2 s, plus the slowest request), every request works.
         let late: Vec<_> = run
@@ -245,5 +264,100 @@ refresh_timeout = "300ms"
         assert_eq!(run.recorder.requests, 40);
         assert_eq!(run.recorder.exhausted, 0, "{s}: credential 0 served everything");
         assert_eq!(run.recorder.errors, 0, "{s}");
+    }
+}
+
+/// `queue_pool` under every fault above, with some requests cancelled mid-call: no permit leaks.
+/// At the end every permit is idle or has left with its disabled credential
+/// (`idle + removed == total`, nothing checked out, nobody waiting), and the permits removed are
+/// exactly those of the disabled credentials.
+#[test]
+fn queue_pool_never_leaks_a_permit_under_faults() {
+    use credpool::clock::Clock;
+    use credpool::model::AccountsFile;
+    use credpool::store::backend::MemoryBackend;
+    use credpool::strategy::{AnyStrategy, CredentialManager, Env, Request};
+    use credpool::upstream::simulated::SimulatedUpstream;
+    use credpool::upstream::{Api, TokenEndpoint};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let cases = [
+        ("expired = [1]\nhanging_refresh = [1]\npermits_per_credential = 2", "refresh_timeout = \"30s\""),
+        ("expired = [1, 2]\nerroring_refresh = [1, 2]\npermits_per_credential = 2", ""),
+        ("expired = [3]\nfailing_refresh = [3]\npermits_per_credential = 2", ""),
+        ("revoked = [2]\nauto_ban_codes = [401]\npermits_per_credential = 3", ""),
+        (
+            "permits_per_credential = 2",
+            "retry_delay = \"1s\"\n[[upstream.faults]]\nfrom = \"0s\"\nuntil = \"2s\"\nstatus_429_rate = 0.5\nextra_latency = \"1s\"",
+        ),
+    ];
+    for (pool, upstream) in cases {
+        let plan = scenario(pool, upstream);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Clock::starting_at(credpool::scenario::plan::VIRTUAL_EPOCH_MS);
+            let accounts = plan.initial_accounts(clock.now_ms());
+            let backend = Arc::new(MemoryBackend::new(Some(
+                AccountsFile::from_accounts(accounts.clone()).to_toml_string(),
+            )));
+            let upstream = Arc::new(SimulatedUpstream::new(plan.upstream.clone(), clock));
+            let env = Env {
+                policy: plan.policy.clone(),
+                accounts,
+                costs: plan.costs,
+                clock,
+                store: credpool::store::open(plan.store, backend, plan.costs),
+                tokens: upstream.clone() as Arc<dyn TokenEndpoint>,
+                options: plan.options.clone(),
+            };
+            let strategy = Arc::new(StrategyName::QueuePool.build(env));
+            let mut tasks = Vec::new();
+            for n in 0..200u64 {
+                let (s, api) = (strategy.clone(), upstream.clone());
+                tasks.push(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(n * 20)).await;
+                    let request = Request::new(n, (n % 4) as u32, "gemini-3-pro-preview");
+                    let work = async {
+                        if let Ok(lease) = s.acquire(&request).await {
+                            let outcome = api.call(n, lease.index, &lease.token).await;
+                            let _ = s.complete(lease, &request, outcome).await;
+                        }
+                    };
+                    // Every fifth request gives up after 150 ms: waiting for a permit, waiting
+                    // for a refresh, or in the upstream call with its lease in hand.
+                    if n % 5 == 0 {
+                        let _ = tokio::time::timeout(Duration::from_millis(150), work).await;
+                    } else {
+                        work.await;
+                    }
+                }));
+            }
+            for t in tasks {
+                tokio::time::timeout(Duration::from_secs(600), t)
+                    .await
+                    .expect("a queue_pool request hung")
+                    .unwrap();
+            }
+            let AnyStrategy::QueuePool(q) = &*strategy else {
+                unreachable!("built as queue_pool")
+            };
+            let n = q.counts();
+            let permits = plan.options.permits_per_credential;
+            let disabled = strategy.accounts().await.iter().filter(|a| a.disabled).count();
+            assert!(n.conserved(), "{pool}: {n:?}");
+            assert_eq!(
+                (n.checked_out, q.core().waiting()),
+                (0, 0),
+                "{pool}: a permit leaked: {n:?}"
+            );
+            assert_eq!(n.removed, disabled * permits, "{pool}: {n:?}, {disabled} disabled");
+            assert_eq!(n.idle + n.removed, n.total, "{pool}: {n:?}");
+            assert_eq!(strategy.stats().disables, disabled as u64, "{pool}");
+        });
     }
 }

@@ -43,8 +43,8 @@ pub enum AccountsCommand {
 pub fn run(cmd: AccountsCommand) -> CliResult {
     match cmd {
         AccountsCommand::List { file } => list(&file),
-        AccountsCommand::Disable { file, id } => switch(&file, AccountId(id), Change::Disabled),
-        AccountsCommand::Enable { file, id } => switch(&file, AccountId(id), Change::Enabled),
+        AccountsCommand::Disable { file, id } => switch(&file, AccountId::from(id), Change::Disabled),
+        AccountsCommand::Enable { file, id } => switch(&file, AccountId::from(id), Change::Enabled),
     }
 }
 

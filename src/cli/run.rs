@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output folder (default: reports/<run id>/).
+    /// Output folder (default: `reports/<run id>/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No progress bar and no tables.
@@ -96,8 +96,13 @@ pub fn run(args: RunArgs) -> CliResult {
     bar.finish_and_clear();
     crate::report::write_outputs(&out, &summary)
         .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
+    if args.out.is_none() {
+        // The default folder: reports/index.html opens the latest run.
+        crate::report::html::latest::write(Path::new(REPORTS_DIR), &out)
+            .map_err(|e| Failure::BadInput(format!("{REPORTS_DIR}: cannot write the index: {e}")))?;
+    }
     if !args.quiet {
-        println!("\nreport: {}", out.display());
+        println!("\nreport: {}", out.join(crate::report::html::FILE).display());
     }
     let mut failures = summary.failures();
     failures.extend(unexpected_deadlocks(&summary, &plans));

@@ -7,11 +7,33 @@
 use super::time::EpochMs;
 use crate::secret::Secret;
 use std::fmt;
+use std::sync::Arc;
 
 /// How an account is named in commands, reports and audits: its email, else its `user_id`,
 /// else its position in the file (`#3`). Never a token.
+///
+/// Shared (`Arc<str>`), not owned, because every lease carries its account's id: cloning it must
+/// not allocate on a strategy's hot path.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountId(pub String);
+pub struct AccountId(pub Arc<str>);
+
+impl AccountId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for AccountId {
+    fn from(s: &str) -> Self {
+        AccountId(s.into())
+    }
+}
+
+impl From<String> for AccountId {
+    fn from(s: String) -> Self {
+        AccountId(s.into())
+    }
+}
 
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,7 +67,7 @@ impl Account {
     /// A fresh account with a valid token, for simulations and tests.
     pub fn synthetic(index: usize, now: EpochMs, lifetime_s: i64) -> Account {
         Account {
-            id: AccountId(format!("account{index}@example.com")),
+            id: AccountId::from(format!("account{index}@example.com")),
             access_token: Secret::new(format!("sim-access-{index}-0")),
             refresh_token: Secret::new(format!("sim-refresh-{index}")),
             expires_in: Some(lifetime_s),

@@ -162,7 +162,7 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
 
     let email = string("email")?;
     let user_id = string("user_id")?;
-    let id = AccountId(
+    let id = AccountId::from(
         email
             .clone()
             .filter(|s| !s.is_empty())
@@ -256,7 +256,7 @@ fn set_if_changed(table: &mut Table, key: &str, value: Value) {
 fn write_account(a: &Account, t: &mut Table) {
     // A synthetic account has no identity keys yet: write its id as the email.
     if !t.contains_key("email") && !t.contains_key("user_id") && !a.id.0.starts_with('#') {
-        t.insert("email", Item::Value(Value::from(a.id.0.as_str())));
+        t.insert("email", Item::Value(Value::from(a.id.as_str())));
     }
     if !a.access_token.is_empty() || t.contains_key("access_token") {
         set_if_changed(t, "access_token", Value::from(a.access_token.expose()));
@@ -306,37 +306,8 @@ mod tests {
     use super::*;
     use crate::model::change::Change;
 
-    pub(crate) const REAL: &str = r#"# a comment that must survive
-[[accounts]]
-access_token = "ya29.FAKE-access"
-refresh_token = "1//0gFAKE-refresh"
-created_at = "2025-11-28 10:15:02"
-last_used = "2025-11-29 13:58:41"
-disabled = false
-email = "alice@example.com"
-user_id = "100000000000000000001"
-project_count = 1
-expires_in = 3599                 # seconds
-timestamp = 1764395921000         # epoch ms of the last refresh
-user_email = "alice@example.com"
-error_codes = [429]
-last_success = "2025-11-29 13:58:41"
-gemini_3_series_banned_until = "2025-11-29T19:46:46.123456+00:00"
-claude_series_banned_until = ""   # "" means not banned
-claude_sonnet_4_5_calls = 12
-gemini_3_pro_calls = 40
-total_calls = 52
-next_reset_time = "2025-11-30T07:00:00+00:00"
-daily_limit_claude = 200
-daily_limit_gemini = 200
-daily_limit_total = 1000
-
-[[accounts.projects]]
-project_id = "fake-project-123"
-project_name = "My First Project"
-project_number = "123456789012"
-state = "ACTIVE"
-"#;
+    /// The realistic example of reference-behaviour.md (fake values), shared with the integration tests.
+    pub(crate) const REAL: &str = include_str!("../../tests/fixtures/reference-accounts.toml");
 
     fn parse(text: &str) -> Result<AccountsFile, InputError> {
         AccountsFile::parse(Path::new("accounts.toml"), text)
@@ -347,7 +318,7 @@ state = "ACTIVE"
         let mut f = parse(REAL).unwrap();
         assert_eq!(f.accounts.len(), 1);
         let a = &f.accounts[0];
-        assert_eq!(a.id.0, "alice@example.com");
+        assert_eq!(a.id.as_str(), "alice@example.com");
         assert_eq!(a.error_codes, vec![429]);
         assert_eq!(a.total_calls, 52);
         assert!(a.is_banned("gemini_3_series", 1_764_395_921_000));

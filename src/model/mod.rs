@@ -9,17 +9,19 @@
 //! - [`policy`]: rotation, refresh margin, series bans, auto-ban codes.
 //! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
 //! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
+//! - [`ticket`]: rotation as a pure function of a ticket number (for the lock-free strategy).
 
 pub mod account;
 pub mod accounts_file;
 pub mod change;
 pub mod policy;
 pub mod pool;
+pub mod ticket;
 pub mod time;
 
 pub use account::{Account, AccountId};
 pub use accounts_file::AccountsFile;
 pub use change::{Change, Outcome, RefreshFailure, TokenGrant};
-pub use policy::Policy;
+pub use policy::{Policy, RefreshDue};
 pub use pool::{PoolState, Selection};
 pub use time::EpochMs;

@@ -30,29 +30,42 @@ impl SeriesRule {
     }
 }
 
-/// `*`-only glob matching, enough for model-name patterns.
+/// `*`-only glob matching, enough for model-name patterns. Allocation-free: it runs on every
+/// acquisition of the lock-free strategy.
 fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
+    let mut parts = pattern.split('*');
+    // `split` always yields at least one part: the text before the first `*` (or all of it).
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let mut parts = parts.peekable();
+    if parts.peek().is_none() {
+        // No `*` at all: an exact match.
+        return rest.is_empty();
     }
-    let mut rest = text;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
             return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
-                None => return false,
-            }
+        }
+        match rest.find(part) {
+            Some(pos) => rest = &rest[pos + part.len()..],
+            None => return false,
         }
     }
     true
+}
+
+/// Whether (and how urgently) an account's token should be refreshed at some instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshDue {
+    /// Before the refresh-ahead window: nothing to do.
+    No,
+    /// Inside the refresh-ahead window but outside the margin: the token is still good to use,
+    /// and a strategy that refreshes ahead of expiry starts a refresh in the background.
+    Ahead,
+    /// Inside the margin, or no expiry fields: refresh before use.
+    Now,
 }
 
 /// The pool's rules.
@@ -101,6 +114,19 @@ impl Policy {
     /// refresh first).
     pub fn usable(&self, account: &Account, model: &str, now: EpochMs) -> bool {
         !account.disabled && self.series_of(model).is_none_or(|s| !account.is_banned(s, now))
+    }
+
+    /// Where `account`'s token stands at `now` against the margin and the refresh-ahead window.
+    /// `Now` is exactly [`Account::needs_refresh`] with the margin, the rule every strategy uses;
+    /// `Ahead` is the extra window only strategies that refresh ahead of expiry act on.
+    pub fn refresh_due(&self, account: &Account, now: EpochMs) -> RefreshDue {
+        if account.needs_refresh(now, self.refresh_margin_ms) {
+            RefreshDue::Now
+        } else if account.needs_refresh(now, self.refresh_ahead_ms.max(self.refresh_margin_ms)) {
+            RefreshDue::Ahead
+        } else {
+            RefreshDue::No
+        }
     }
 
     /// The ban deadline for a 429: `max(2 × (reset − now), 1 h)`, or 2 × the delay, or 6 h.
@@ -208,5 +234,32 @@ mod tests {
         assert!(!glob_match("gemini-3*", "gemini-2"));
         assert!(glob_match("a*c", "abc"));
         assert!(!glob_match("a*c", "abd"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(!glob_match("a*a", "a"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "a-b-b-c"));
+        assert!(!glob_match("a*b*c", "a-c-b"));
+    }
+
+    #[test]
+    fn refresh_due_distinguishes_ahead_window_and_margin() {
+        let p = Policy {
+            refresh_margin_ms: 300_000,
+            refresh_ahead_ms: 600_000,
+            ..Policy::default()
+        };
+        let a = Account::synthetic(0, 0, 3600); // expires at 3_600_000
+        assert_eq!(p.refresh_due(&a, 2_999_999), RefreshDue::No);
+        assert_eq!(p.refresh_due(&a, 3_000_000), RefreshDue::Ahead);
+        assert_eq!(p.refresh_due(&a, 3_299_999), RefreshDue::Ahead);
+        assert_eq!(p.refresh_due(&a, 3_300_000), RefreshDue::Now);
+        // A window narrower than the margin means "no ahead window", never "refresh later".
+        let narrow = Policy {
+            refresh_ahead_ms: 0,
+            ..p
+        };
+        assert_eq!(narrow.refresh_due(&a, 3_299_999), RefreshDue::No);
+        assert_eq!(narrow.refresh_due(&a, 3_300_000), RefreshDue::Now);
     }
 }

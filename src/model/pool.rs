@@ -87,9 +87,34 @@ impl PoolState {
         Selection::Ready(i)
     }
 
-    /// Applies a change to account `index` in memory.
-    pub fn apply(&mut self, index: usize, change: &Change) {
+    /// The read-only half of [`select`](Self::select), for strategies that select under a shared
+    /// lock: `Some((current, left))` when `select` would hand out the current account without
+    /// rotating or skipping (usable, token outside the margin), with `left` the calls still
+    /// available in its turn. A caller that serves a call this way counts it elsewhere and hands
+    /// the count back through [`count_calls`](Self::count_calls) before the next `select`; a
+    /// caller must not serve more than `left` calls so (then `select` rotates as usual).
+    pub fn ready_in_turn(&self, model: &str, now: EpochMs) -> Option<(usize, u64)> {
+        let i = self.current;
+        let account = self.accounts.get(i)?;
+        let usable =
+            self.policy.usable(account, model, now) && !account.needs_refresh(now, self.policy.refresh_margin_ms);
+        let left = self.policy.calls_per_rotation.saturating_sub(self.calls);
+        (usable && left > 0).then_some((i, left))
+    }
+
+    /// Adds `n` calls served through [`ready_in_turn`](Self::ready_in_turn) to the current
+    /// account's turn.
+    pub fn count_calls(&mut self, n: u64) {
+        self.calls += n;
+    }
+
+    /// Applies a change to account `index` in memory. Returns whether it disabled an account
+    /// that was enabled: concurrent requests on a dead credential all come back with its error,
+    /// and a strategy counts the disable once, on this transition.
+    pub fn apply(&mut self, index: usize, change: &Change) -> bool {
+        let was_disabled = self.accounts[index].disabled;
         self.accounts[index].apply(change);
+        !was_disabled && self.accounts[index].disabled
     }
 }
 
@@ -256,6 +281,36 @@ mod tests {
                     Step::Disable(i) => { if i < n { p.apply(i, &Change::Disabled); } }
                     Step::Expire(i) => { if i < n { p.accounts[i].timestamp = Some(now - 3_600_000); } }
                 }
+            }
+        }
+
+        /// Serving some calls through the read-only `ready_in_turn` (counted and handed back
+        /// later, as the `rwlock` strategy does) picks exactly what `select` alone picks.
+        #[test]
+        fn ready_in_turn_plus_count_calls_matches_select(
+            n in 1usize..5, k in 1u64..5,
+            calls in prop::collection::vec((any::<bool>(), 0usize..4, any::<bool>()), 1..120),
+        ) {
+            let mut reference = pool(n, k);
+            let mut split = pool(n, k);
+            let mut pending = 0u64;
+            for (fast, disable, do_disable) in calls {
+                if do_disable && disable < n && disable != 0 {
+                    reference.apply(disable, &Change::Disabled);
+                    split.apply(disable, &Change::Disabled);
+                }
+                let want = ready(&mut reference, 0);
+                let got = match split.ready_in_turn(MODEL, 0) {
+                    Some((i, left)) if fast && pending < left => {
+                        pending += 1;
+                        i
+                    }
+                    _ => {
+                        split.count_calls(std::mem::take(&mut pending));
+                        ready(&mut split, 0)
+                    }
+                };
+                prop_assert_eq!(got, want);
             }
         }
 

@@ -7,12 +7,12 @@
 //!   it, so an acknowledged update survives a crash. Each fsync is charged as [`Step::Fsync`].
 //!
 //! Everything else (validation, the refusal to empty a pool, the backup) is `locked`'s code,
-//! reused through [`super::locked::read_modify_write`].
+//! reused through `locked::read_modify_write`.
 //!
 //! Lock order: the in-process async lock first, then the file lock. Tasks of this process queue
 //! on the async lock without occupying a thread; only the one holding it can wait for the file
 //! lock, and that wait (another *process* holds it) is moved off the runtime's thread by
-//! [`cross_process_lock`].
+//! `cross_process_lock`.
 
 use super::backend::{AtomicWrite, Backend, CrossProcessGuard};
 use super::locked::{only_result, read_modify_write};
@@ -145,7 +145,7 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_update_charges_lock_read_update_write_and_two_fsyncs_in_virtual_time() {
         let store = DurableStore::new(memory(1), costs());
-        let id = AccountId("account0@example.com".into());
+        let id = AccountId::from("account0@example.com");
         let start = tokio::time::Instant::now();
         store.update(&id, Change::Disabled).await.unwrap();
         // Lock taken and released (2 × 1), read 10, update 100, write 1000, two fsyncs 20000.

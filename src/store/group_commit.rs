@@ -367,7 +367,7 @@ mod tests {
     use crate::store::backend::MemoryBackend;
 
     fn id(n: usize) -> AccountId {
-        AccountId(format!("account{n}@example.com"))
+        AccountId::from(format!("account{n}@example.com"))
     }
 
     fn code(c: u16) -> Change {
@@ -493,7 +493,7 @@ mod virtual_time_tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .update(&AccountId(format!("account{i}@example.com")), Change::Disabled)
+                        .update(&AccountId::from(format!("account{i}@example.com")), Change::Disabled)
                         .await
                 })
             })

@@ -193,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_writes_once_and_an_all_failed_batch_writes_nothing() {
         let backend = MemoryBackend::new(Some(ONE.to_string()));
-        let (a, b) = (AccountId("a@example.com".into()), AccountId("b@example.com".into()));
+        let (a, b) = (AccountId::from("a@example.com"), AccountId::from("b@example.com"));
         let ok = Change::Error {
             code: 500,
             ban: None,

@@ -88,8 +88,10 @@ impl AccountStore for NaiveStore {
 
     fn update<'a>(&'a self, id: &'a AccountId, change: Change) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            self.costs.charge(Step::FileRead).await;
+            // The bytes are read at once; reading and parsing them then takes `file_read`, during
+            // which another writer may replace the file: the read is already stale.
             let mut file = self.read_lenient()?;
+            self.costs.charge(Step::FileRead).await;
             let applied = apply_change(&mut file, id, &change);
             self.costs.charge(Step::StateUpdate).await;
             if let Some(hook) = &self.yield_point {
@@ -135,7 +137,7 @@ mod tests {
             ..Costs::default()
         };
         let store = Arc::new(NaiveStore::new(backend.clone(), costs));
-        let id = AccountId("account0@example.com".into());
+        let id = AccountId::from("account0@example.com");
         let writer = {
             let (store, id) = (store.clone(), id.clone());
             tokio::spawn(async move { store.update(&id, Change::Disabled).await })

@@ -17,7 +17,8 @@ pub struct StrategyOptions {
     pub record_outcomes: bool,
     /// `queue_pool`: how many requests one credential may serve at once.
     pub permits_per_credential: usize,
-    /// `sharded`: number of shards (clamped to the number of credentials).
+    /// `sharded`: number of shards (clamped to the number of credentials; 0 means one shard per
+    /// credential).
     pub shards: usize,
 }
 

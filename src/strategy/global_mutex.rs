@@ -88,13 +88,12 @@ impl CredentialManager for GlobalMutex {
             .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
         if change.affects_selection() {
             let mut pool = self.pool.lock().await;
-            let was_disabled = pool.accounts[lease.index].disabled;
-            pool.apply(lease.index, &change);
+            let newly_disabled = pool.apply(lease.index, &change);
             if change.disables() {
                 // Requests already in flight on a dead credential come back with the same error:
                 // the credential is disabled once, so it is counted once. (Each still persists
                 // its outcome, as the proxy did; the write is idempotent.)
-                if !was_disabled {
+                if newly_disabled {
                     Counters::bump(&self.counters.disables);
                 }
                 // Disable-and-persist happens under the operation lock in the seed's design.

@@ -43,6 +43,18 @@ impl AcquireTiming {
     pub fn total(&self) -> Duration {
         self.lock_wait + self.hold + self.refresh_wait
     }
+
+    /// The breakdown of an acquisition asked for at `asked` and ending now, given the time it
+    /// spent waiting for locks and for refreshes: everything else is `hold`, so the three always
+    /// add up to the acquisition's latency.
+    pub fn since(asked: tokio::time::Instant, lock_wait: Duration, refresh_wait: Duration) -> AcquireTiming {
+        let hold = asked.elapsed().saturating_sub(lock_wait + refresh_wait);
+        AcquireTiming {
+            lock_wait,
+            hold,
+            refresh_wait,
+        }
+    }
 }
 
 /// A credential handed out for one request.
@@ -67,6 +79,22 @@ impl Lease {
             timing,
             held: None,
         }
+    }
+}
+
+/// A credential a strategy's core has chosen for a request: what a [`Lease`] is made from once
+/// the strategy knows how long the acquisition took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pick {
+    pub index: usize,
+    pub id: AccountId,
+    /// Redacted in `Debug`.
+    pub token: Secret,
+}
+
+impl Pick {
+    pub fn into_lease(self, timing: AcquireTiming) -> Lease {
+        Lease::new(self.index, self.id, self.token, timing)
     }
 }
 

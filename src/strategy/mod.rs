@@ -3,13 +3,19 @@
 //! Every strategy drives the same pure policy ([`crate::model`]) and differs only in how it
 //! synchronises: what it locks, for how long, and where each modelled step is charged.
 //!
-//! | strategy | acquire path | refresh | trades away |
-//! |---|---|---|---|
-//! | [`global_mutex`] | one async mutex around everything | inside the lock | all concurrency |
-//! | [`rwlock`] | read lock to select | write lock | writers starve readers' fairness |
-//! | [`queue_pool`] | exclusive check-out | by the holder | concurrency capped at pool × permits |
-//! | [`sharded`] | per-shard lock, steal in fixed order | inside the shard lock | balance across users |
-//! | [`lock_free`] | snapshot + atomic ticket | single-flight, ahead of expiry | simplicity |
+//! | strategy | acquire path | selection steps charged | refresh | trades away |
+//! |---|---|---|---|---|
+//! | [`global_mutex`] | one async mutex around everything | under the lock | inside the lock, persisted under it | all concurrency |
+//! | [`rwlock`] | read lock + atomic turn claim; write lock to rotate or skip | under the read lock | under the write lock (stalls every reader) | a contended call counter; every K-th request pays a write lock |
+//! | [`queue_pool`] | exclusive check-out from a FIFO, FIFO waiters | after check-out, no lock | by the credential's holder (one refresher per credential) | concurrency capped at credentials × permits |
+//! | [`sharded`] | per-user shard lock; a dry shard steals in fixed order, one lock at a time | under the home shard's lock | inside the shard lock | balance and pool-wide rotation (K per shard) |
+//! | [`lock_free`] | snapshot borrow + atomic ticket, no lock | outside any lock | single-flight per credential, in the background ahead of expiry | simplicity; a disable is not retroactive for acquisitions already resolved |
+//!
+//! Every strategy but `global_mutex` keeps its shared state in a synchronous *core* (short
+//! critical sections on [`crate::sync`]) with async waiting around it, so `loom_tests/` can
+//! model-check the cores from threads: [`rwlock::RwLockCore`], [`queue_pool::QueueCore`],
+//! [`sharded::ShardedCore`], [`lock_free::TicketCore`] and [`lock_free::SingleFlight`].
+//! `global_mutex` is the replica of an async lock held across awaits, and has no such core.
 //!
 //! (Each module's comment says the details.)
 
@@ -23,7 +29,7 @@ pub mod rwlock;
 pub mod sharded;
 
 pub use env::{Counters, Env, StrategyOptions, StrategyStats};
-pub use lease::{AcquireError, AcquireTiming, Lease, Request};
+pub use lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
 pub use registry::{AnyStrategy, StrategyName};
 
 use crate::model::{Account, Outcome};

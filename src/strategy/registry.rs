@@ -4,6 +4,10 @@
 use super::env::{Env, StrategyStats};
 use super::global_mutex::GlobalMutex;
 use super::lease::{AcquireError, Lease, Request};
+use super::lock_free::LockFree;
+use super::queue_pool::QueuePool;
+use super::rwlock::RwLockStrategy;
+use super::sharded::Sharded;
 use super::CredentialManager;
 use crate::model::{Account, Outcome};
 use std::fmt;
@@ -14,14 +18,28 @@ use std::str::FromStr;
 #[serde(rename_all = "snake_case")]
 pub enum StrategyName {
     GlobalMutex,
+    Rwlock,
+    QueuePool,
+    Sharded,
+    LockFree,
 }
 
 impl StrategyName {
-    pub const ALL: &'static [StrategyName] = &[StrategyName::GlobalMutex];
+    pub const ALL: &'static [StrategyName] = &[
+        StrategyName::GlobalMutex,
+        StrategyName::Rwlock,
+        StrategyName::QueuePool,
+        StrategyName::Sharded,
+        StrategyName::LockFree,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             StrategyName::GlobalMutex => "global_mutex",
+            StrategyName::Rwlock => "rwlock",
+            StrategyName::QueuePool => "queue_pool",
+            StrategyName::Sharded => "sharded",
+            StrategyName::LockFree => "lock_free",
         }
     }
 
@@ -31,6 +49,12 @@ impl StrategyName {
             StrategyName::GlobalMutex => {
                 "one async mutex around selection, refresh and persistence (the seed's design)"
             }
+            StrategyName::Rwlock => "selection under a read lock; rotation, refresh and disable under the write lock",
+            StrategyName::QueuePool => {
+                "exclusive check-out and return of credentials, FIFO waiters (the seed's option 1)"
+            }
+            StrategyName::Sharded => "per-user shards, each with its own lock; a dry shard steals in a fixed order",
+            StrategyName::LockFree => "snapshot + atomic ticket rotation, single-flight refresh ahead of expiry",
         }
     }
 
@@ -38,6 +62,10 @@ impl StrategyName {
     pub fn build(self, env: Env) -> AnyStrategy {
         match self {
             StrategyName::GlobalMutex => AnyStrategy::GlobalMutex(GlobalMutex::new(env)),
+            StrategyName::Rwlock => AnyStrategy::Rwlock(RwLockStrategy::new(env)),
+            StrategyName::QueuePool => AnyStrategy::QueuePool(QueuePool::new(env)),
+            StrategyName::Sharded => AnyStrategy::Sharded(Sharded::new(env)),
+            StrategyName::LockFree => AnyStrategy::LockFree(LockFree::new(env)),
         }
     }
 }
@@ -65,12 +93,20 @@ impl FromStr for StrategyName {
 /// Any strategy, dispatched by `match`.
 pub enum AnyStrategy {
     GlobalMutex(GlobalMutex),
+    Rwlock(RwLockStrategy),
+    QueuePool(QueuePool),
+    Sharded(Sharded),
+    LockFree(LockFree),
 }
 
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             AnyStrategy::GlobalMutex($s) => $e,
+            AnyStrategy::Rwlock($s) => $e,
+            AnyStrategy::QueuePool($s) => $e,
+            AnyStrategy::Sharded($s) => $e,
+            AnyStrategy::LockFree($s) => $e,
         }
     };
 }

@@ -38,7 +38,7 @@ impl Layout {
 
     /// The account of lane `lane` of worker `worker`.
     pub fn account(&self, worker: u64, lane: u64) -> AccountId {
-        AccountId(format!("w{worker}.lane{lane}@torture.invalid"))
+        AccountId(format!("w{worker}.lane{lane}@torture.invalid").into())
     }
 
     /// The account and code of update `i` of worker `worker`.

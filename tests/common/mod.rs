@@ -1,0 +1,147 @@
+//! Test doubles and fixtures shared by the strategy test files: a token endpoint on tokio's clock
+//! that counts its calls and fails for chosen credentials, and an [`Env`] over an in-memory store.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use credpool::clock::Clock;
+use credpool::costs::Costs;
+use credpool::model::{Account, AccountsFile, EpochMs, Policy, RefreshFailure, TokenGrant};
+use credpool::secret::Secret;
+use credpool::store::backend::MemoryBackend;
+use credpool::store::{self, BoxFuture, StoreMode};
+use credpool::strategy::{Env, StrategyOptions};
+use credpool::upstream::TokenEndpoint;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Epoch of the start of every test run (2025-11-24).
+pub const T0: EpochMs = 1_764_000_000_000;
+pub const MODEL: &str = "gemini-3-pro-preview";
+pub const HOUR_MS: EpochMs = 3_600_000;
+
+/// A token endpoint that answers after `latency` on tokio's clock, fails for the credentials in
+/// `failing`, and counts calls per credential. Token `fresh-<credential>-<attempt>`, valid 1 h.
+pub struct TokenDouble {
+    latency: Duration,
+    failing: HashSet<usize>,
+    calls: Vec<AtomicU64>,
+}
+
+impl TokenDouble {
+    pub fn new(credentials: usize, latency: Duration, failing: &[usize]) -> Arc<Self> {
+        Arc::new(TokenDouble {
+            latency,
+            failing: failing.iter().copied().collect(),
+            calls: (0..credentials).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    /// Calls made for credential `i` (counted when the call starts).
+    pub fn calls(&self, i: usize) -> u64 {
+        self.calls[i].load(Ordering::SeqCst)
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        (0..self.calls.len()).map(|i| self.calls(i)).sum()
+    }
+}
+
+/// Whether `token` is one the double issued for credential `i`.
+pub fn issued_for(token: &Secret, i: usize) -> bool {
+    token.expose().starts_with(&format!("fresh-{i}-"))
+}
+
+impl TokenEndpoint for TokenDouble {
+    fn refresh<'a>(
+        &'a self,
+        credential: usize,
+        attempt: u64,
+        _refresh_token: &'a Secret,
+    ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
+        Box::pin(async move {
+            self.calls[credential].fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.latency).await;
+            if self.failing.contains(&credential) {
+                Err(RefreshFailure::InvalidGrant)
+            } else {
+                Ok(TokenGrant {
+                    access_token: Secret::new(format!("fresh-{credential}-{attempt}")),
+                    expires_in: 3600,
+                })
+            }
+        })
+    }
+}
+
+/// A healthy account at [`T0`] (token valid for an hour).
+pub fn healthy(i: usize) -> Account {
+    Account::synthetic(i, T0, 3600)
+}
+
+/// An account whose token expired at [`T0`], holding the token `stale-<i>`.
+pub fn expired(i: usize) -> Account {
+    let mut a = Account::synthetic(i, T0 - HOUR_MS, 3600);
+    a.access_token = Secret::new(format!("stale-{i}"));
+    a
+}
+
+pub fn policy(calls_per_rotation: u64) -> Policy {
+    Policy {
+        calls_per_rotation,
+        ..Policy::default()
+    }
+}
+
+/// An [`Env`] over an in-memory `accounts.toml` holding `accounts`, with the clock at [`T0`].
+pub struct Fixture {
+    pub env: Env,
+    pub backend: Arc<MemoryBackend>,
+    pub tokens: Arc<TokenDouble>,
+}
+
+impl Fixture {
+    pub fn new(accounts: Vec<Account>, policy: Policy, tokens: Arc<TokenDouble>) -> Fixture {
+        Fixture::with(
+            accounts,
+            policy,
+            tokens,
+            StoreMode::Locked,
+            Costs::default(),
+            StrategyOptions::default(),
+        )
+    }
+
+    pub fn with(
+        accounts: Vec<Account>,
+        policy: Policy,
+        tokens: Arc<TokenDouble>,
+        mode: StoreMode,
+        costs: Costs,
+        options: StrategyOptions,
+    ) -> Fixture {
+        let text = AccountsFile::from_accounts(accounts.clone()).to_toml_string();
+        let backend = Arc::new(MemoryBackend::new(Some(text)));
+        let store = store::open(mode, backend.clone(), costs.without_file_costs());
+        let env = Env {
+            policy,
+            accounts,
+            costs,
+            clock: Clock::starting_at(T0),
+            store,
+            tokens: tokens.clone(),
+            options,
+        };
+        Fixture { env, backend, tokens }
+    }
+
+    /// The accounts as the store's file holds them now.
+    pub fn persisted(&self) -> Vec<Account> {
+        let text = self.backend.contents().expect("the accounts file exists");
+        AccountsFile::parse(Path::new("memory:accounts.toml"), &text)
+            .expect("the accounts file parses")
+            .accounts
+    }
+}

@@ -10,6 +10,7 @@ pub mod list;
 pub mod report;
 pub mod run;
 pub mod store_worker;
+pub mod torture;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -68,6 +69,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
     Compare(compare::CompareArgs),
+    /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
+    Torture(torture::TortureArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -82,6 +85,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::List(args) => list::run(args),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
     }
 }

@@ -37,6 +37,9 @@ pub struct Audit {
     pub file_readable: bool,
     /// The final file held no accounts at all (the seed's wiped pool).
     pub file_empty: bool,
+    /// Accounts the final file shows disabled.
+    #[serde(default)]
+    pub disabled_on_disk: u64,
 }
 
 #[derive(Default)]
@@ -96,6 +99,7 @@ impl AuditedStore {
                 stale_tokens: acks.tokens.len() as u64,
                 file_readable: false,
                 file_empty: true,
+                disabled_on_disk: 0,
             };
         };
         let mut persisted = 0;
@@ -128,6 +132,7 @@ impl AuditedStore {
             stale_tokens,
             file_readable: true,
             file_empty: file.accounts.is_empty(),
+            disabled_on_disk: file.accounts.iter().filter(|a| a.disabled).count() as u64,
         }
     }
 }

@@ -18,12 +18,28 @@ use toml_edit::{ArrayOfTables, DocumentMut, ImDocument, Item, Table, Value};
 /// Suffix of the keys that hold series bans (`claude_series_banned_until`).
 const BAN_SUFFIX: &str = "_banned_until";
 
+/// Longest token lifetime an account may claim: one year, in seconds. OAuth access tokens live
+/// about an hour (3599 s); a larger `expires_in` is a corrupted or hand-edited file, and trusting it
+/// would keep a dead token in use for good.
+pub const MAX_EXPIRES_IN_S: i64 = 365 * 24 * 3600;
+
 /// A parsed accounts file: the typed accounts plus the document they came from.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the typed accounts only (their tokens redacted): the document holds the tokens
+/// as plain strings, and a derived `Debug` printed them.
+#[derive(Clone)]
 pub struct AccountsFile {
     /// The editable document; `accounts[i]` is `[[accounts]]` table `i` in it.
     doc: DocumentMut,
     pub accounts: Vec<Account>,
+}
+
+impl std::fmt::Debug for AccountsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountsFile")
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AccountsFile {
@@ -126,14 +142,18 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
                 .ok_or_else(|| err(item, &format!("`{key}` must be a string"))),
         }
     };
-    let integer = |key: &str, min: i64| -> Result<Option<i64>, InputError> {
+    let integer = |key: &str, min: i64, max: i64| -> Result<Option<i64>, InputError> {
         match t.get(key) {
             None => Ok(None),
             Some(item) => match item.as_integer() {
-                Some(v) if v >= min => Ok(Some(v)),
-                Some(v) => Err(err(
+                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+                Some(v) if v < min => Err(err(
                     item,
                     &format!("`{key}` is {v}: expected an integer of at least {min}"),
+                )),
+                Some(v) => Err(err(
+                    item,
+                    &format!("`{key}` is {v}, which is absurd: expected at most {max}"),
                 )),
                 None => Err(err(item, &format!("`{key}` must be an integer"))),
             },
@@ -205,12 +225,12 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
         access_token: Secret::new(string("access_token")?.unwrap_or_default()),
         refresh_token: Secret::new(string("refresh_token")?.unwrap_or_default()),
         disabled,
-        expires_in: integer("expires_in", 0)?,
-        timestamp: integer("timestamp", 0)?,
+        expires_in: integer("expires_in", 0, MAX_EXPIRES_IN_S)?,
+        timestamp: integer("timestamp", 0, i64::MAX)?,
         error_codes,
         last_success: string("last_success")?,
         bans,
-        total_calls: integer("total_calls", 0)?.unwrap_or(0) as u64,
+        total_calls: integer("total_calls", 0, i64::MAX)?.unwrap_or(0) as u64,
     })
 }
 
@@ -357,9 +377,15 @@ mod tests {
     }
 
     #[test]
-    fn negative_expiry_is_refused() {
+    fn negative_or_absurd_expiry_is_refused() {
         let e = parse("[[accounts]]\nemail = \"a\"\nexpires_in = -5\n").unwrap_err();
         assert!(e.message.contains("at least 0"), "{e}");
+        let e = parse("[[accounts]]\nemail = \"a\"\nexpires_in = 99999999999\n").unwrap_err();
+        assert!(
+            e.message.contains("absurd") && e.message.contains("at most 31536000"),
+            "{e}"
+        );
+        assert_eq!(e.position.unwrap().line, 3);
     }
 
     #[test]

@@ -121,9 +121,13 @@ impl PoolState {
         self.calls += n;
     }
 
-    /// Applies a change to account `index` in memory.
-    pub fn apply(&mut self, index: usize, change: &Change) {
+    /// Applies a change to account `index` in memory. Returns whether it disabled an account
+    /// that was enabled: concurrent requests on a dead credential all come back with its error,
+    /// and a strategy counts the disable once, on this transition.
+    pub fn apply(&mut self, index: usize, change: &Change) -> bool {
+        let was_disabled = self.accounts[index].disabled;
         self.accounts[index].apply(change);
+        !was_disabled && self.accounts[index].disabled
     }
 }
 

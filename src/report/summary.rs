@@ -88,6 +88,13 @@ pub struct ResultSummary {
     pub phases_ms: BTreeMap<String, LatencyStats>,
     pub refreshes: u64,
     pub refresh_failures: u64,
+    /// `refresh_failures` by kind: what the token endpoint did.
+    #[serde(default)]
+    pub refresh_invalid_grants: u64,
+    #[serde(default)]
+    pub refresh_server_errors: u64,
+    #[serde(default)]
+    pub refresh_timeouts: u64,
     pub disables: u64,
     pub store_updates: u64,
     pub store_writes: u64,
@@ -141,6 +148,9 @@ impl ResultSummary {
                 .collect(),
             refreshes: run.stats.refreshes,
             refresh_failures: run.stats.refresh_failures,
+            refresh_invalid_grants: run.stats.refresh_invalid_grants,
+            refresh_server_errors: run.stats.refresh_server_errors,
+            refresh_timeouts: run.stats.refresh_timeouts,
             disables: run.stats.disables,
             store_updates: run.store.updates,
             store_writes: run.store.writes,

@@ -36,6 +36,25 @@ fn row(r: &ResultSummary) -> String {
     )
 }
 
+/// The faults a strategy saw, when it saw any: refresh failures by kind, disables, 429s, requests
+/// that found no credential.
+fn faults_line(r: &ResultSummary) -> Option<String> {
+    if r.refresh_failures + r.disables + r.status_429 + r.exhausted == 0 {
+        return None;
+    }
+    Some(format!(
+        "  {} faults: {} refresh failures ({} timeouts, {} HTTP errors, {} invalid_grant), {} disables, {} answers 429, {} requests without a credential",
+        r.strategy,
+        r.refresh_failures,
+        r.refresh_timeouts,
+        r.refresh_server_errors,
+        r.refresh_invalid_grants,
+        r.disables,
+        r.status_429,
+        r.exhausted
+    ))
+}
+
 /// Renders one scenario's block.
 pub fn scenario_block(s: &ScenarioSummary) -> String {
     let mut out = String::new();
@@ -55,6 +74,11 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
     );
     for r in &s.results {
         let _ = writeln!(out, "{}", row(r));
+    }
+    for r in &s.results {
+        if let Some(line) = faults_line(r) {
+            let _ = writeln!(out, "{line}");
+        }
     }
     for r in &s.results {
         for p in &r.predictions {

@@ -104,6 +104,12 @@ pub fn load(path: &Path) -> Result<Plan, InputError> {
 
 /// Parses and validates scenario text; `path` labels errors.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::whole_file(
+            path,
+            "is empty: expected a scenario file (name, [pool], [load])",
+        ));
+    }
     let spec: ScenarioSpec =
         toml::from_str(text).map_err(|e| InputError::from_toml(path, text, e.span(), e.message()))?;
     let at = |span: std::ops::Range<usize>, msg: String| InputError::at(path, text, Some(span), msg);
@@ -118,6 +124,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     for (list, key) in [
         (&spec.pool.expired, "expired"),
         (&spec.pool.failing_refresh, "failing_refresh"),
+        (&spec.pool.hanging_refresh, "hanging_refresh"),
+        (&spec.pool.erroring_refresh, "erroring_refresh"),
+        (&spec.pool.revoked, "revoked"),
     ] {
         if let Some(bad) = list.get_ref().iter().find(|&&i| i >= credentials) {
             return Err(at(
@@ -239,11 +248,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
                 "the status rates of a fault window add up to more than 1".into(),
             ));
         }
+        if s.refresh_failure_rate.0 + s.refresh_5xx_rate.0 > 1.0 + 1e-9 {
+            return Err(at(
+                f.span(),
+                "`refresh_failure_rate` and `refresh_5xx_rate` of a fault window add up to more than 1".into(),
+            ));
+        }
         faults.push(FaultWindow {
             from: s.from.0,
             until: s.until.0,
             rates: r,
             refresh_failure_rate: s.refresh_failure_rate.0,
+            refresh_5xx_rate: s.refresh_5xx_rate.0,
             extra_latency: s.extra_latency.0,
         });
     }
@@ -255,13 +271,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             "`upstream` status rates add up to more than 1: expected a total of at most 1.0",
         ));
     }
+    if u.refresh_failure_rate.0 + u.refresh_5xx_rate.0 > 1.0 + 1e-9 {
+        return Err(InputError::at(
+            path,
+            text,
+            None,
+            "`upstream.refresh_failure_rate` and `upstream.refresh_5xx_rate` add up to more than 1: expected a total of at most 1.0",
+        ));
+    }
     let upstream = UpstreamModel {
         seed: spec.seed,
         api_latency: u.api_latency,
         refresh_latency: u.refresh_latency,
         rates,
         refresh_failure_rate: u.refresh_failure_rate.0,
+        refresh_5xx_rate: u.refresh_5xx_rate.0,
         failing_refresh: spec.pool.failing_refresh.get_ref().clone(),
+        hanging_refresh: spec.pool.hanging_refresh.get_ref().clone(),
+        erroring_refresh: spec.pool.erroring_refresh.get_ref().clone(),
+        revoked: spec.pool.revoked.get_ref().clone(),
         refresh_timeout: u.refresh_timeout.0,
         retry_delay: u.retry_delay.map(|s| s.0),
         token_lifetime_s: spec.pool.token_lifetime.0.as_secs() as i64,

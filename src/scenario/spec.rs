@@ -90,6 +90,15 @@ pub struct PoolSpec {
     /// Credentials whose refresh always fails (a revoked refresh token).
     #[serde(default = "no_indices")]
     pub failing_refresh: Spanned<Vec<usize>>,
+    /// Credentials whose refresh the token endpoint never answers in time (always a timeout).
+    #[serde(default = "no_indices")]
+    pub hanging_refresh: Spanned<Vec<usize>>,
+    /// Credentials whose refresh the token endpoint always answers with HTTP 503.
+    #[serde(default = "no_indices")]
+    pub erroring_refresh: Spanned<Vec<usize>>,
+    /// Credentials whose access token the API rejects with 401 on every call (revoked).
+    #[serde(default = "no_indices")]
+    pub revoked: Spanned<Vec<usize>>,
     #[serde(default = "default_store")]
     pub store: crate::store::StoreMode,
     /// Persist success/error bookkeeping after each request (the router does).
@@ -241,6 +250,9 @@ pub struct UpstreamSpec {
     pub status_403_rate: Rate,
     #[serde(default)]
     pub refresh_failure_rate: Rate,
+    /// Share of refreshes the token endpoint answers with HTTP 503.
+    #[serde(default)]
+    pub refresh_5xx_rate: Rate,
     /// What a 429 body says: retry after this delay (default: says nothing, so a 6 h ban).
     pub retry_delay: Option<Span>,
     /// Fault bursts: windows with different rates.
@@ -263,6 +275,7 @@ impl Default for UpstreamSpec {
             status_401_rate: Rate(0.0),
             status_403_rate: Rate(0.0),
             refresh_failure_rate: Rate(0.0),
+            refresh_5xx_rate: Rate(0.0),
             retry_delay: None,
             faults: Vec::new(),
         }
@@ -284,6 +297,8 @@ pub struct FaultSpec {
     pub status_403_rate: Rate,
     #[serde(default)]
     pub refresh_failure_rate: Rate,
+    #[serde(default)]
+    pub refresh_5xx_rate: Rate,
     #[serde(default)]
     pub extra_latency: Span,
 }

@@ -18,8 +18,10 @@
 //! empty pool never replaces a non-empty one; an update returns only once it is in the file.
 
 pub mod backend;
+pub mod crash_fs;
 pub mod durable;
 pub mod file_backend;
+pub mod fs;
 pub mod group_commit;
 pub mod locked;
 pub mod naive;

@@ -36,6 +36,16 @@ impl StrategyName {
         StrategyName::AsShipped,
     ];
 
+    /// credpool's own designs: every strategy but the replica of the shipped code, whose defects
+    /// (lost updates, a re-entrant deadlock) are the point of it.
+    pub const DESIGNS: &'static [StrategyName] = &[
+        StrategyName::GlobalMutex,
+        StrategyName::Rwlock,
+        StrategyName::QueuePool,
+        StrategyName::Sharded,
+        StrategyName::LockFree,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StrategyName::GlobalMutex => "global_mutex",

@@ -48,6 +48,9 @@ impl TokenEndpoint for SimulatedUpstream {
             if answer.timed_out {
                 return Err(RefreshFailure::Timeout);
             }
+            if answer.server_error {
+                return Err(RefreshFailure::Server(503));
+            }
             if !answer.ok {
                 return Err(RefreshFailure::InvalidGrant);
             }
@@ -60,9 +63,9 @@ impl TokenEndpoint for SimulatedUpstream {
 }
 
 impl Api for SimulatedUpstream {
-    fn call<'a>(&'a self, request: u64, _credential: usize, _token: &'a Secret) -> BoxFuture<'a, Outcome> {
+    fn call<'a>(&'a self, request: u64, credential: usize, _token: &'a Secret) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            let answer = self.model.api(request, self.clock.elapsed());
+            let answer = self.model.api(request, credential, self.clock.elapsed());
             spend(&self.clock, answer.latency).await;
             answer.outcome
         })

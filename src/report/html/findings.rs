@@ -129,14 +129,32 @@ fn defects<'a>(
             } else {
                 format!("; requests stuck: {}", esc(&s.stuck_at.join(", ")))
             };
+            // A hung run's latencies cover only the requests that completed.
+            let completed = summary
+                .scenarios
+                .iter()
+                .find(|x| x.name == s.scenario)
+                .and_then(|x| x.results.iter().find(|r| r.strategy == findings::SHIPPED))
+                .map(|r| r.requests);
+            let cost = match completed {
+                Some(0) if !s.stuck_at.is_empty() => "no request completed".to_string(),
+                Some(n) if !s.stuck_at.is_empty() => format!(
+                    "mean {} over the {n} requests that completed",
+                    format::duration(s.mean_ms)
+                ),
+                _ => format!(
+                    "mean {}, {} req/s",
+                    format::duration(s.mean_ms),
+                    format::rate(s.throughput_rps)
+                ),
+            };
             let _ = writeln!(
                 out,
-                "<li><code>{}</code> in {}: <b>{}{of}</b>{stuck} <span class=\"note\">(mean {}, {} req/s)</span></li>",
+                "<li><code>{}</code> in {}: <b>{}{of}</b>{stuck} <span class=\"note\">({})</span></li>",
                 findings::SHIPPED,
                 scenario_link(&s.scenario, anchor),
                 esc(&metric_value(&d.metric, s.value)),
-                esc(&format::duration(s.mean_ms)),
-                esc(&format::rate(s.throughput_rps)),
+                esc(&cost),
             );
         }
         out.push_str("</ul>\n");
@@ -290,5 +308,13 @@ mod tests {
         assert_eq!(verdict_class("right").0, "right");
         assert_eq!(verdict_class("right in kind, wrong in size").0, "mixed");
         assert_eq!(verdict_class("right arithmetic, wrong premise").0, "mixed");
+    }
+
+    #[test]
+    fn counts_keep_their_zeros() {
+        assert_eq!(metric_value("lost_updates", 0.0), "0");
+        assert_eq!(metric_value("lost_updates", 100.0), "100");
+        assert_eq!(metric_value("throughput_rps", 131.26), "131.3");
+        assert_eq!(metric_value("throughput_rps", 2.5), "2.5");
     }
 }

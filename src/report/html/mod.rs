@@ -524,10 +524,13 @@ fn metric_value(metric: &str, v: f64) -> String {
     if latency {
         format::duration4(v)
     } else {
-        format::significant(v, 4)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
+        let s = format::significant(v, 4);
+        // Trailing zeros only after a decimal point: 100 stays 100, 0 stays 0.
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 

@@ -189,7 +189,7 @@ fn remedies<'a>(out: &mut String, d: &Defect, palette: &Palette, anchor: &impl F
         }
         let cells = match r.cheapest {
             Some(c) => format!(
-                "<td class=\"text\">{}<code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+                "<td class=\"text nowrap\">{}<code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
                 swatch(palette, &c.strategy),
                 esc(&c.strategy),
                 esc(&metric_value(&d.metric, c.value)),
@@ -259,7 +259,7 @@ fn performance<'a>(
             };
             let _ = writeln!(
                 out,
-                "<tr{}><td class=\"text\">{scenario}</td><td class=\"text\">{store}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr{}><td class=\"text\">{scenario}</td><td class=\"text\">{store}</td><td class=\"text nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 super::shipped_row(strategy),
                 super::strategy_cell(palette, strategy),
                 esc(&metric_value(&d.metric, value)),
@@ -287,11 +287,16 @@ fn claims(out: &mut String, claims: &[Claim]) {
     out.push_str("<h3>The analysis, claim by claim</h3>\n<div class=\"table-wrap\"><table class=\"claims\">\n<thead><tr><th class=\"text\">the analysis said</th><th class=\"text\">verdict</th><th class=\"text\">this run</th></tr></thead>\n<tbody>\n");
     for c in claims {
         let (class, word) = verdict_class(&c.verdict);
+        // The verdict in full, when it says more than its class.
+        let detail = if word.ends_with(c.verdict.as_str()) {
+            String::new()
+        } else {
+            format!("<small>{}</small>", esc(&c.verdict))
+        };
         let _ = writeln!(
             out,
-            "<tr><td class=\"text\">{}</td><td class=\"text\"><span class=\"verdict {class}\">{word}</span><small>{}</small></td><td class=\"text\">{}</td></tr>",
+            "<tr><td class=\"text\">{}</td><td class=\"text\"><span class=\"verdict {class}\">{word}</span>{detail}</td><td class=\"text\">{}</td></tr>",
             esc(&c.claim),
-            esc(&c.verdict),
             esc(&c.evidence)
         );
     }

@@ -220,7 +220,8 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
             match s.results.iter().find(|r| &r.strategy == n) {
                 None => out.push_str("<td class=\"text\"><span class=\"note\" style=\"padding:8px 10px;display:block\">not run</span></td>"),
                 Some(r) => {
-                    let ratio = if best > 0.0 && best.is_finite() { r.latency_ms.p99 / best } else { 1.0 };
+                    // A run in which no request completed has no latency to compare: worst shade.
+                    let ratio = if r.requests == 0 { f64::INFINITY } else if best > 0.0 && best.is_finite() { r.latency_ms.p99 / best } else { 1.0 };
                     let mut flags = String::new();
                     if r.failed_expectations().next().is_some() {
                         flags.push_str("<span class=\"flag\" title=\"an expectation failed\">✗ expectation</span>");
@@ -231,14 +232,14 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
                     if r.lost_updates > 0 {
                         let _ = write!(flags, "<span class=\"flag\">{} lost</span>", r.lost_updates);
                     }
-                    let relative = if s.results.len() > 1 && ratio > 1.05 { format!(" · ×{}", format::significant(ratio, 2)) } else { String::new() };
+                    let relative = if s.results.len() > 1 && ratio > 1.05 && ratio.is_finite() { format!(" · ×{}", format::significant(ratio, 2)) } else { String::new() };
                     let _ = write!(
                         out,
                         "<td class=\"{}{}\"><a href=\"#{}\"><b class=\"head\">{}</b>{}<small>{} req/s{}</small></a></td>",
                         tint(ratio),
                         if is_shipped(n) { " shipped" } else { "" },
                         esc(anchor),
-                        esc(&format::duration(r.latency_ms.p99)),
+                        if r.requests == 0 { "—".to_string() } else { esc(&format::duration(r.latency_ms.p99)) },
                         flags,
                         esc(&format::rate(r.throughput_rps)),
                         relative
@@ -254,10 +255,12 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
 /// The best value of a column (lowest latency, highest throughput), when there is more than one
 /// strategy to compare.
 fn best_of(results: &[ResultSummary], value: impl Fn(&ResultSummary) -> f64, lower_is_better: bool) -> Option<f64> {
-    if results.len() < 2 {
+    // A run in which no request completed has no figures to be best at.
+    let completed: Vec<&ResultSummary> = results.iter().filter(|r| r.requests > 0).collect();
+    if completed.len() < 2 {
         return None;
     }
-    let vals = results.iter().map(value);
+    let vals = completed.into_iter().map(value);
     Some(if lower_is_better {
         vals.fold(f64::INFINITY, f64::min)
     } else {
@@ -291,6 +294,10 @@ fn stats_table(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
             strategy_cell(palette, &r.strategy)
         );
         for ((_, f), best) in latency.iter().zip(&bests) {
+            if r.requests == 0 {
+                out.push_str("<td title=\"no request completed\">—</td>");
+                continue;
+            }
             let v = f(r);
             let class = if best.is_some_and(|b| v == b) {
                 " class=\"best\""
@@ -709,9 +716,14 @@ fn deadlock(out: &mut String, r: &ResultSummary, message: &str) {
     }
     let _ = writeln!(
         out,
-        "<p class=\"legend-note\">Its latencies cover only the {} request{} that completed before the watchdog stopped the run.</p>\n</div>",
-        r.requests,
-        if r.requests == 1 { "" } else { "s" }
+        "<p class=\"legend-note\">{}</p>\n</div>",
+        match r.requests {
+            0 => "No request completed before the watchdog stopped the run: it has no latency figures.".to_string(),
+            n => format!(
+                "Its latencies cover only the {n} request{} that completed before the watchdog stopped the run.",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
     );
 }
 

@@ -135,6 +135,8 @@ fn load(page: &Path) -> Load {
 fn the_report_loads_offline_with_no_requests_and_no_console_messages() {
     let dir = tempfile::tempdir().unwrap();
     let seed2 = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed-2-first-token-expired.toml");
+    // A calibrated scenario on which the shipped code deadlocks: a Findings section and a stuck table.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/real-refresh-failure.toml");
     let open = write_scenario(dir.path(), "open.toml", &open_load("open & <escaped>", 5000, 1));
     let (old, new) = (dir.path().join("old"), dir.path().join("new"));
     for out in [&old, &new] {
@@ -144,11 +146,12 @@ fn the_report_loads_offline_with_no_requests_and_no_console_messages() {
                 "run",
                 "--quiet",
                 "--strategy",
-                "global_mutex",
+                "global_mutex,as_shipped",
                 "--out",
                 out.to_str().unwrap(),
                 seed2.to_str().unwrap(),
                 open.to_str().unwrap(),
+                real.to_str().unwrap(),
             ],
             0,
         );
@@ -171,9 +174,10 @@ fn the_report_loads_offline_with_no_requests_and_no_console_messages() {
     assert!(page.dom.contains("seed-2-first-token-expired") && page.dom.contains("open &amp; &lt;escaped&gt;"));
     assert!(
         page.dom.matches("<svg").count() >= 7,
-        "two spectra, two timelines, two phase charts, throughput, prediction"
+        "spectra, timelines, phase charts, throughput, prediction"
     );
     assert!(page.dom.contains("latency by percentile") && page.dom.contains("throughput over time"));
+    assert!(page.dom.contains("id=\"findings\"") && page.dom.contains("step where requests were stuck"));
 
     let page = load(&new.join("compare.html"));
     assert_eq!(page.requests, Vec::<String>::new(), "the comparison fetched something");

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 pub const REAL_SOURCE: &str = "real proxy a30aa35";
 /// The `[[reference]]` source of the analysis' figures.
 pub const ANALYSIS_SOURCE: &str = "analysis";
-const SHIPPED: &str = "as_shipped";
+/// The strategy that replays the shipped code (reports set it apart: it is not a design).
+pub const SHIPPED: &str = "as_shipped";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Findings {

@@ -2,13 +2,16 @@
 //! script, font or image from anywhere), a function of the [`Summary`] alone.
 //!
 //! Layout: a header saying whether every expectation held; a matrix of scenarios × strategies
-//! with each cell's p99 and throughput (linking to the scenario); then one section per scenario
+//! with each cell's p99 and throughput (linking to the scenario); the run's [`findings`] (the
+//! analysis, the shipped code's defects and their remedies) when it has any; then one section per
+//! scenario
 //! with its table of figures, its charts (see [`crate::report::charts`]), its predictions,
 //! expectations and references, and a reproducibility block. Every piece of text that came from a
 //! file or a run goes through [`escape::text`].
 
 pub mod compare;
 pub mod escape;
+pub mod findings;
 pub mod latest;
 
 use super::charts::{self, Figure, Palette};
@@ -51,6 +54,7 @@ pub fn render(summary: &Summary) -> String {
     page_start(&mut out, &format!("credpool report — {}", summary.started_at));
     header(&mut out, summary, &palette);
     matrix(&mut out, summary, &palette, &anchors);
+    findings::section(&mut out, summary, &palette, &anchors);
     for (i, s) in summary.scenarios.iter().enumerate() {
         scenario(&mut out, summary, s, &palette, &anchors[i], &hgrm_paths[i]);
     }
@@ -65,6 +69,35 @@ fn swatch(palette: &Palette, strategy: &str) -> String {
     format!(
         "<span class=\"swatch\" style=\"background:rgb({},{},{})\"></span>",
         c.0, c.1, c.2
+    )
+}
+
+/// The strategy that replays the shipped code is set apart: it is a measurement of what shipped,
+/// not a design to choose.
+fn is_shipped(strategy: &str) -> bool {
+    strategy == crate::report::findings::SHIPPED
+}
+
+/// The class attribute of a table row of `strategy`.
+fn shipped_row(strategy: &str) -> &'static str {
+    if is_shipped(strategy) {
+        " class=\"shipped\""
+    } else {
+        ""
+    }
+}
+
+/// A strategy's name in a table: its swatch, its name, and for the shipped code what it is.
+fn strategy_cell(palette: &Palette, strategy: &str) -> String {
+    format!(
+        "{}<code>{}</code>{}",
+        swatch(palette, strategy),
+        esc(strategy),
+        if is_shipped(strategy) {
+            "<small class=\"shipped-label\">the shipped code, not a design</small>"
+        } else {
+            ""
+        }
     )
 }
 
@@ -156,7 +189,16 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
     out.push_str("<p class=\"sub\">Each cell: the p99 latency (bold) and the throughput. Shading compares p99 with the best strategy of the row (×k: k times the best p99). Click a scenario for its charts.</p>\n");
     out.push_str("<div class=\"table-wrap\"><table class=\"matrix\">\n<thead><tr><th>scenario</th>");
     for n in palette.names() {
-        let _ = write!(out, "<th>{}{}</th>", swatch(palette, n), esc(n));
+        if is_shipped(n) {
+            let _ = write!(
+                out,
+                "<th class=\"shipped\">{}{}<small class=\"shipped-label\">the shipped code, not a design</small></th>",
+                swatch(palette, n),
+                esc(n)
+            );
+        } else {
+            let _ = write!(out, "<th>{}{}</th>", swatch(palette, n), esc(n));
+        }
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for (s, anchor) in summary.scenarios.iter().zip(anchors) {
@@ -178,7 +220,8 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
             match s.results.iter().find(|r| &r.strategy == n) {
                 None => out.push_str("<td class=\"text\"><span class=\"note\" style=\"padding:8px 10px;display:block\">not run</span></td>"),
                 Some(r) => {
-                    let ratio = if best > 0.0 && best.is_finite() { r.latency_ms.p99 / best } else { 1.0 };
+                    // A run in which no request completed has no latency to compare: worst shade.
+                    let ratio = if r.requests == 0 { f64::INFINITY } else if best > 0.0 && best.is_finite() { r.latency_ms.p99 / best } else { 1.0 };
                     let mut flags = String::new();
                     if r.failed_expectations().next().is_some() {
                         flags.push_str("<span class=\"flag\" title=\"an expectation failed\">✗ expectation</span>");
@@ -189,13 +232,14 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
                     if r.lost_updates > 0 {
                         let _ = write!(flags, "<span class=\"flag\">{} lost</span>", r.lost_updates);
                     }
-                    let relative = if s.results.len() > 1 && ratio > 1.05 { format!(" · ×{}", format::significant(ratio, 2)) } else { String::new() };
+                    let relative = if s.results.len() > 1 && ratio > 1.05 && ratio.is_finite() { format!(" · ×{}", format::significant(ratio, 2)) } else { String::new() };
                     let _ = write!(
                         out,
-                        "<td class=\"{}\"><a href=\"#{}\"><b class=\"head\">{}</b>{}<small>{} req/s{}</small></a></td>",
+                        "<td class=\"{}{}\"><a href=\"#{}\"><b class=\"head\">{}</b>{}<small>{} req/s{}</small></a></td>",
                         tint(ratio),
+                        if is_shipped(n) { " shipped" } else { "" },
                         esc(anchor),
-                        esc(&format::duration(r.latency_ms.p99)),
+                        if r.requests == 0 { "—".to_string() } else { esc(&format::duration(r.latency_ms.p99)) },
                         flags,
                         esc(&format::rate(r.throughput_rps)),
                         relative
@@ -211,10 +255,12 @@ fn matrix(out: &mut String, summary: &Summary, palette: &Palette, anchors: &[Str
 /// The best value of a column (lowest latency, highest throughput), when there is more than one
 /// strategy to compare.
 fn best_of(results: &[ResultSummary], value: impl Fn(&ResultSummary) -> f64, lower_is_better: bool) -> Option<f64> {
-    if results.len() < 2 {
+    // A run in which no request completed has no figures to be best at.
+    let completed: Vec<&ResultSummary> = results.iter().filter(|r| r.requests > 0).collect();
+    if completed.len() < 2 {
         return None;
     }
-    let vals = results.iter().map(value);
+    let vals = completed.into_iter().map(value);
     Some(if lower_is_better {
         vals.fold(f64::INFINITY, f64::min)
     } else {
@@ -243,11 +289,15 @@ fn stats_table(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
     for r in &s.results {
         let _ = write!(
             out,
-            "<tr><td>{}<code>{}</code></td>",
-            swatch(palette, &r.strategy),
-            esc(&r.strategy)
+            "<tr{}><td>{}</td>",
+            shipped_row(&r.strategy),
+            strategy_cell(palette, &r.strategy)
         );
         for ((_, f), best) in latency.iter().zip(&bests) {
+            if r.requests == 0 {
+                out.push_str("<td title=\"no request completed\">—</td>");
+                continue;
+            }
             let v = f(r);
             let class = if best.is_some_and(|b| v == b) {
                 " class=\"best\""
@@ -274,12 +324,8 @@ fn stats_table(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
             bad(r.errors),
             r.errors,
             r.refreshes,
-            bad(r.lost_updates + r.resurrected_accounts),
-            if r.resurrected_accounts > 0 {
-                format!("{} (+{} resurrected)", r.lost_updates, r.resurrected_accounts)
-            } else {
-                r.lost_updates.to_string()
-            },
+            bad(r.lost_updates + r.resurrected_accounts + r.stale_tokens),
+            audit_words(r),
         );
     }
     out.push_str("</tbody></table></div>\n");
@@ -289,10 +335,27 @@ fn stats_table(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
     counters_table(out, s);
 }
 
+/// The lost updates, with the other audit findings when there are any.
+fn audit_words(r: &ResultSummary) -> String {
+    let mut words = r.lost_updates.to_string();
+    if r.resurrected_accounts > 0 {
+        let _ = write!(words, " (+{} resurrected)", r.resurrected_accounts);
+    }
+    if r.stale_tokens > 0 {
+        let _ = write!(
+            words,
+            " (+{} stale token{})",
+            r.stale_tokens,
+            if r.stale_tokens == 1 { "" } else { "s" }
+        );
+    }
+    words
+}
+
 /// The other counters, folded away: useful when digging, noise when deciding.
 fn counters_table(out: &mut String, s: &ScenarioSummary) {
     type Col = (&'static str, fn(&ResultSummary) -> u64);
-    let cols: [Col; 10] = [
+    let cols: [Col; 11] = [
         ("requests", |r| r.requests),
         ("429 answers", |r| r.status_429),
         ("no credential", |r| r.exhausted),
@@ -303,6 +366,7 @@ fn counters_table(out: &mut String, s: &ScenarioSummary) {
         ("store writes", |r| r.store_writes),
         ("fsyncs", |r| r.fsyncs),
         ("resurrected", |r| r.resurrected_accounts),
+        ("stale tokens", |r| r.stale_tokens),
     ];
     out.push_str("<details><summary class=\"legend-note\">More counters (requests, 429s, store writes, fsyncs, …)</summary>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th>");
     for (name, _) in &cols {
@@ -310,7 +374,12 @@ fn counters_table(out: &mut String, s: &ScenarioSummary) {
     }
     out.push_str("<th>mean in flight</th></tr></thead>\n<tbody>\n");
     for r in &s.results {
-        let _ = write!(out, "<tr><td><code>{}</code></td>", esc(&r.strategy));
+        let _ = write!(
+            out,
+            "<tr{}><td><code>{}</code></td>",
+            shipped_row(&r.strategy),
+            esc(&r.strategy)
+        );
         for (_, f) in &cols {
             let _ = write!(out, "<td>{}</td>", f(r));
         }
@@ -462,10 +531,13 @@ fn metric_value(metric: &str, v: f64) -> String {
     if latency {
         format::duration4(v)
     } else {
-        format::significant(v, 4)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
+        let s = format::significant(v, 4);
+        // Trailing zeros only after a decimal point: 100 stays 100, 0 stays 0.
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 
@@ -488,9 +560,9 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
             let err = p.relative_error();
             let _ = writeln!(
                 out,
-                "<tr><td>{}<code>{}</code></td><td class=\"text\"><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>",
-                swatch(palette, &r.strategy),
-                esc(&r.strategy),
+                "<tr{}><td>{}</td><td class=\"text\"><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>",
+                shipped_row(&r.strategy),
+                strategy_cell(palette, &r.strategy),
                 esc(&p.name),
                 esc(&value(p.predicted)),
                 esc(&value(p.measured)),
@@ -510,9 +582,9 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
         for (r, e) in expectations {
             let _ = writeln!(
                 out,
-                "<tr><td>{}<code>{}</code></td><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td>{}</td><td{}>{}</td><td class=\"text\">{}</td></tr>",
-                swatch(palette, &r.strategy),
-                esc(&r.strategy),
+                "<tr{}><td>{}</td><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td>{}</td><td{}>{}</td><td class=\"text\">{}</td></tr>",
+                shipped_row(&r.strategy),
+                strategy_cell(palette, &r.strategy),
                 esc(&e.metric),
                 esc(&e.bound),
                 esc(&metric_value(&e.metric, e.value)),
@@ -581,12 +653,7 @@ fn scenario(
     );
     for r in &s.results {
         if let Some(d) = &r.deadlock {
-            let _ = writeln!(
-                out,
-                "<p class=\"alert\"><b>{} hung:</b> {}</p>",
-                esc(&r.strategy),
-                esc(d)
-            );
+            deadlock(out, r, d);
         }
         for e in r.failed_expectations() {
             let _ = writeln!(
@@ -617,6 +684,47 @@ fn scenario(
     scenario_tables(out, s, palette);
     reproducibility(out, summary, s, hgrm);
     out.push_str("<p class=\"legend-note\"><a href=\"#matrix\">↑ back to the matrix</a></p>\n</section>\n");
+}
+
+/// A run the watchdog stopped: its message, where the unfinished requests were, whether the
+/// scenario expected it, and what its latencies still cover.
+fn deadlock(out: &mut String, r: &ResultSummary, message: &str) {
+    let expected = r.expectations.iter().any(|e| e.metric == "deadlocks" && e.passed);
+    let _ = write!(
+        out,
+        "<div class=\"alert{}\">\n<p><b>{} hung{}:</b> {}</p>\n",
+        if expected { " expected" } else { "" },
+        esc(&r.strategy),
+        if expected {
+            " <span class=\"pill expected\">expected</span>"
+        } else {
+            ""
+        },
+        esc(message)
+    );
+    if !r.stuck.is_empty() {
+        out.push_str("<table class=\"stuck\">\n<thead><tr><th class=\"text\">step where requests were stuck</th><th>requests</th></tr></thead>\n<tbody>\n");
+        for s in &r.stuck {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"text\"><code>{}</code></td><td>{}</td></tr>",
+                esc(&s.step),
+                s.requests
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"legend-note\">{}</p>\n</div>",
+        match r.requests {
+            0 => "No request completed before the watchdog stopped the run: it has no latency figures.".to_string(),
+            n => format!(
+                "Its latencies cover only the {n} request{} that completed before the watchdog stopped the run.",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    );
 }
 
 fn reproducibility(out: &mut String, summary: &Summary, s: &ScenarioSummary, hgrm: &[std::path::PathBuf]) {
@@ -683,7 +791,7 @@ fn footer(out: &mut String, summary: &Summary) {
         out,
         "<footer class=\"card\">\n<h3 style=\"margin-top:0\">This run</h3>\n<dl class=\"repro\">\n\
          <dt>command</dt><dd>{}</dd>\n<dt>credpool</dt><dd>{} (git {})</dd>\n<dt>machine</dt><dd>{} cores, {} {}</dd>\n\
-         <dt>started</dt><dd>{}</dd>\n<dt>wall time</dt><dd>{}</dd>\n<dt>files</dt><dd><a href=\"{}\">{}</a> (everything, with HdrHistogram V2 histograms) · <a href=\"{}\">{}</a> (one row per scenario and strategy) · <code>hgrm/</code> (percentile distributions for HdrHistogram's plotting tools)</dd>\n</dl>\n\
+         <dt>started</dt><dd>{}</dd>\n<dt>wall time</dt><dd>{}</dd>\n<dt>files</dt><dd><a href=\"{}\">{}</a> (everything, with HdrHistogram V2 histograms) · <a href=\"{}\">{}</a> (one row per scenario and strategy){} · <code>hgrm/</code> (percentile distributions for HdrHistogram's plotting tools)</dd>\n</dl>\n\
          <p>Regenerate this page with <code>credpool report DIR</code>; compare two runs with <code>credpool compare OLD NEW</code>.</p>\n</footer>\n",
         esc(&summary.command.join(" ")),
         esc(&summary.credpool_version),
@@ -697,5 +805,13 @@ fn footer(out: &mut String, summary: &Summary) {
         crate::report::json::FILE,
         crate::report::csv::FILE,
         crate::report::csv::FILE,
+        if findings::present(&summary.findings) {
+            format!(
+                " · <a href=\"{f}\">{f}</a> (the findings, as Markdown)",
+                f = crate::report::findings::FILE
+            )
+        } else {
+            String::new()
+        },
     );
 }

@@ -67,13 +67,15 @@ pub struct SeriesStyle {
 }
 
 /// Colours ordered by lightness (greyscale luma about 18%, 33%, 47%, 61%, 77%): navy, purple,
-/// vermilion, mint, amber. Adjacent strategies differ in hue and in lightness.
-const COLORS: [RGBColor; 5] = [
+/// vermilion, mint, amber; then black (0%) for a sixth series, which in a full run is `as_shipped`,
+/// the replica of the shipped code. Adjacent strategies differ in hue and in lightness.
+const COLORS: [RGBColor; 6] = [
     RGBColor(31, 47, 92),
     RGBColor(140, 45, 140),
     RGBColor(229, 84, 26),
     RGBColor(79, 195, 161),
     RGBColor(246, 196, 69),
+    RGBColor(0, 0, 0),
 ];
 const DASHES: [Option<(u32, u32)>; 5] = [None, Some((10, 5)), Some((3, 4)), Some((16, 4)), Some((6, 3))];
 const MARKERS: [Marker; 5] = [
@@ -84,10 +86,10 @@ const MARKERS: [Marker; 5] = [
     Marker::Ring,
 ];
 
-/// The style of the `index`-th series. Past five, colours repeat but with another dash and marker,
-/// so no two of the first 25 series look the same.
+/// The style of the `index`-th series. Past six, colours repeat; dashes and markers cycle on their
+/// own (shifted at every round of colours), so no two of the first 30 series look the same.
 pub fn series_style(index: usize) -> SeriesStyle {
-    let shifted = (index + index / COLORS.len()) % COLORS.len();
+    let shifted = (index + index / COLORS.len()) % DASHES.len();
     SeriesStyle {
         color: COLORS[index % COLORS.len()],
         dash: DASHES[shifted],
@@ -639,8 +641,8 @@ mod tests {
             .map(|p| phases::phase_color(*p))
             .collect();
         apart(&phases, 0.1);
-        // Every series of the first 25 differs from every other in colour, dash or marker.
-        for i in 0..25 {
+        // Every series of the first 30 differs from every other in colour, dash or marker.
+        for i in 0..30 {
             for j in 0..i {
                 assert_ne!(series_style(i), series_style(j), "series {i} and {j}");
             }

@@ -756,7 +756,7 @@ mod tests {
         c.complete(0, &Change::Success { at: 1_000 });
         c.count_success(0);
         assert!(
-            std::sync::Arc::ptr_eq(&before, &c.snapshot()),
+            crate::sync::Arc::ptr_eq(&before, &c.snapshot()),
             "plain bookkeeping swapped the snapshot"
         );
         let a = &c.accounts()[0];
@@ -771,7 +771,7 @@ mod tests {
                 disable: false,
             },
         );
-        assert!(!std::sync::Arc::ptr_eq(&before, &c.snapshot()));
+        assert!(!crate::sync::Arc::ptr_eq(&before, &c.snapshot()));
         assert_eq!(c.accounts()[0].total_calls, 5);
     }
 

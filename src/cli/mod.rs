@@ -5,9 +5,12 @@
 
 pub mod accounts;
 pub mod check;
+pub mod compare;
 pub mod list;
+pub mod report;
 pub mod run;
 pub mod store_worker;
+pub mod torture;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -62,6 +65,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Name the strategies and the scenarios.
     List(list::ListArgs),
+    /// Rewrite a run's HTML, CSV and .hgrm files from its summary.json.
+    Report(report::ReportArgs),
+    /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
+    Compare(compare::CompareArgs),
+    /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
+    Torture(torture::TortureArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -74,6 +83,9 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
         Command::List(args) => list::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
     }
 }

@@ -344,7 +344,7 @@ impl AccountStore for GroupCommitStore {
 
     fn load(&self) -> BoxFuture<'_, Result<AccountsFile, StoreError>> {
         Box::pin(async move {
-            self.inner.costs.charge(Step::FileRead).await;
+            self.inner.costs.charge_read().await;
             read_parsed(self.inner.backend.as_ref())
         })
     }
@@ -384,6 +384,10 @@ impl AccountStore for GroupCommitStore {
             writes: self.inner.writes.load(Ordering::Relaxed),
             fsyncs: self.inner.fsyncs.load(Ordering::Relaxed),
         }
+    }
+
+    fn backend(&self) -> Option<Arc<dyn Backend>> {
+        Some(self.inner.backend.clone())
     }
 }
 

@@ -346,10 +346,18 @@ impl TicketCore {
     /// the snapshot; plain bookkeeping (a success, a 5xx) only counts the call, and a success's
     /// time, on the credential's padded counters. Error codes are not kept in memory, as in every
     /// strategy: they are file bookkeeping.
-    pub fn complete(&self, index: usize, change: &Change) {
+    ///
+    /// Returns whether the change disabled a credential that was enabled: requests in flight on a
+    /// dead credential all report it, and the disable is counted once. (`rcu` may run its closure
+    /// more than once; the last run is the one published, so its answer is the one kept.)
+    pub fn complete(&self, index: usize, change: &Change) -> bool {
         if change.affects_selection() {
-            self.snapshot.rcu(|cur| cur.with_change(index, change, false));
-            return;
+            let mut newly_disabled = false;
+            self.snapshot.rcu(|cur| {
+                newly_disabled = change.disables() && !cur.accounts[index].disabled;
+                cur.with_change(index, change, false)
+            });
+            return newly_disabled;
         }
         let slot = &self.slots[index];
         if change.counts_a_call() {
@@ -358,6 +366,7 @@ impl TicketCore {
         if let Change::Success { at } = change {
             slot.last_success.fetch_max(*at, Ordering::Relaxed);
         }
+        false
     }
 
     /// The current snapshot (as published; fast-path successes are not in it).
@@ -445,8 +454,7 @@ impl LockFree {
             .env
             .policy
             .outcome_change(&request.model, sh.env.clock.now_ms(), &outcome);
-        sh.core.complete(lease.index, &change);
-        if change.disables() {
+        if sh.core.complete(lease.index, &change) {
             Counters::bump(&sh.counters.disables);
         }
         if !sh.env.should_persist(&change) {

@@ -10,6 +10,10 @@
 //! acquisitions already resolved).
 //!
 //! Two credentials, K = 1 (so credential 1 would be next half of the time), three threads.
+//!
+//! A disable is also counted once: each core's `apply` (`complete` for `lock_free`) reports
+//! whether it disabled an enabled credential, and when two requests disable the same credential
+//! at once (two holders of a dead credential), exactly one of them must say so.
 
 use crate::support::{accounts, policy, MODEL, NOW};
 use credpool::model::Change;
@@ -26,7 +30,7 @@ const DISABLED: usize = 1;
 /// The model: `disable(core, 1)` on one thread, flagged acquisitions on another.
 fn disable_is_respected<C: Send + Sync + 'static>(
     make: fn() -> C,
-    disable: fn(&C, usize),
+    disable: fn(&C, usize) -> bool,
     acquire: fn(&C) -> Option<usize>,
 ) {
     loom::model(move || {
@@ -35,7 +39,10 @@ fn disable_is_respected<C: Send + Sync + 'static>(
         let disabler = {
             let (core, done) = (core.clone(), done.clone());
             thread::spawn(move || {
-                disable(&core, DISABLED);
+                assert!(
+                    disable(&core, DISABLED),
+                    "the only disable did not report the transition"
+                );
                 done.store(true, Ordering::Release);
                 assert_ne!(
                     acquire(&core),
@@ -62,6 +69,25 @@ fn disable_is_respected<C: Send + Sync + 'static>(
     });
 }
 
+/// Two threads disable the same credential at once: exactly one reports the transition.
+fn disable_is_counted_once<C: Send + Sync + 'static>(make: fn() -> C, disable: fn(&C, usize) -> bool) {
+    loom::model(move || {
+        let core = Arc::new(make());
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let core = core.clone();
+                thread::spawn(move || disable(&core, DISABLED))
+            })
+            .collect();
+        let reported: Vec<bool> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            reported.iter().filter(|r| **r).count(),
+            1,
+            "two concurrent disables reported {reported:?}"
+        );
+    });
+}
+
 fn ticket_acquire(core: &TicketCore) -> Option<usize> {
     match core.resolve(core.take_ticket(), MODEL, NOW) {
         Resolved::Ready { pick, .. } => Some(pick.index),
@@ -84,8 +110,11 @@ fn lock_free_failed_refresh_disable() {
     // A refresh flight that failed publishes the disable as the credential's next version.
     disable_is_respected(
         || TicketCore::new(policy(1), accounts(2)),
+        // Only a flight's leader publishes, once per flight (see `single_flight`), so its disable is
+        // the transition.
         |c, i| {
             c.publish_refresh(i, &Change::Disabled);
+            true
         },
         ticket_acquire,
     );
@@ -141,5 +170,37 @@ fn queue_pool_disable() {
                 Err(_) => return None,
             }
         },
+    );
+}
+
+#[test]
+fn lock_free_disable_is_counted_once() {
+    disable_is_counted_once(
+        || TicketCore::new(policy(1), accounts(2)),
+        |c, i| c.complete(i, &Change::Disabled),
+    );
+}
+
+#[test]
+fn rwlock_disable_is_counted_once() {
+    disable_is_counted_once(
+        || RwLockCore::new(policy(1), accounts(2)),
+        |c, i| c.apply(i, &Change::Disabled),
+    );
+}
+
+#[test]
+fn sharded_disable_is_counted_once() {
+    disable_is_counted_once(
+        || ShardedCore::new(policy(1), accounts(2), 0),
+        |c, i| c.apply(i, &Change::Disabled),
+    );
+}
+
+#[test]
+fn queue_pool_disable_is_counted_once() {
+    disable_is_counted_once(
+        || QueueCore::new(policy(1), accounts(2), 2),
+        |c, i| c.apply(i, &Change::Disabled, NOW),
     );
 }

@@ -28,9 +28,10 @@
 //! block; the stand-in's loads may wait for a writer, which changes when a load takes effect but
 //! not which values it may return). Nor are two differences in behaviour modelled:
 //! arc-swap's `rcu` may run its closure more than once when it loses a race (the stand-in runs it
-//! once, under the write lock), so closures given to `rcu` must be pure functions of the current
-//! value (the only one, `lock_free`'s `Snapshot::with_change`, is); and `load`'s guard is an `Arc`
-//! clone under loom, not arc-swap's borrowed guard.
+//! once, under the write lock), so a closure given to `rcu` must compute its value from the
+//! current one alone and may only overwrite what it records outside (as `lock_free`'s `complete`
+//! does with "newly disabled": the last run is the one published, so its answer is the one
+//! kept); and `load`'s guard is an `Arc` clone under loom, not arc-swap's borrowed guard.
 //!
 //! Async waiting (tokio's `Mutex`, `Notify`, `watch`, `Semaphore`) is deliberately *not* here:
 //! loom cannot drive tokio, so every strategy keeps its shared-state core synchronous and short,

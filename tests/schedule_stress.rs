@@ -205,7 +205,7 @@ async fn one_run(name: StrategyName, seed: u64) {
         tasks.push(tokio::spawn(async move {
             for round in 0..ROUNDS {
                 let number = u64::from(round * USERS + user);
-                let outcome = if run.jitter.draw() % 5 == 0 {
+                let outcome = if run.jitter.draw().is_multiple_of(5) {
                     Outcome::Status(500)
                 } else {
                     Outcome::Success

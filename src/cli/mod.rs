@@ -4,6 +4,7 @@
 //! data), 2 bad input or usage.
 
 pub mod accounts;
+pub mod bench_summary;
 pub mod check;
 pub mod compare;
 pub mod list;
@@ -65,6 +66,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Name the strategies and the scenarios.
     List(list::ListArgs),
+    /// Print the latest `cargo bench` results as one table, with the performance claims checked.
+    BenchSummary(bench_summary::BenchSummaryArgs),
     /// Rewrite a run's HTML, CSV and .hgrm files from its summary.json.
     Report(report::ReportArgs),
     /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
@@ -83,6 +86,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
         Command::List(args) => list::run(args),
+        Command::BenchSummary(args) => bench_summary::run(args),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Torture(args) => torture::run(args),

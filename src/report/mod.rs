@@ -11,6 +11,7 @@
 //! - [`html`]: `index.html`, with SVG [`charts`]; and [`compare`] for two runs side by side;
 //! - [`terminal`]: the table printed after a run.
 
+pub mod bench;
 pub mod charts;
 pub mod compare;
 pub mod csv;

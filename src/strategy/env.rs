@@ -140,6 +140,37 @@ impl Env {
         }
     }
 
+    /// Outcome bookkeeping shared by the strategies whose disable excludes selection through a
+    /// `gate` (`rwlock`'s write side, `sharded`'s shard lock): a disable is applied and persisted
+    /// while holding the gate and counted once (`apply` reports the enabled -> disabled
+    /// transition); a ban is applied at once, without the gate; plain bookkeeping (a success, a
+    /// 5xx) is not kept in memory and goes straight to the store without any lock, as the proxy's
+    /// router did. The gate future is only awaited for a disable.
+    pub async fn complete_outcome<G>(
+        &self,
+        counters: &Counters,
+        id: &crate::model::AccountId,
+        change: crate::model::Change,
+        gate: impl std::future::Future<Output = G>,
+        apply: impl Fn(&crate::model::Change) -> bool,
+    ) {
+        if change.disables() {
+            let _gate = gate.await;
+            // Requests in flight on a dead credential all report it: count the disable once.
+            if apply(&change) {
+                Counters::bump(&counters.disables);
+            }
+            self.persist(counters, id, change).await;
+            return;
+        }
+        if change.affects_selection() {
+            apply(&change);
+        }
+        if self.should_persist(&change) {
+            self.persist(counters, id, change).await;
+        }
+    }
+
     /// Whether an outcome's change must be written to the store.
     pub fn should_persist(&self, change: &crate::model::Change) -> bool {
         self.options.record_outcomes || change.disables()

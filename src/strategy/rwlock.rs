@@ -214,25 +214,12 @@ impl CredentialManager for RwLockStrategy {
             .env
             .policy
             .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
-        if change.disables() {
-            // Disable-and-persist is a writer: it excludes selection, as in the seed.
-            let _write = self.gate.write().await;
-            // Requests in flight on a dead credential all report it: count the disable once.
-            if self.core.apply(lease.index, &change) {
-                Counters::bump(&self.counters.disables);
-            }
-            self.env.persist(&self.counters, &lease.id, change).await;
-            return Ok(());
-        }
-        if change.affects_selection() {
-            // A series ban: the core's write lock for an instant, no gate.
-            self.core.apply(lease.index, &change);
-        }
-        // Plain bookkeeping (a success, a 5xx) is not kept in memory: as in `global_mutex`, it
-        // goes straight to the store, taking no lock here at all.
-        if self.env.should_persist(&change) {
-            self.env.persist(&self.counters, &lease.id, change).await;
-        }
+        let gate = self.gate.write();
+        self.env
+            .complete_outcome(&self.counters, &lease.id, change, gate, |c| {
+                self.core.apply(lease.index, c)
+            })
+            .await;
         Ok(())
     }
 

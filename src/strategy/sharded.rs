@@ -235,26 +235,12 @@ impl CredentialManager for Sharded {
             .env
             .policy
             .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
-        if change.disables() {
-            // Disable-and-persist under the credential's shard lock, as the seed does under its one lock.
-            let (shard, _) = self.core.locate(lease.index);
-            let _gate = self.gates[shard].lock().await;
-            // Requests in flight on a dead credential all report it: count the disable once.
-            if self.core.apply(lease.index, &change) {
-                Counters::bump(&self.counters.disables);
-            }
-            self.env.persist(&self.counters, &lease.id, change).await;
-            return Ok(());
-        }
-        if change.affects_selection() {
-            // A series ban: the shard's core lock for an instant, no gate.
-            self.core.apply(lease.index, &change);
-        }
-        // Plain bookkeeping (a success, a 5xx) is not kept in memory: as in `global_mutex`, it
-        // goes straight to the store.
-        if self.env.should_persist(&change) {
-            self.env.persist(&self.counters, &lease.id, change).await;
-        }
+        let gate = self.gates[self.core.locate(lease.index).0].lock();
+        self.env
+            .complete_outcome(&self.counters, &lease.id, change, gate, |c| {
+                self.core.apply(lease.index, c)
+            })
+            .await;
         Ok(())
     }
 

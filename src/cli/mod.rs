@@ -4,6 +4,7 @@
 //! data), 2 bad input or usage.
 
 pub mod accounts;
+pub mod bench_summary;
 pub mod check;
 pub mod list;
 pub mod run;
@@ -62,6 +63,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Name the strategies and the scenarios.
     List(list::ListArgs),
+    /// Print the latest `cargo bench` results as one table, with the performance claims checked.
+    BenchSummary(bench_summary::BenchSummaryArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -74,6 +77,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
         Command::List(args) => list::run(args),
+        Command::BenchSummary(args) => bench_summary::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
     }
 }

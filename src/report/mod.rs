@@ -4,6 +4,7 @@
 //! [`summary::Summary`]; every output format is a function of that summary alone, one file per
 //! format, so `credpool report DIR` can regenerate them from `summary.json`.
 
+pub mod bench;
 pub mod summary;
 pub mod terminal;
 

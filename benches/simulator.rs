@@ -1,0 +1,100 @@
+//! How fast the virtual-time runner simulates: simulated requests per wall-clock second, on one
+//! core (the runner's current-thread runtime with tokio's paused clock).
+//!
+//! - `simulator/<strategy>`: one whole run of `benches/scenarios/simulator-open-load.toml` (an
+//!   open Poisson load, zero modelled costs, a lognormal upstream) with 50,000 requests, through
+//!   [`runner::run`] exactly as `credpool run` does it: lazy arrivals, one task per request,
+//!   acquire, the simulated upstream, complete, the recorder.
+//! - `simulator/bare_loop`: the floor any simulator on this runtime pays: the same arrivals
+//!   generated lazily on the same paused clock, and per request one spawned task doing one
+//!   sleep (the same upstream latency draw) and one atomic increment. Nothing else.
+//!
+//! Throughput is simulated requests per second; their ratio is the runner's efficiency.
+
+use credpool::scenario::arrivals::Arrivals;
+use credpool::scenario::plan::{self, Plan};
+use credpool::scenario::runner;
+use credpool::strategy::StrategyName;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SCENARIO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/benches/scenarios/simulator-open-load.toml"
+);
+const REQUESTS: u64 = 50_000;
+
+fn plan() -> Plan {
+    let text = std::fs::read_to_string(SCENARIO).expect("the simulator scenario file");
+    let text = text.replace("requests = 50000", &format!("requests = {REQUESTS}"));
+    let plan = plan::parse(Path::new(SCENARIO), &text).expect("the simulator scenario is valid");
+    assert_eq!(plan.load.requests, REQUESTS);
+    plan
+}
+
+/// The bare paused-clock loop over `plan`'s arrivals and upstream latencies.
+fn bare_loop(plan: &Plan) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a paused runtime");
+    let load = plan.load.clone();
+    let upstream = Arc::new(plan.upstream.clone());
+    let seed = plan.seed;
+    rt.block_on(async move {
+        let done = Arc::new(AtomicU64::new(0));
+        let all_done = Arc::new(tokio::sync::Notify::new());
+        let total = load.requests;
+        let origin = tokio::time::Instant::now();
+        let generator = {
+            let (done, all_done) = (done.clone(), all_done.clone());
+            tokio::spawn(async move {
+                for (n, at) in Arrivals::new(&load, seed).enumerate() {
+                    tokio::time::sleep_until(origin + at).await;
+                    let latency = upstream.api(n as u64, at).latency;
+                    let (done, all_done) = (done.clone(), all_done.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(latency).await;
+                        if done.fetch_add(1, Ordering::Relaxed) + 1 == total {
+                            all_done.notify_one();
+                        }
+                    });
+                }
+            })
+        };
+        all_done.notified().await;
+        generator.await.expect("the generator");
+        done.load(Ordering::Relaxed)
+    })
+}
+
+fn simulator(c: &mut Criterion) {
+    let plan = plan();
+    let mut group = c.benchmark_group("simulator");
+    group
+        .throughput(Throughput::Elements(REQUESTS))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    group.bench_function("bare_loop", |b| {
+        b.iter(|| assert_eq!(bare_loop(&plan), REQUESTS));
+    });
+    for &name in StrategyName::ALL {
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                let run = runner::run(&plan, name, None).expect("the run");
+                assert!(run.deadlock.is_none(), "{name}: {:?}", run.deadlock);
+                assert_eq!(run.recorder.requests, REQUESTS, "{name}: every request finished");
+                run
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, simulator);
+criterion_main!(benches);

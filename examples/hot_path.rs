@@ -121,6 +121,7 @@ fn main() -> ExitCode {
                 Ok(StrategyName::QueuePool) => Ok(run(QueuePool::new(env()), requests, tasks).await),
                 Ok(StrategyName::Sharded) => Ok(run(Sharded::new(env()), requests, tasks).await),
                 Ok(StrategyName::LockFree) => Ok(run(LockFree::new(env()), requests, tasks).await),
+                Ok(StrategyName::AsShipped) => Err("as_shipped replays the shipped code; it is not benchmarked".into()),
                 Err(e) => Err(e),
             },
         }

@@ -85,10 +85,23 @@ impl InputError {
             })
             .collect::<Vec<_>>()
             .join(" ");
-        let msg = if msg.trim().is_empty() {
+        let msg = if !msg.trim().is_empty() {
+            msg.trim().to_string()
+        } else if !message.trim().is_empty() {
             message.trim().to_string()
         } else {
-            msg.trim().to_string()
+            // toml_edit says nothing at all for a value missing at the end of the file
+            // (`key = `), found by fuzzing.
+            "a value is missing here, or the file ends too early".to_string()
+        };
+        // Some syntax errors only name the problem ("invalid basic string"): say what is expected.
+        let msg = match () {
+            _ if msg.contains("expected") => msg,
+            _ if msg.starts_with("invalid") || msg.starts_with("a value is missing") => {
+                format!("{msg}: expected valid TOML syntax")
+            }
+            _ if msg.starts_with("duplicate key") => format!("{msg}: expected each key once"),
+            _ => msg,
         };
         Self::at(path, text, span, msg)
     }
@@ -105,14 +118,23 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// Reads a text input file, refusing directories, oversized files and non-UTF-8 bytes with a
-/// clear message. Never creates or modifies anything.
+/// Reads a text input file, refusing directories, devices and pipes, oversized files and non-UTF-8
+/// bytes with a clear message. Never creates or modifies anything.
 pub fn read_input(path: &Path) -> Result<String, InputError> {
-    let meta = std::fs::metadata(path).map_err(|e| InputError::whole_file(path, io_message(&e)))?;
+    use std::io::Read;
+    let io = |e: std::io::Error| InputError::whole_file(path, io_message(&e));
+    // Checked on the open handle, so the checked file is the one read.
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if let Some(problem) = unreadable_input(&meta) {
         return Err(InputError::whole_file(path, problem));
     }
-    let bytes = std::fs::read(path).map_err(|e| InputError::whole_file(path, io_message(&e)))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(InputError::whole_file(path, grew_past_limit()));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
         InputError::at(
@@ -124,28 +146,47 @@ pub fn read_input(path: &Path) -> Result<String, InputError> {
     })
 }
 
-/// Why a file with this metadata must not be read as an input file (a directory, or larger than
-/// [`MAX_INPUT_BYTES`]), or `None` when it may be. Shared by [`read_input`] and the accounts
-/// store's file backend, so both refuse the same files with the same words.
+/// Why a file with this metadata must not be read as an input file, or `None` when it may be.
+/// Shared by [`read_input`] and the accounts store's file backend, so both refuse the same files
+/// with the same words.
 pub fn unreadable_input(meta: &std::fs::Metadata) -> Option<String> {
-    if meta.is_dir() {
+    refusal(meta.is_dir(), meta.is_file(), meta.len())
+}
+
+/// [`unreadable_input`] from the facts it needs: a directory, anything but a regular file (a
+/// device such as `/dev/zero` or a pipe would be read forever or block), or a file larger than
+/// [`MAX_INPUT_BYTES`].
+pub fn refusal(is_dir: bool, is_file: bool, len: u64) -> Option<String> {
+    if is_dir {
         return Some("is a directory: expected a TOML file".into());
     }
-    if meta.len() > MAX_INPUT_BYTES {
+    if !is_file {
+        return Some("is not a regular file (a device, a pipe or a socket): expected a TOML file".into());
+    }
+    if len > MAX_INPUT_BYTES {
         return Some(format!(
-            "is {} bytes, larger than the {} MiB limit for an input file: expected a small TOML file",
-            meta.len(),
+            "is {len} bytes, larger than the {} MiB limit for an input file: expected a small TOML file",
             MAX_INPUT_BYTES / (1024 * 1024)
         ));
     }
     None
 }
 
+/// What a file that grew past the limit while being read is told.
+pub fn grew_past_limit() -> String {
+    format!(
+        "grew past the {} MiB limit while being read: expected a small TOML file",
+        MAX_INPUT_BYTES / (1024 * 1024)
+    )
+}
+
 /// A short sentence for an I/O error, without the OS error number noise.
 pub fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied: cannot read this file".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied: expected a file this user is allowed to read".into()
+        }
         _ => e.to_string(),
     }
 }
@@ -160,6 +201,17 @@ mod tests {
         assert_eq!(Position::of_offset(text, 0), Position { line: 1, column: 1 });
         assert_eq!(Position::of_offset(text, 6), Position { line: 2, column: 1 });
         assert_eq!(Position::of_offset(text, 8), Position { line: 2, column: 3 });
+    }
+
+    #[test]
+    fn a_value_missing_at_the_end_still_gets_a_message() {
+        let text = "accounts = ";
+        let e = toml_edit::ImDocument::parse(text.to_string()).unwrap_err();
+        let e = InputError::from_toml(Path::new("a.toml"), text, e.span(), e.message());
+        assert_eq!(
+            e.to_string(),
+            "a.toml:1:12: a value is missing here, or the file ends too early: expected valid TOML syntax"
+        );
     }
 
     #[test]

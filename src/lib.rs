@@ -13,17 +13,19 @@
 //! - [`metrics`]: per-phase HdrHistograms, counters and the consistency audit.
 //! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
+//! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
 //! - [`cli`]: the `credpool` command line.
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
 //! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
-//! modelled step where it happens).
+//! modelled step where it happens), [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
 
 pub mod analysis;
 pub mod cli;
 pub mod clock;
 pub mod costs;
 pub mod duration;
+pub mod fuzzing;
 pub mod input_error;
 pub mod metrics;
 pub mod model;
@@ -33,4 +35,5 @@ pub mod secret;
 pub mod store;
 pub mod strategy;
 pub mod sync;
+pub mod torture;
 pub mod upstream;

@@ -2,21 +2,47 @@
 //!
 //! Every piece of production code that shares state between threads takes its mutexes, RW locks,
 //! atomics, `Arc` and snapshot cell from here. In a normal build they are `parking_lot`'s locks
-//! (the same crate tokio uses internally) and `std`'s atomics; with the `loom` cargo feature (or
-//! `--cfg credpool_loom`) they are loom's, so `loom_tests/` explores every interleaving of the
-//! *production* code rather than of a copy.
+//! (the same crate tokio uses internally) and `std`'s atomics; with the `loom` cargo feature they
+//! are loom's, so `loom_tests/` explores every interleaving of the *production* code rather than
+//! of a copy. (`--cfg credpool_loom` selects them too, but only together with the feature, which
+//! is what brings in the loom crate; the feature alone is the supported switch.) Under loom the
+//! whole crate's `sync` is loom's: code that is never model-checked (the metrics recorder, the
+//! audit) still compiles against it, and must not run outside `loom::model` in such a build.
 //!
 //! The wrappers give both worlds one API: `lock()` returns the guard directly (a poisoned loom
 //! mutex means the model already panicked, so unwrapping loses nothing).
 //!
+//! ## `SnapshotCell` under loom: what is and is not verified
+//!
 //! [`SnapshotCell`] stands in for `arc_swap::ArcSwap`, which has no loom support. In a normal build
-//! it *is* an `ArcSwap` (lock-free loads). Under loom it is a `RwLock<Arc<T>>`: loom then verifies
-//! the protocol built on top of the cell (what is published, in which order, and what readers may
-//! observe), but not arc-swap's own internal lock-freedom, which is that crate's responsibility.
+//! it *is* an `ArcSwap` (lock-free loads). Under loom it is a `loom::sync::RwLock<Arc<T>>`, so
+//! every `load`, `store` and `rcu` is a step loom schedules.
+//!
+//! Verified: the protocol built on the cell, given linearizable `load`/`store`/`rcu` (what
+//! arc-swap documents): every order of publications and loads relative to the rest of a core
+//! (its tickets, single-flight slots, counters); that a reader always sees one whole published
+//! value, never a mix; that concurrent `rcu`s do not lose each other's changes; and that a
+//! publication happens-before any load that observes it.
+//!
+//! Not verified: arc-swap itself (its debt slots, its internal memory orderings, that loads never
+//! block; the stand-in's loads may wait for a writer, which changes when a load takes effect but
+//! not which values it may return). Nor are two differences in behaviour modelled:
+//! arc-swap's `rcu` may run its closure more than once when it loses a race (the stand-in runs it
+//! once, under the write lock), so a closure given to `rcu` must compute its value from the
+//! current one alone and may only overwrite what it records outside (as `lock_free`'s `complete`
+//! does with "newly disabled": the last run is the one published, so its answer is the one
+//! kept); and `load`'s guard is an `Arc` clone under loom, not arc-swap's borrowed guard.
 //!
 //! Async waiting (tokio's `Mutex`, `Notify`, `watch`, `Semaphore`) is deliberately *not* here:
 //! loom cannot drive tokio, so every strategy keeps its shared-state core synchronous and short,
 //! and waits asynchronously around it.
+
+// The loom crate is an optional dependency that only the feature brings in, so the cfg alone
+// cannot build: say so instead of failing on an unresolved `loom::` path.
+#[cfg(all(credpool_loom, not(feature = "loom")))]
+compile_error!(
+    "`--cfg credpool_loom` needs the `loom` feature as well: use `cargo test --features loom --test loom_tests`"
+);
 
 #[cfg(not(any(feature = "loom", credpool_loom)))]
 mod imp {

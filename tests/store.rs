@@ -17,36 +17,7 @@ use std::time::Duration;
 use tokio::time::timeout;
 
 /// The realistic example of reference-behaviour.md (fake values).
-const REAL: &str = r#"[[accounts]]
-access_token = "ya29.FAKE-access"
-refresh_token = "1//0gFAKE-refresh"
-created_at = "2025-11-28 10:15:02"
-last_used = "2025-11-29 13:58:41"
-disabled = false
-email = "alice@example.com"
-user_id = "100000000000000000001"
-project_count = 1
-expires_in = 3599                 # seconds
-timestamp = 1764395921000         # epoch ms of the last refresh
-user_email = "alice@example.com"
-error_codes = [429]
-last_success = "2025-11-29 13:58:41"
-gemini_3_series_banned_until = "2025-11-29T19:46:46.123456+00:00"
-claude_series_banned_until = ""   # "" means not banned
-claude_sonnet_4_5_calls = 12
-gemini_3_pro_calls = 40
-total_calls = 52
-next_reset_time = "2025-11-30T07:00:00+00:00"
-daily_limit_claude = 200
-daily_limit_gemini = 200
-daily_limit_total = 1000
-
-[[accounts.projects]]
-project_id = "fake-project-123"
-project_name = "My First Project"
-project_number = "123456789012"
-state = "ACTIVE"
-"#;
+const REAL: &str = include_str!("fixtures/reference-accounts.toml");
 
 const INITIAL_CALLS: u64 = 52;
 const SAFE_MODES: [StoreMode; 3] = [StoreMode::Locked, StoreMode::Durable, StoreMode::GroupCommit];

@@ -452,9 +452,13 @@ contract! {
 }
 
 /// The macro above covers exactly the registered strategies: a new one cannot skip the contract.
+/// `as_shipped` alone is exempt, by design: it replays the shipped proxy's defects (lost updates,
+/// the re-entrant deadlock on a failed refresh), so it breaks this contract on purpose, and
+/// `tests/as_shipped.rs` tests that it does so the way the real code did.
 #[test]
 fn every_registered_strategy_is_under_contract() {
     let covered = ["global_mutex", "rwlock", "queue_pool", "sharded", "lock_free"];
+    let exempt = ["as_shipped"];
     let registered: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
-    assert_eq!(registered, covered);
+    assert_eq!(registered, [&covered[..], &exempt[..]].concat());
 }

@@ -6,6 +6,7 @@
 //! atomically with fsyncs; every other key, known or unknown, keeps its text. No output of these
 //! commands ever contains a token.
 
+use super::check::parse_pool;
 use super::{CliResult, Failure};
 use crate::costs::Costs;
 use crate::input_error::read_input;
@@ -47,9 +48,15 @@ pub fn run(cmd: AccountsCommand) -> CliResult {
     }
 }
 
-fn list(path: &Path) -> CliResult {
+/// Reads and validates the pool as `check` does: a missing, unreadable, unparsable or empty file
+/// is refused with exit 2, and nothing is created or changed.
+fn read_pool(path: &Path) -> Result<AccountsFile, Failure> {
     let text = read_input(path).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let file = AccountsFile::parse(path, &text).map_err(|e| Failure::BadInput(e.to_string()))?;
+    parse_pool(path, &text).map_err(|e| Failure::BadInput(e.to_string()))
+}
+
+fn list(path: &Path) -> CliResult {
+    let file = read_pool(path)?;
     let now = chrono::Utc::now().timestamp_millis();
     let width = file.accounts.iter().map(|a| a.id.0.chars().count()).max().unwrap_or(0);
     for account in &file.accounts {
@@ -93,6 +100,10 @@ fn switch(path: &Path, id: AccountId, change: Change) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::BadInput(format!("cannot start the runtime: {e}")))?;
+    // Refuse a broken file before the store takes its lock, so a mistyped path (a directory, a
+    // binary file) does not even get a `.lock` file beside it. The store reads the file again under
+    // the lock, so a change made meanwhile is not lost.
+    read_pool(path)?;
     runtime.block_on(async {
         let store = DurableStore::new(Arc::new(FileBackend::new(path)), Costs::default());
         match store.update(&id, change).await {

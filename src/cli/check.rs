@@ -2,7 +2,8 @@
 //!
 //! A file is classified by its content, not its name: a TOML document with a top-level
 //! `accounts` key (`[[accounts]]` tables, or `accounts = []`) is an accounts file and is checked
-//! by [`check_accounts`]; anything else is a scenario file, checked by [`check_scenario`]. Every problem is printed as `file:line:column: what was expected`; the
+//! by [`check_accounts`]; anything else is a scenario file, checked by [`check_scenario`]. Every problem is printed as
+//! `file:line:column: what was expected`; the
 //! command exits 0 when every file is valid and 2 otherwise. Files are only read.
 
 use super::{CliResult, Failure};
@@ -49,23 +50,30 @@ pub fn check_file(path: &Path) -> Result<String, InputError> {
 /// An accounts file is valid when the store could load it and it holds at least one account
 /// (an empty pool serves nothing; `check` is where that mistake should be caught).
 pub fn check_accounts(path: &Path, text: &str) -> Result<String, InputError> {
-    let file = AccountsFile::parse(path, text)?;
-    if file.accounts.is_empty() {
-        let span = ImDocument::parse(text.to_string())
-            .ok()
-            .and_then(|d| d.get("accounts").and_then(|i| i.span()));
-        return Err(InputError::at(
-            path,
-            text,
-            span,
-            "no accounts: expected at least one [[accounts]] table",
-        ));
-    }
+    let file = parse_pool(path, text)?;
     let enabled = file.accounts.iter().filter(|a| !a.disabled).count();
     Ok(format!(
         "accounts file, {} accounts ({enabled} enabled)",
         file.accounts.len()
     ))
+}
+
+/// Parses an accounts file that must hold at least one account: what every command that reads
+/// a pool for people (`check`, `accounts list|disable|enable`) accepts.
+pub fn parse_pool(path: &Path, text: &str) -> Result<AccountsFile, InputError> {
+    let file = AccountsFile::parse(path, text)?;
+    if file.accounts.is_empty() {
+        let span = ImDocument::parse(text.to_string())
+            .ok()
+            .and_then(|d| d.get("accounts").and_then(|i| i.span()));
+        let message = "no accounts: expected at least one [[accounts]] table";
+        return Err(match span {
+            Some(span) => InputError::at(path, text, Some(span), message),
+            // An empty or comment-only file: nothing to point at.
+            None => InputError::whole_file(path, message),
+        });
+    }
+    Ok(file)
 }
 
 /// A scenario file is valid when it parses and passes every check of [`crate::scenario::plan`].

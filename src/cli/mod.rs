@@ -6,9 +6,12 @@
 pub mod accounts;
 pub mod bench_summary;
 pub mod check;
+pub mod compare;
 pub mod list;
+pub mod report;
 pub mod run;
 pub mod store_worker;
+pub mod torture;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -65,6 +68,12 @@ pub enum Command {
     List(list::ListArgs),
     /// Print the latest `cargo bench` results as one table, with the performance claims checked.
     BenchSummary(bench_summary::BenchSummaryArgs),
+    /// Rewrite a run's HTML, CSV and .hgrm files from its summary.json.
+    Report(report::ReportArgs),
+    /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
+    Compare(compare::CompareArgs),
+    /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
+    Torture(torture::TortureArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -78,6 +87,9 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Run(args) => run::run(args),
         Command::List(args) => list::run(args),
         Command::BenchSummary(args) => bench_summary::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
     }
 }

@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output folder (default: reports/<run id>/).
+    /// Output folder (default: `reports/<run id>/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No progress bar and no tables.
@@ -76,6 +76,7 @@ pub fn run(args: RunArgs) -> CliResult {
         machine: Machine::this(),
         command: std::env::args().collect(),
         scenarios: Vec::new(),
+        findings: Default::default(),
     };
     for plan in &plans {
         let strategies = suite::strategies_for(plan, only.as_deref());
@@ -88,7 +89,7 @@ pub fn run(args: RunArgs) -> CliResult {
         if !args.quiet {
             bar.suspend(|| print!("{}", terminal::scenario_block(&block)));
         }
-        summary.scenarios.push(block);
+        summary.push(block);
         summary.wall_time_s = started.elapsed().as_secs_f64();
         json::write(&out, &summary)
             .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
@@ -96,8 +97,14 @@ pub fn run(args: RunArgs) -> CliResult {
     bar.finish_and_clear();
     crate::report::write_outputs(&out, &summary)
         .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
+    if args.out.is_none() {
+        // The default folder: reports/index.html opens the latest run.
+        crate::report::html::latest::write(Path::new(REPORTS_DIR), &out)
+            .map_err(|e| Failure::BadInput(format!("{REPORTS_DIR}: cannot write the index: {e}")))?;
+    }
     if !args.quiet {
-        println!("\nreport: {}", out.display());
+        print!("{}", terminal::findings(&summary.findings));
+        println!("\nreport: {}", out.join(crate::report::html::FILE).display());
     }
     let mut failures = summary.failures();
     failures.extend(unexpected_deadlocks(&summary, &plans));
@@ -121,7 +128,7 @@ fn unexpected_deadlocks(summary: &Summary, plans: &[crate::scenario::Plan]) -> V
             let expected = plan
                 .expectations
                 .iter()
-                .any(|e| e.metric == Metric::Deadlocks && e.strategy.is_none_or(|n| n.as_str() == r.strategy));
+                .any(|e| e.metric == Metric::Deadlocks && r.strategy.parse().is_ok_and(|n| e.strategy.covers(n)));
             if let (Some(d), false) = (&r.deadlock, expected) {
                 out.push(format!("{}/{}: {d}", s.name, r.strategy));
             }

@@ -8,6 +8,10 @@
 //!
 //! `--start-at-ms` makes every worker wait for the same wall-clock instant, so their updates
 //! overlap instead of depending on how fast each process happened to start.
+//!
+//! With `--torture`, it is a writer of `credpool torture` instead: it does the updates numbered in
+//! `--indices` with the layout and line protocol of [`crate::torture::worker`] (one line per
+//! acknowledgement, so a supervisor that kills it still knows what it acknowledged).
 
 use super::{CliResult, Failure};
 use crate::costs::Costs;
@@ -36,6 +40,12 @@ pub struct StoreWorkerArgs {
     /// Wall-clock instant (epoch ms) to start at.
     #[arg(long)]
     pub start_at_ms: Option<i64>,
+    /// Be a writer of `credpool torture` (see `crate::torture::worker`).
+    #[arg(long)]
+    pub torture: bool,
+    /// `--torture`: the update numbers to do, as `0-99,120,130-199` (default: all of them).
+    #[arg(long)]
+    pub indices: Option<String>,
 }
 
 /// The code update `i` of worker `w` records.
@@ -48,6 +58,28 @@ pub fn run(args: StoreWorkerArgs) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::BadInput(format!("cannot start the runtime: {e}")))?;
+    if args.torture {
+        let indices = match &args.indices {
+            Some(text) => crate::torture::worker::decode_ranges(text).map_err(Failure::BadInput)?,
+            None => (0..args.updates).collect(),
+        };
+        if let Some(bad) = indices.iter().find(|&&i| i >= args.updates) {
+            return Err(Failure::BadInput(format!(
+                "--indices names update {bad}: expected numbers below --updates {}",
+                args.updates
+            )));
+        }
+        let spec = crate::torture::worker::WorkerSpec {
+            mode: args.mode,
+            file: args.file,
+            worker: args.worker,
+            updates: args.updates,
+            indices,
+            concurrency: args.concurrency.unwrap_or(1),
+        };
+        runtime.block_on(crate::torture::worker::run(spec));
+        return Ok(());
+    }
     runtime.block_on(work(args))
 }
 

@@ -2,9 +2,14 @@
 //! acknowledged?
 //!
 //! The store is wrapped in an [`AuditedStore`] that counts, per account, the call-counting updates
-//! and the disables it acknowledged. At the end the file is read back: a lost update is an
-//! acknowledged `total_calls` increment missing from the file, a resurrected account one whose
-//! acknowledged disable is not there, and an unreadable file loses everything.
+//! and the disables it acknowledged, and the last refreshed token it acknowledged. At the end the
+//! file is read back: a lost update is an acknowledged `total_calls` increment missing from the
+//! file, a resurrected account one whose acknowledged disable is not there, a stale token an
+//! account whose last acknowledged refresh was overwritten by an older token, and an unreadable
+//! file loses everything.
+//!
+//! Writes made by other code than the store (`as_shipped` replays the shipped proxy's own storage
+//! over the same file) are reported through [`AccountStore::acknowledge`] and counted alike.
 
 use crate::model::{Account, AccountId, AccountsFile, Change};
 use crate::store::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
@@ -24,16 +29,45 @@ pub struct Audit {
     pub lost_updates: u64,
     /// Accounts whose acknowledged disable the final file does not show.
     pub resurrected: u64,
+    /// Accounts whose last acknowledged refreshed token the final file does not hold (a stale
+    /// write put an older token back).
+    #[serde(default)]
+    pub stale_tokens: u64,
     /// The final file parsed.
     pub file_readable: bool,
     /// The final file held no accounts at all (the seed's wiped pool).
     pub file_empty: bool,
+    /// Accounts the final file shows disabled.
+    #[serde(default)]
+    pub disabled_on_disk: u64,
 }
 
 #[derive(Default)]
 struct Acks {
     calls: HashMap<AccountId, u64>,
     disabled: HashMap<AccountId, bool>,
+    /// The last refreshed token acknowledged per account (redacted in `Debug`).
+    tokens: HashMap<AccountId, crate::secret::Secret>,
+}
+
+impl Acks {
+    fn record(&mut self, id: &AccountId, change: &Change) {
+        if change.counts_a_call() {
+            *self.calls.entry(id.clone()).or_default() += 1;
+        }
+        if change.disables() {
+            self.disabled.insert(id.clone(), true);
+        }
+        match change {
+            Change::Enabled => {
+                self.disabled.remove(id);
+            }
+            Change::Refreshed { grant, .. } => {
+                self.tokens.insert(id.clone(), grant.access_token.clone());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A store decorator that remembers what was acknowledged.
@@ -62,8 +96,10 @@ impl AuditedStore {
                 persisted: 0,
                 lost_updates: acknowledged,
                 resurrected: acks.disabled.len() as u64,
+                stale_tokens: acks.tokens.len() as u64,
                 file_readable: false,
                 file_empty: true,
+                disabled_on_disk: 0,
             };
         };
         let mut persisted = 0;
@@ -83,13 +119,20 @@ impl AuditedStore {
             .keys()
             .filter(|id| !file.accounts.iter().any(|f| &f.id == *id && f.disabled))
             .count() as u64;
+        let stale_tokens = acks
+            .tokens
+            .iter()
+            .filter(|(id, token)| !file.accounts.iter().any(|f| &f.id == *id && &f.access_token == *token))
+            .count() as u64;
         Audit {
             acknowledged,
             persisted,
             lost_updates: acknowledged - persisted,
             resurrected,
+            stale_tokens,
             file_readable: true,
             file_empty: file.accounts.is_empty(),
+            disabled_on_disk: file.accounts.iter().filter(|a| a.disabled).count() as u64,
         }
     }
 }
@@ -105,25 +148,24 @@ impl AccountStore for AuditedStore {
 
     fn update<'a>(&'a self, id: &'a AccountId, change: Change) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let counts = change.counts_a_call();
-            let disables = change.disables();
-            let enables = matches!(change, Change::Enabled);
+            // Kept for the record only once acknowledged; a change is small, and cloning it
+            // keeps the inner store's signature.
+            let record = change.clone();
             self.inner.update(id, change).await?;
-            let mut acks = self.acks.lock();
-            if counts {
-                *acks.calls.entry(id.clone()).or_default() += 1;
-            }
-            if disables {
-                acks.disabled.insert(id.clone(), true);
-            }
-            if enables {
-                acks.disabled.remove(id);
-            }
+            self.acks.lock().record(id, &record);
             Ok(())
         })
     }
 
     fn stats(&self) -> StoreStats {
         self.inner.stats()
+    }
+
+    fn backend(&self) -> Option<Arc<dyn crate::store::backend::Backend>> {
+        self.inner.backend()
+    }
+
+    fn acknowledge(&self, id: &AccountId, change: &Change) {
+        self.acks.lock().record(id, change);
     }
 }

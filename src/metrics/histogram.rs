@@ -91,6 +91,36 @@ impl LatencyHistogram {
         (self.hist.value_at_quantile(q) as f64 / 1e6).clamp(self.min_ms(), self.max_ms())
     }
 
+    /// [`Self::quantile_ms`] at each of `qs` (ascending), in one pass over the histogram instead
+    /// of one per quantile: what drawing a percentile curve needs.
+    pub fn quantiles_ms(&self, qs: &[f64]) -> Vec<f64> {
+        let total = self.hist.len();
+        let mut out = Vec::with_capacity(qs.len());
+        let mut recorded = self.hist.iter_recorded();
+        let mut running = 0u64;
+        let mut value = 0u64;
+        for &q in qs {
+            if self.count == 0 || q <= 0.0 || q >= 1.0 {
+                out.push(self.quantile_ms(q));
+                continue;
+            }
+            // As HdrHistogram's value_at_quantile: the first value whose cumulative count
+            // reaches ceil(q × total).
+            let wanted = ((q * total as f64).ceil() as u64).max(1);
+            while running < wanted {
+                match recorded.next() {
+                    Some(v) => {
+                        running += v.count_at_value();
+                        value = v.value_iterated_to();
+                    }
+                    None => break,
+                }
+            }
+            out.push((value as f64 / 1e6).clamp(self.min_ms(), self.max_ms()));
+        }
+        out
+    }
+
     pub fn stats(&self) -> LatencyStats {
         LatencyStats {
             count: self.count,
@@ -138,37 +168,60 @@ impl LatencyHistogram {
         })
     }
 
-    /// The percentile distribution in HdrHistogram's text format (`.hgrm`), values in ms.
+    /// The percentile distribution in HdrHistogram's text format (`.hgrm`), values in ms: the
+    /// output of Java HdrHistogram's `outputPercentileDistribution(out, 5, 1e6)`, byte for byte
+    /// (five percentile ticks per half distance to 100%; the last line, at 100%, has no
+    /// `1/(1-Percentile)` column; mean, standard deviation and max are the histogram's own, as
+    /// Java computes them). HdrHistogram's plotting tools read it; `tests/data/hgrm/` holds
+    /// Java's output for comparison.
     pub fn to_hgrm(&self) -> String {
-        let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+        use std::fmt::Write;
+        const TICKS_PER_HALF_DISTANCE: u32 = 5;
         let scale = 1e6;
-        let mut cumulative = 0u64;
-        for v in self.hist.iter_quantiles(5) {
-            let q = v.quantile_iterated_to();
-            cumulative += v.count_since_last_iteration();
-            let inv = if q < 1.0 {
-                format!("{:14.2}", 1.0 / (1.0 - q))
+        let digits = usize::from(self.hist.sigfig());
+        let mut out = format!(
+            "{:>12} {:>14} {:>10} {:>14}\n\n",
+            "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+        );
+        for (value, percentile, total) in percentile_ticks(&self.hist, TICKS_PER_HALF_DISTANCE) {
+            let value = value as f64 / scale;
+            let q = percentile / 100.0;
+            let _ = if percentile < 100.0 {
+                writeln!(out, "{value:12.digits$} {q:2.12} {total:10} {:14.2}", 1.0 / (1.0 - q))
             } else {
-                String::new()
+                writeln!(out, "{value:12.digits$} {q:2.12} {total:10}")
             };
-            out.push_str(&format!(
-                "{:12.3} {:14.12} {:10} {}\n",
-                v.value_iterated_to() as f64 / scale,
-                q,
-                cumulative,
-                inv
-            ));
         }
-        out.push_str(&format!(
-            "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",
-            self.mean_ms(),
-            self.hist.stdev() / scale,
-            self.max_ms(),
-            self.count,
+        let max = if self.hist.is_empty() {
+            0.0
+        } else {
+            self.hist.max() as f64 / scale
+        };
+        let _ = writeln!(
+            out,
+            "#[Mean    = {:12.digits$}, StdDeviation   = {:12.digits$}]",
+            self.hist.mean() / scale,
+            self.hist.stdev() / scale
+        );
+        let _ = writeln!(
+            out,
+            "#[Max     = {max:12.digits$}, Total count    = {:12}]",
+            self.hist.len()
+        );
+        let _ = writeln!(
+            out,
+            "#[Buckets = {:12}, SubBuckets     = {:12}]",
             self.hist.buckets(),
-            self.hist.distinct_values()
-        ));
+            self.sub_bucket_count()
+        );
         out
+    }
+
+    /// HdrHistogram's sub-bucket count: the power of two that gives unit resolution up to
+    /// `2 × 10^sigfig` (2048 for 3 significant digits). The Rust crate keeps it private.
+    fn sub_bucket_count(&self) -> u32 {
+        let largest = 2.0 * 10f64.powi(i32::from(self.hist.sigfig()));
+        1u32 << (largest.log2().ceil() as u32)
     }
 
     pub fn merge(&mut self, other: &LatencyHistogram) {
@@ -178,6 +231,39 @@ impl LatencyHistogram {
         self.min_ns = self.min_ns.min(other.min_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
     }
+}
+
+/// The rows of Java HdrHistogram's `PercentileIterator`: (highest equivalent value, percentile
+/// level iterated to, total count up to that value). The Rust crate's `iter_quantiles` steps in
+/// quantiles (0.1 + 0.1 + 0.1 > 0.3 in floating point) and so skips rows Java prints; this follows
+/// Java's arithmetic in percent: a row whenever the running percentile reaches the level, the level
+/// advancing by fixed ticks per half distance to 100%, and one last row at 100% once the last
+/// recorded value is reached.
+fn percentile_ticks(hist: &Histogram<u64>, ticks_per_half_distance: u32) -> Vec<(u64, f64, u64)> {
+    let total = hist.len();
+    let mut rows = Vec::new();
+    if total == 0 {
+        return rows;
+    }
+    let mut level = 0.0f64;
+    let mut running = 0u64;
+    for v in hist.iter_recorded() {
+        running += v.count_at_value();
+        let value = v.value_iterated_to();
+        while 100.0 * running as f64 / total as f64 >= level {
+            rows.push((value, level, running));
+            if running >= total {
+                rows.push((value, 100.0, running));
+                return rows;
+            }
+            let halvings = ((100.0 / (100.0 - level)).ln() / 2f64.ln()) as u32;
+            let ticks = f64::from(ticks_per_half_distance) * 2f64.powi(halvings as i32 + 1);
+            let next = level + 100.0 / ticks;
+            // Past f64's resolution the level stops moving: go straight to the last row.
+            level = if next > level { next } else { 100.0 };
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -207,5 +293,53 @@ mod tests {
         assert_eq!(back.count(), 1000);
         assert!((back.quantile_ms(0.99) - h.quantile_ms(0.99)).abs() < 0.01);
         assert!(h.to_hgrm().contains("Total count"));
+    }
+
+    #[test]
+    fn quantiles_in_one_pass_match_one_at_a_time() {
+        let mut h = LatencyHistogram::default();
+        for k in 1..=5000u64 {
+            h.record(Duration::from_micros(k * k % 100_003 + 1));
+        }
+        let qs: Vec<f64> = (0..=300).map(|k| 1.0 - 10f64.powf(-f64::from(k) / 50.0)).collect();
+        let one_pass = h.quantiles_ms(&qs);
+        for (q, v) in qs.iter().zip(&one_pass) {
+            assert_eq!(*v, h.quantile_ms(*q), "q = {q}");
+        }
+    }
+
+    /// `tests/data/hgrm/*.hgrm` were written by Java HdrHistogram (scripts/hgrm-golden) from the
+    /// `*.b64` payloads beside them; ours must be the same text.
+    #[test]
+    fn hgrm_matches_java_hdrhistogram() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hgrm");
+        let mut compared = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "b64") {
+                let h = LatencyHistogram::from_base64_v2(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let java = std::fs::read_to_string(path.with_extension("hgrm")).unwrap();
+                let ours = h.to_hgrm();
+                for (n, (a, b)) in ours.lines().zip(java.lines()).enumerate() {
+                    assert_eq!(a, b, "{}: line {}", path.display(), n + 1);
+                }
+                assert_eq!(ours, java, "{}", path.display());
+                compared += 1;
+            }
+        }
+        assert!(compared >= 3, "expected the golden files in {}", dir.display());
+    }
+
+    #[test]
+    fn empty_hgrm_has_header_and_footer() {
+        let text = LatencyHistogram::default().to_hgrm();
+        assert!(
+            text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n#[Mean"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("#[Buckets =           37, SubBuckets     =         2048]\n"),
+            "{text}"
+        );
     }
 }

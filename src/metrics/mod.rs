@@ -3,13 +3,14 @@
 //!
 //! Memory is flat in the number of requests: HdrHistograms (fixed size), a reservoir sample of at
 //! most [`recorder::TIMELINE_SAMPLE`] requests for timeline charts, and a throughput series whose
-//! buckets widen as the run grows.
+//! buckets widen as the run grows. [`steps`] tells a watchdog where unfinished requests are.
 
 pub mod audit;
 pub mod histogram;
 pub mod phase;
 pub mod recorder;
 pub mod run;
+pub mod steps;
 
 pub use audit::Audit;
 pub use histogram::LatencyHistogram;

@@ -26,6 +26,8 @@ pub struct StrategyRun {
     pub wall_time: Duration,
     /// Set when the watchdog fired: what was stuck where.
     pub deadlock: Option<String>,
+    /// When the watchdog fired: the steps strategies marked for the unfinished requests.
+    pub stuck: Vec<super::steps::StuckAt>,
     pub predictions: Vec<Prediction>,
     pub expectations: Vec<ExpectationResult>,
 }
@@ -69,6 +71,7 @@ impl StrategyRun {
             disables: self.stats.disables,
             store_writes: self.store.writes,
             resurrected: self.audit.resurrected,
+            stale_tokens: self.audit.stale_tokens,
             status_429: r.status_429,
             requests: r.requests,
             deadlocked: self.deadlock.is_some(),

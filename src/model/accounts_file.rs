@@ -18,12 +18,28 @@ use toml_edit::{ArrayOfTables, DocumentMut, ImDocument, Item, Table, Value};
 /// Suffix of the keys that hold series bans (`claude_series_banned_until`).
 const BAN_SUFFIX: &str = "_banned_until";
 
+/// Longest token lifetime an account may claim: one year, in seconds. OAuth access tokens live
+/// about an hour (3599 s); a larger `expires_in` is a corrupted or hand-edited file, and trusting it
+/// would keep a dead token in use for good.
+pub const MAX_EXPIRES_IN_S: i64 = 365 * 24 * 3600;
+
 /// A parsed accounts file: the typed accounts plus the document they came from.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the typed accounts only (their tokens redacted): the document holds the tokens
+/// as plain strings, and a derived `Debug` printed them.
+#[derive(Clone)]
 pub struct AccountsFile {
     /// The editable document; `accounts[i]` is `[[accounts]]` table `i` in it.
     doc: DocumentMut,
     pub accounts: Vec<Account>,
+}
+
+impl std::fmt::Debug for AccountsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountsFile")
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AccountsFile {
@@ -126,14 +142,18 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
                 .ok_or_else(|| err(item, &format!("`{key}` must be a string"))),
         }
     };
-    let integer = |key: &str, min: i64| -> Result<Option<i64>, InputError> {
+    let integer = |key: &str, min: i64, max: i64| -> Result<Option<i64>, InputError> {
         match t.get(key) {
             None => Ok(None),
             Some(item) => match item.as_integer() {
-                Some(v) if v >= min => Ok(Some(v)),
-                Some(v) => Err(err(
+                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+                Some(v) if v < min => Err(err(
                     item,
                     &format!("`{key}` is {v}: expected an integer of at least {min}"),
+                )),
+                Some(v) => Err(err(
+                    item,
+                    &format!("`{key}` is {v}, which is absurd: expected at most {max}"),
                 )),
                 None => Err(err(item, &format!("`{key}` must be an integer"))),
             },
@@ -205,12 +225,12 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
         access_token: Secret::new(string("access_token")?.unwrap_or_default()),
         refresh_token: Secret::new(string("refresh_token")?.unwrap_or_default()),
         disabled,
-        expires_in: integer("expires_in", 0)?,
-        timestamp: integer("timestamp", 0)?,
+        expires_in: integer("expires_in", 0, MAX_EXPIRES_IN_S)?,
+        timestamp: integer("timestamp", 0, i64::MAX)?,
         error_codes,
         last_success: string("last_success")?,
         bans,
-        total_calls: integer("total_calls", 0)?.unwrap_or(0) as u64,
+        total_calls: integer("total_calls", 0, i64::MAX)?.unwrap_or(0) as u64,
     })
 }
 
@@ -286,37 +306,8 @@ mod tests {
     use super::*;
     use crate::model::change::Change;
 
-    pub(crate) const REAL: &str = r#"# a comment that must survive
-[[accounts]]
-access_token = "ya29.FAKE-access"
-refresh_token = "1//0gFAKE-refresh"
-created_at = "2025-11-28 10:15:02"
-last_used = "2025-11-29 13:58:41"
-disabled = false
-email = "alice@example.com"
-user_id = "100000000000000000001"
-project_count = 1
-expires_in = 3599                 # seconds
-timestamp = 1764395921000         # epoch ms of the last refresh
-user_email = "alice@example.com"
-error_codes = [429]
-last_success = "2025-11-29 13:58:41"
-gemini_3_series_banned_until = "2025-11-29T19:46:46.123456+00:00"
-claude_series_banned_until = ""   # "" means not banned
-claude_sonnet_4_5_calls = 12
-gemini_3_pro_calls = 40
-total_calls = 52
-next_reset_time = "2025-11-30T07:00:00+00:00"
-daily_limit_claude = 200
-daily_limit_gemini = 200
-daily_limit_total = 1000
-
-[[accounts.projects]]
-project_id = "fake-project-123"
-project_name = "My First Project"
-project_number = "123456789012"
-state = "ACTIVE"
-"#;
+    /// The realistic example of reference-behaviour.md (fake values), shared with the integration tests.
+    pub(crate) const REAL: &str = include_str!("../../tests/fixtures/reference-accounts.toml");
 
     fn parse(text: &str) -> Result<AccountsFile, InputError> {
         AccountsFile::parse(Path::new("accounts.toml"), text)
@@ -386,9 +377,15 @@ state = "ACTIVE"
     }
 
     #[test]
-    fn negative_expiry_is_refused() {
+    fn negative_or_absurd_expiry_is_refused() {
         let e = parse("[[accounts]]\nemail = \"a\"\nexpires_in = -5\n").unwrap_err();
         assert!(e.message.contains("at least 0"), "{e}");
+        let e = parse("[[accounts]]\nemail = \"a\"\nexpires_in = 99999999999\n").unwrap_err();
+        assert!(
+            e.message.contains("absurd") && e.message.contains("at most 31536000"),
+            "{e}"
+        );
+        assert_eq!(e.position.unwrap().line, 3);
     }
 
     #[test]

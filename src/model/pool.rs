@@ -61,12 +61,7 @@ impl PoolState {
         if n == 0 {
             return Selection::Exhausted;
         }
-        if self.calls >= self.policy.calls_per_rotation {
-            if n > 1 {
-                self.current = (self.current + 1) % n;
-            }
-            self.calls = 0;
-        }
+        self.rotate_if_due();
         if !self.policy.usable(&self.accounts[self.current], model, now) {
             let next = (1..n)
                 .map(|step| (self.current + step) % n)
@@ -85,6 +80,24 @@ impl PoolState {
         }
         self.calls += 1;
         Selection::Ready(i)
+    }
+
+    /// Step 1 of [`select`](Self::select): once `calls_per_rotation` calls were counted, start a
+    /// new turn on the next account.
+    pub fn rotate_if_due(&mut self) {
+        if self.calls >= self.policy.calls_per_rotation {
+            self.rotate();
+        }
+    }
+
+    /// Moves the cursor to the next account (when there is more than one) and starts a new turn:
+    /// the proxy's `_rotate_credential`, which it also calls to move past an account it cannot use.
+    pub fn rotate(&mut self) {
+        let n = self.accounts.len();
+        if n > 1 {
+            self.current = (self.current + 1) % n;
+        }
+        self.calls = 0;
     }
 
     /// The read-only half of [`select`](Self::select), for strategies that select under a shared
@@ -108,9 +121,13 @@ impl PoolState {
         self.calls += n;
     }
 
-    /// Applies a change to account `index` in memory.
-    pub fn apply(&mut self, index: usize, change: &Change) {
+    /// Applies a change to account `index` in memory. Returns whether it disabled an account
+    /// that was enabled: concurrent requests on a dead credential all come back with its error,
+    /// and a strategy counts the disable once, on this transition.
+    pub fn apply(&mut self, index: usize, change: &Change) -> bool {
+        let was_disabled = self.accounts[index].disabled;
         self.accounts[index].apply(change);
+        !was_disabled && self.accounts[index].disabled
     }
 }
 
@@ -143,6 +160,20 @@ mod tests {
         let mut p = pool(3, 2);
         let picks: Vec<usize> = (0..7).map(|_| ready(&mut p, 0)).collect();
         assert_eq!(picks, vec![0, 0, 1, 1, 2, 2, 0]);
+    }
+
+    #[test]
+    fn rotate_moves_on_and_starts_a_new_turn() {
+        let mut p = pool(3, 2);
+        assert_eq!(ready(&mut p, 0), 0);
+        p.rotate();
+        assert_eq!((p.current(), p.calls_since_rotation()), (1, 0));
+        p.rotate_if_due();
+        assert_eq!(p.current(), 1, "not due: no call counted yet");
+        assert_eq!(ready(&mut p, 0), 1);
+        assert_eq!(ready(&mut p, 0), 1);
+        p.rotate_if_due();
+        assert_eq!(p.current(), 2);
     }
 
     #[test]

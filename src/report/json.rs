@@ -17,6 +17,12 @@ pub fn read(dir: &Path) -> Result<Summary, String> {
     } else {
         dir.to_path_buf()
     };
+    if dir.is_dir() && !path.exists() {
+        return Err(format!(
+            "{}: no {FILE} in this folder: expected a credpool run folder (such as reports/<run id>) or a {FILE}",
+            dir.display()
+        ));
+    }
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("{}: {}", path.display(), crate::input_error::io_message(&e)))?;
     serde_json::from_str(&text).map_err(|e| {

@@ -2,9 +2,23 @@
 //!
 //! Measurement, analysis and reporting are separate stages (as in criterion.rs): a run produces a
 //! [`summary::Summary`]; every output format is a function of that summary alone, one file per
-//! format, so `credpool report DIR` can regenerate them from `summary.json`.
+//! format (hyperfine's exporters), so `credpool report DIR` can regenerate them from
+//! `summary.json`:
+//!
+//! - [`json`]: `summary.json`, the complete record (histograms in HdrHistogram V2 form);
+//! - [`csv`]: `summary.csv`, one row per scenario × strategy;
+//! - [`hgrm`]: `hgrm/<scenario>/<strategy>.hgrm`, HdrHistogram percentile distributions;
+//! - [`html`]: `index.html`, with SVG [`charts`]; and [`compare`] for two runs side by side;
+//! - [`terminal`]: the table printed after a run.
 
 pub mod bench;
+pub mod charts;
+pub mod compare;
+pub mod csv;
+pub mod findings;
+pub mod format;
+pub mod hgrm;
+pub mod html;
 pub mod summary;
 pub mod terminal;
 
@@ -23,6 +37,7 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         disables: r.disables,
         store_writes: r.store_writes,
         resurrected: r.resurrected_accounts,
+        stale_tokens: r.stale_tokens,
         status_429: r.status_429,
         requests: r.requests,
         deadlocked: r.deadlock.is_some(),
@@ -47,7 +62,21 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Writes every output format of a run into `dir` (summary.json is written as the run goes).
+/// Writes every output format of a run into `dir` (summary.json is also written as the run goes,
+/// so a crash leaves the data so far).
 pub fn write_outputs(dir: &std::path::Path, summary: &summary::Summary) -> std::io::Result<()> {
-    json::write(dir, summary)
+    json::write(dir, summary)?;
+    write_derived(dir, summary)
+}
+
+/// Writes every format derived from `summary.json` (all but the JSON itself): what
+/// `credpool report` regenerates.
+pub fn write_derived(dir: &std::path::Path, summary: &summary::Summary) -> std::io::Result<()> {
+    csv::write(dir, summary)?;
+    hgrm::write(dir, summary)?;
+    let findings = findings::markdown(&summary.findings);
+    if !findings.is_empty() {
+        write_file(&dir.join(findings::FILE), findings.as_bytes())?;
+    }
+    html::write(dir, summary)
 }

@@ -30,6 +30,10 @@ pub struct Summary {
     /// The command line that produced the run.
     pub command: Vec<String>,
     pub scenarios: Vec<ScenarioSummary>,
+    /// What the scenarios run so far say about the analysis, the shipped code and the remedies
+    /// (recomputed from `scenarios` after each one).
+    #[serde(default)]
+    pub findings: super::findings::Findings,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -84,6 +88,13 @@ pub struct ResultSummary {
     pub phases_ms: BTreeMap<String, LatencyStats>,
     pub refreshes: u64,
     pub refresh_failures: u64,
+    /// `refresh_failures` by kind: what the token endpoint did.
+    #[serde(default)]
+    pub refresh_invalid_grants: u64,
+    #[serde(default)]
+    pub refresh_server_errors: u64,
+    #[serde(default)]
+    pub refresh_timeouts: u64,
     pub disables: u64,
     pub store_updates: u64,
     pub store_writes: u64,
@@ -91,10 +102,16 @@ pub struct ResultSummary {
     pub lost_updates: u64,
     pub acknowledged_updates: u64,
     pub resurrected_accounts: u64,
+    /// Accounts whose last acknowledged refreshed token is not the one on disk.
+    #[serde(default)]
+    pub stale_tokens: u64,
     pub file_readable: bool,
     pub file_empty: bool,
     /// The watchdog's report when the run hung.
     pub deadlock: Option<String>,
+    /// When the run hung: how many unfinished requests were at each step the strategy marked.
+    #[serde(default)]
+    pub stuck: Vec<crate::metrics::steps::StuckAt>,
     pub predictions: Vec<Prediction>,
     pub expectations: Vec<ExpectationResult>,
     pub mean_in_flight: f64,
@@ -131,6 +148,9 @@ impl ResultSummary {
                 .collect(),
             refreshes: run.stats.refreshes,
             refresh_failures: run.stats.refresh_failures,
+            refresh_invalid_grants: run.stats.refresh_invalid_grants,
+            refresh_server_errors: run.stats.refresh_server_errors,
+            refresh_timeouts: run.stats.refresh_timeouts,
             disables: run.stats.disables,
             store_updates: run.store.updates,
             store_writes: run.store.writes,
@@ -138,9 +158,11 @@ impl ResultSummary {
             lost_updates: run.audit.lost_updates,
             acknowledged_updates: run.audit.acknowledged,
             resurrected_accounts: run.audit.resurrected,
+            stale_tokens: run.audit.stale_tokens,
             file_readable: run.audit.file_readable,
             file_empty: run.audit.file_empty,
             deadlock: run.deadlock.clone(),
+            stuck: run.stuck.clone(),
             predictions: run.predictions.clone(),
             expectations: run.expectations.clone(),
             mean_in_flight: r.mean_in_flight(),
@@ -189,6 +211,12 @@ impl ScenarioSummary {
 }
 
 impl Summary {
+    /// Adds a scenario's results and recomputes the findings.
+    pub fn push(&mut self, scenario: ScenarioSummary) {
+        self.scenarios.push(scenario);
+        self.findings = super::findings::compute(&self.scenarios);
+    }
+
     /// Every failed expectation, as `scenario/strategy: metric value (bound)` lines.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();

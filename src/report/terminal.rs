@@ -1,5 +1,6 @@
 //! The terminal table printed after a run: one block per scenario.
 
+use super::findings::Findings;
 use super::summary::{ResultSummary, ScenarioSummary, Summary};
 use std::fmt::Write;
 
@@ -35,6 +36,25 @@ fn row(r: &ResultSummary) -> String {
     )
 }
 
+/// The faults a strategy saw, when it saw any: refresh failures by kind, disables, 429s, requests
+/// that found no credential.
+fn faults_line(r: &ResultSummary) -> Option<String> {
+    if r.refresh_failures + r.disables + r.status_429 + r.exhausted == 0 {
+        return None;
+    }
+    Some(format!(
+        "  {} faults: {} refresh failures ({} timeouts, {} HTTP errors, {} invalid_grant), {} disables, {} answers 429, {} requests without a credential",
+        r.strategy,
+        r.refresh_failures,
+        r.refresh_timeouts,
+        r.refresh_server_errors,
+        r.refresh_invalid_grants,
+        r.disables,
+        r.status_429,
+        r.exhausted
+    ))
+}
+
 /// Renders one scenario's block.
 pub fn scenario_block(s: &ScenarioSummary) -> String {
     let mut out = String::new();
@@ -54,6 +74,11 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
     );
     for r in &s.results {
         let _ = writeln!(out, "{}", row(r));
+    }
+    for r in &s.results {
+        if let Some(line) = faults_line(r) {
+            let _ = writeln!(out, "{line}");
+        }
     }
     for r in &s.results {
         for p in &r.predictions {
@@ -106,4 +131,117 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
 
 pub fn render(summary: &Summary) -> String {
     summary.scenarios.iter().map(scenario_block).collect()
+}
+
+/// A relative error as a signed percentage.
+fn percent(v: f64) -> String {
+    format!("{:+.1}%", v * 100.0)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(ms).unwrap_or_else(|| "-".into())
+}
+
+/// The findings block printed after a run (empty when no scenario contributed to it).
+pub fn findings(f: &Findings) -> String {
+    let mut out = String::new();
+    if f.calibration.is_empty() && f.defects.is_empty() && f.analysis.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\nFindings");
+    if !f.calibration.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  Measured on the shipped code (real), the analysis' figure, and as_shipped's model of the code:"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<34} {:<16} {:>9} {:>9} {:>9} {:>8}  bound",
+            "scenario", "metric", "real", "analysis", "model", "error"
+        );
+        for r in &f.calibration {
+            let bound = match (&r.bound, r.within_bound) {
+                (Some(b), Some(ok)) => format!("{b} {}", if ok { "ok" } else { "MISSED" }),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<34} {:<16} {:>9} {:>9} {:>9} {:>8}  {bound}",
+                r.scenario,
+                r.metric,
+                opt(r.real),
+                opt(r.analysis),
+                opt(r.modelled),
+                r.relative_error.map(percent).unwrap_or_else(|| "-".into()),
+            );
+        }
+        for r in f.calibration.iter().filter(|r| !r.note.is_empty()) {
+            let _ = writeln!(out, "  note, {} {}: {}", r.scenario, r.metric, r.note);
+        }
+    }
+    if !f.defects.is_empty() {
+        let _ = writeln!(out, "\n  Defects of the shipped code, and what removes them:");
+        for d in &f.defects {
+            let _ = writeln!(out, "  [{}] {}", d.id, d.defect);
+            for s in &d.shipped {
+                let of = s.out_of.map(|n| format!(" of {n}")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    as_shipped in {}: {} = {}{of} (mean {} ms, {:.0} req/s){}",
+                    s.scenario,
+                    d.metric,
+                    ms(s.value),
+                    ms(s.mean_ms),
+                    s.throughput_rps,
+                    if s.stuck_at.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; stuck: {}", s.stuck_at.join("; "))
+                    }
+                );
+            }
+            for r in d.by_scenario() {
+                let cost = |x: &crate::report::findings::Remedy| {
+                    format!(
+                        "{} (mean {} ms, max {} ms, {:.0} req/s)",
+                        x.strategy,
+                        ms(x.mean_ms),
+                        ms(x.max_ms),
+                        x.throughput_rps
+                    )
+                };
+                let cheapest = r.cheapest.map(cost).unwrap_or_default();
+                let line = if d.remedies.iter().all(|x| x.removed.is_none()) {
+                    format!("fastest: {cheapest}")
+                } else if r.kept.is_empty() {
+                    format!("removed by all {}; cheapest: {cheapest}", r.removed.len())
+                } else {
+                    let kept: Vec<String> = r
+                        .kept
+                        .iter()
+                        .map(|k| format!("{} ({} = {})", k.strategy, d.metric, ms(k.value)))
+                        .collect();
+                    format!(
+                        "removed by {} of {}{}; still there: {}",
+                        r.removed.len(),
+                        r.removed.len() + r.kept.len(),
+                        if r.cheapest.is_some() {
+                            format!(" (cheapest: {cheapest})")
+                        } else {
+                            String::new()
+                        },
+                        kept.join(", ")
+                    )
+                };
+                let _ = writeln!(out, "    credpool on {} ({}): {line}", r.store, r.scenario);
+            }
+        }
+    }
+    if !f.analysis.is_empty() {
+        let _ = writeln!(out, "\n  The analysis, claim by claim:");
+        for c in &f.analysis {
+            let _ = writeln!(out, "  - \"{}\": {}. {}", c.claim, c.verdict.to_uppercase(), c.evidence);
+        }
+    }
+    out
 }

@@ -63,6 +63,7 @@ pub struct Counts {
     pub disables: u64,
     pub store_writes: u64,
     pub resurrected: u64,
+    pub stale_tokens: u64,
     pub status_429: u64,
     pub requests: u64,
     pub deadlocked: bool,
@@ -83,6 +84,7 @@ pub enum Metric {
     Disables,
     StoreWrites,
     Resurrected,
+    StaleTokens,
     Status429,
     Requests,
     Deadlocks,
@@ -107,6 +109,7 @@ impl Metric {
             Metric::Disables => c.disables as f64,
             Metric::StoreWrites => c.store_writes as f64,
             Metric::Resurrected => c.resurrected as f64,
+            Metric::StaleTokens => c.stale_tokens as f64,
             Metric::Status429 => c.status_429 as f64,
             Metric::Requests => c.requests as f64,
             Metric::Deadlocks => f64::from(u8::from(c.deadlocked)),
@@ -116,7 +119,7 @@ impl Metric {
 }
 
 /// Every metric name, for error messages and the README.
-pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, status_429, requests, deadlocks, file_unreadable";
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable";
 
 impl Metric {
     /// Whether values are durations in ms (bounds must then be written as durations).
@@ -141,6 +144,7 @@ impl Metric {
             Metric::Disables => "disables".into(),
             Metric::StoreWrites => "store_writes".into(),
             Metric::Resurrected => "resurrected".into(),
+            Metric::StaleTokens => "stale_tokens".into(),
             Metric::Status429 => "status_429".into(),
             Metric::Requests => "requests".into(),
             Metric::Deadlocks => "deadlocks".into(),
@@ -171,6 +175,7 @@ impl FromStr for Metric {
             "disables" => Metric::Disables,
             "store_writes" => Metric::StoreWrites,
             "resurrected" => Metric::Resurrected,
+            "stale_tokens" => Metric::StaleTokens,
             "status_429" => Metric::Status429,
             "requests" => Metric::Requests,
             "deadlocks" => Metric::Deadlocks,
@@ -219,11 +224,46 @@ fn short(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// The strategies an `[[expect]]` applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `"all"`: every strategy, `as_shipped` included.
+    All,
+    /// `"credpool"`: credpool's strategies, i.e. every strategy but `as_shipped`, the replica of
+    /// the shipped proxy's defects (for bounds that replica is known to break).
+    Credpool,
+    /// One strategy by name.
+    One(StrategyName),
+}
+
+impl Target {
+    pub fn covers(self, s: StrategyName) -> bool {
+        match self {
+            Target::All => true,
+            Target::Credpool => s != StrategyName::AsShipped,
+            Target::One(one) => one == s,
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Target::All),
+            "credpool" => Ok(Target::Credpool),
+            name => name
+                .parse()
+                .map(Target::One)
+                .map_err(|e| format!("{e}, or \"all\", or \"credpool\" (every strategy but as_shipped)")),
+        }
+    }
+}
+
 /// One `[[expect]]`, validated.
 #[derive(Clone, Debug)]
 pub struct Expectation {
-    /// `None`: every strategy.
-    pub strategy: Option<StrategyName>,
+    pub strategy: Target,
     pub metric: Metric,
     pub check: Check,
     /// `None`: checked in both modes.
@@ -258,6 +298,16 @@ mod tests {
             assert_eq!(m.name(), name);
         }
         assert!("latency.p42".parse::<Metric>().unwrap_err().contains("expected one of"));
+    }
+
+    #[test]
+    fn expectation_targets() {
+        let credpool: Target = "credpool".parse().unwrap();
+        assert!(credpool.covers(StrategyName::LockFree));
+        assert!(!credpool.covers(StrategyName::AsShipped));
+        assert!("all".parse::<Target>().unwrap().covers(StrategyName::AsShipped));
+        assert_eq!("rwlock".parse::<Target>().unwrap(), Target::One(StrategyName::Rwlock));
+        assert!("spin".parse::<Target>().unwrap_err().contains("\"credpool\""));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! TOML types cannot express on their own are checked here: indices within the pool, known strategy
 //! names, load keys that fit the load model, expectation metrics that exist.
 
-use super::metric::{Check, Expectation, Metric};
+use super::metric::{Check, Expectation, Metric, Target};
 use super::spec::{Arrival, LoadModel, Mode, ReferenceSpec, ScenarioSpec, StageSpec};
 use crate::costs::Costs;
 use crate::input_error::{read_input, InputError};
@@ -104,6 +104,12 @@ pub fn load(path: &Path) -> Result<Plan, InputError> {
 
 /// Parses and validates scenario text; `path` labels errors.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::whole_file(
+            path,
+            "is empty: expected a scenario file (name, [pool], [load])",
+        ));
+    }
     let spec: ScenarioSpec =
         toml::from_str(text).map_err(|e| InputError::from_toml(path, text, e.span(), e.message()))?;
     let at = |span: std::ops::Range<usize>, msg: String| InputError::at(path, text, Some(span), msg);
@@ -118,6 +124,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     for (list, key) in [
         (&spec.pool.expired, "expired"),
         (&spec.pool.failing_refresh, "failing_refresh"),
+        (&spec.pool.hanging_refresh, "hanging_refresh"),
+        (&spec.pool.erroring_refresh, "erroring_refresh"),
+        (&spec.pool.revoked, "revoked"),
     ] {
         if let Some(bad) = list.get_ref().iter().find(|&&i| i >= credentials) {
             return Err(at(
@@ -205,10 +214,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         check_quota: c.check_quota.0,
         file_lock: c.file_lock.0,
         file_read: c.file_read.0,
+        toml_parse: c.toml_parse.0,
         state_update: c.state_update.0,
+        toml_dump: c.toml_dump.0,
         file_write: c.file_write.0,
         fsync: c.fsync.0,
         event_loop_stall: c.event_loop_stall.0,
+        log_line: c.log_line.0,
     };
 
     let u = &spec.upstream;
@@ -236,11 +248,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
                 "the status rates of a fault window add up to more than 1".into(),
             ));
         }
+        if s.refresh_failure_rate.0 + s.refresh_5xx_rate.0 > 1.0 + 1e-9 {
+            return Err(at(
+                f.span(),
+                "`refresh_failure_rate` and `refresh_5xx_rate` of a fault window add up to more than 1".into(),
+            ));
+        }
         faults.push(FaultWindow {
             from: s.from.0,
             until: s.until.0,
             rates: r,
             refresh_failure_rate: s.refresh_failure_rate.0,
+            refresh_5xx_rate: s.refresh_5xx_rate.0,
             extra_latency: s.extra_latency.0,
         });
     }
@@ -252,13 +271,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             "`upstream` status rates add up to more than 1: expected a total of at most 1.0",
         ));
     }
+    if u.refresh_failure_rate.0 + u.refresh_5xx_rate.0 > 1.0 + 1e-9 {
+        return Err(InputError::at(
+            path,
+            text,
+            None,
+            "`upstream.refresh_failure_rate` and `upstream.refresh_5xx_rate` add up to more than 1: expected a total of at most 1.0",
+        ));
+    }
     let upstream = UpstreamModel {
         seed: spec.seed,
         api_latency: u.api_latency,
         refresh_latency: u.refresh_latency,
         rates,
         refresh_failure_rate: u.refresh_failure_rate.0,
+        refresh_5xx_rate: u.refresh_5xx_rate.0,
         failing_refresh: spec.pool.failing_refresh.get_ref().clone(),
+        hanging_refresh: spec.pool.hanging_refresh.get_ref().clone(),
+        erroring_refresh: spec.pool.erroring_refresh.get_ref().clone(),
+        revoked: spec.pool.revoked.get_ref().clone(),
         refresh_timeout: u.refresh_timeout.0,
         retry_delay: u.retry_delay.map(|s| s.0),
         token_lifetime_s: spec.pool.token_lifetime.0.as_secs() as i64,
@@ -269,10 +300,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     for e in &spec.expect {
         let span = e.span();
         let s = e.get_ref();
-        let strategy = match s.strategy.as_str() {
-            "all" => None,
-            name => Some(name.parse::<StrategyName>().map_err(|m| at(span.clone(), m))?),
-        };
+        let strategy: Target = s.strategy.parse().map_err(|m| at(span.clone(), m))?;
         let metric: Metric = s.metric.parse().map_err(|m: String| at(span.clone(), m))?;
         let check = match (s.at_most, s.at_least, s.approx) {
             (Some(b), None, None) => Check::AtMost(b.value()),
@@ -350,6 +378,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             record_outcomes: spec.pool.record_outcomes,
             permits_per_credential: spec.pool.permits_per_credential.0 as usize,
             shards: spec.pool.shards.map(|s| s.0 as usize).unwrap_or(0),
+            daily_limit: spec.pool.daily_limit.map(|d| d.0),
         },
         costs,
         load: load_plan,
@@ -388,9 +417,11 @@ fn default_watchdog(load: &LoadPlan, costs: &Costs, upstream: &UpstreamModel) ->
         + costs.load_credential
         + costs.check_quota
         + costs.file_lock * 2
-        + costs.file_read
+        + (costs.file_read + costs.toml_parse) * 2
         + costs.state_update
+        + costs.toml_dump
         + costs.file_write
+        + costs.log_line * 10
         + costs.fsync * 2
         + costs.event_loop_stall
         + upstream.api_latency.mean()

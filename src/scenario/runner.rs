@@ -15,14 +15,15 @@ use super::metric::ExpectationResult;
 use super::plan::{Plan, VIRTUAL_EPOCH_MS};
 use super::spec::{LoadModel, Mode};
 use crate::analysis::{fifo, littles_law};
-use crate::clock::Clock;
+use crate::clock::{Clock, VIRTUAL_TIME_SCALE};
 use crate::metrics::audit::AuditedStore;
 use crate::metrics::recorder::RequestRecord;
+use crate::metrics::steps::StepBoard;
 use crate::metrics::{Recorder, StrategyRun};
 use crate::model::AccountsFile;
 use crate::store::backend::{Backend, MemoryBackend};
 use crate::store::AccountStore;
-use crate::strategy::{AcquireError, AnyStrategy, CredentialManager, Env, Request, StrategyName};
+use crate::strategy::{AcquireError, AcquireTiming, AnyStrategy, CredentialManager, Env, Request, StrategyName};
 use crate::upstream::simulated::SimulatedUpstream;
 use crate::upstream::{Api, TokenEndpoint};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,12 +45,14 @@ struct InFlight {
 /// Everything one request task needs.
 struct Shared<M> {
     /// The strategy as its own type (not [`AnyStrategy`]): each request's future then holds only
-    /// this strategy's futures, not room for the largest of all five.
+    /// this strategy's futures, not room for the largest of them all.
     strategy: M,
     api: Arc<dyn Api>,
     recorder: crate::sync::Mutex<Recorder>,
     clock: Clock,
     in_flight: InFlight,
+    /// The step each unfinished request last entered, for the watchdog's report.
+    steps: Arc<StepBoard>,
     all_done: tokio::sync::Notify,
     total: u64,
     progress: Option<Progress>,
@@ -81,7 +84,8 @@ pub fn run(plan: &Plan, strategy: StrategyName, progress: Option<Progress>) -> R
 }
 
 async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>) -> StrategyRun {
-    let clock = Clock::starting_at(VIRTUAL_EPOCH_MS);
+    let clock = Clock::scaled(VIRTUAL_EPOCH_MS, VIRTUAL_TIME_SCALE);
+    let costs = plan.costs.scaled(clock.scale());
     let accounts = plan.initial_accounts(clock.now_ms());
     let backend = Arc::new(MemoryBackend::new(Some(
         AccountsFile::from_accounts(accounts.clone()).to_toml_string(),
@@ -89,13 +93,13 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
         backend.clone(),
-        plan.costs,
+        costs,
     )));
     let upstream = Arc::new(SimulatedUpstream::new(plan.upstream.clone(), clock));
     let env = Env {
         policy: plan.policy.clone(),
         accounts: accounts.clone(),
-        costs: plan.costs,
+        costs,
         clock,
         store: store.clone(),
         tokens: upstream.clone() as Arc<dyn TokenEndpoint>,
@@ -167,6 +171,7 @@ async fn drive(
         AnyStrategy::QueuePool(s) => drive_with(plan, name, s, clock, api, progress).await,
         AnyStrategy::Sharded(s) => drive_with(plan, name, s, clock, api, progress).await,
         AnyStrategy::LockFree(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::AsShipped(s) => drive_with(plan, name, s, clock, api, progress).await,
     }
 }
 
@@ -185,6 +190,7 @@ async fn drive_with<M: CredentialManager>(
         recorder: crate::sync::Mutex::new(Recorder::new(plan.seed)),
         clock,
         in_flight: InFlight::default(),
+        steps: Arc::new(StepBoard::default()),
         all_done: tokio::sync::Notify::new(),
         total: planned_requests(plan),
         progress,
@@ -198,14 +204,14 @@ async fn drive_with<M: CredentialManager>(
                 LoadModel::Burst => {
                     for n in 0..load.requests {
                         let (user, model) = (user_of(&load, seed, n), model_of(&load, n));
-                        tokio::spawn(Box::pin(one_request(shared.clone(), n, Duration::ZERO, user, model)));
+                        tokio::spawn(Box::pin(tracked(shared.clone(), n, Duration::ZERO, user, model)));
                     }
                 }
                 LoadModel::Open => {
                     for (n, at) in Arrivals::new(&load, seed).enumerate() {
-                        tokio::time::sleep_until(shared.clock.origin() + at).await;
+                        tokio::time::sleep_until(shared.clock.instant_at(at)).await;
                         let n = n as u64;
-                        tokio::spawn(Box::pin(one_request(
+                        tokio::spawn(Box::pin(tracked(
                             shared.clone(),
                             n,
                             at,
@@ -225,9 +231,9 @@ async fn drive_with<M: CredentialManager>(
                                     break;
                                 }
                                 let at = shared.clock.elapsed();
-                                one_request(shared.clone(), n, at, user, model_of(&load, n)).await;
+                                tracked(shared.clone(), n, at, user, model_of(&load, n)).await;
                                 if !load.think_time.is_zero() {
-                                    tokio::time::sleep(load.think_time).await;
+                                    tokio::time::sleep(shared.clock.spend(load.think_time)).await;
                                 }
                             }
                         });
@@ -236,7 +242,7 @@ async fn drive_with<M: CredentialManager>(
             }
         })
     };
-    let finished = tokio::time::timeout(plan.watchdog, async {
+    let finished = tokio::time::timeout(clock.spend(plan.watchdog), async {
         let notified = shared.all_done.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -246,9 +252,14 @@ async fn drive_with<M: CredentialManager>(
     })
     .await;
     generator.abort();
+    let stuck = if finished.is_err() {
+        shared.steps.stuck()
+    } else {
+        Vec::new()
+    };
     let deadlock = finished.is_err().then(|| {
         let f = &shared.in_flight;
-        format!(
+        let mut report = format!(
             "watchdog fired after {:?} with {} of {} requests unfinished (strategy {}): {} waiting to acquire a credential, {} in the upstream call, {} completing (bookkeeping)",
             plan.watchdog,
             shared.total - f.done.load(Ordering::Relaxed),
@@ -257,7 +268,13 @@ async fn drive_with<M: CredentialManager>(
             f.acquiring.load(Ordering::Relaxed),
             f.upstream.load(Ordering::Relaxed),
             f.completing.load(Ordering::Relaxed)
-        )
+        );
+        if !stuck.is_empty() {
+            let steps: Vec<String> = stuck.iter().map(|s| format!("{} at `{}`", s.requests, s.step)).collect();
+            report.push_str("; by step: ");
+            report.push_str(&steps.join(", "));
+        }
+        report
     });
     let recorder = shared.recorder.lock().clone();
     let stats = shared.strategy.stats();
@@ -272,13 +289,15 @@ async fn drive_with<M: CredentialManager>(
         audit: Default::default(),
         wall_time: Duration::ZERO,
         deadlock,
+        stuck,
         predictions: Vec::new(),
         expectations: Vec::new(),
     };
     if plan.load.model == LoadModel::Burst && name == StrategyName::GlobalMutex {
         run.predictions.extend(fifo::predict(&run.recorder.service));
     }
-    if plan.load.model == LoadModel::Open {
+    // Little's law holds for a system that drains; a hung one has nothing to predict.
+    if plan.load.model == LoadModel::Open && run.deadlock.is_none() {
         let lat = run.latency();
         run.predictions.push(littles_law::predict(
             run.throughput_rps(),
@@ -299,12 +318,26 @@ pub fn planned_requests(plan: &Plan) -> u64 {
     }
 }
 
-/// One request: acquire, call the upstream, complete, record.
+/// One request, with the steps it enters recorded for the watchdog.
 ///
-/// Spawned boxed: this future holds the strategy's and the upstream's futures (700 to 1,000 bytes),
-/// and tokio copies a spawned future's whole size several times (into the task, and each time
-/// the task's stage changes): one allocation costs less than those copies. The clock is read
-/// once at each boundary between phases, which serves as the end of one and the start of the next.
+/// Spawned boxed: this future holds the strategy's and the upstream's futures (hundreds of bytes
+/// to a kilobyte), and tokio copies a spawned future's whole size several times (into the task,
+/// and each time the task's stage changes): one allocation costs less than those copies.
+async fn tracked<M: CredentialManager>(
+    shared: Arc<Shared<M>>,
+    number: u64,
+    arrival: Duration,
+    user: u32,
+    model: Arc<str>,
+) {
+    let board = shared.steps.clone();
+    board
+        .scope(number, one_request(shared, number, arrival, user, model))
+        .await
+}
+
+/// One request: acquire, call the upstream, complete, record. The clock is read once at each
+/// boundary between phases, which serves as the end of one and the start of the next.
 async fn one_request<M: CredentialManager>(
     shared: Arc<Shared<M>>,
     number: u64,
@@ -327,7 +360,12 @@ async fn one_request<M: CredentialManager>(
     };
     let done = match acquired {
         Ok(lease) => {
-            record.timing = lease.timing;
+            let c = &shared.clock;
+            record.timing = AcquireTiming {
+                lock_wait: c.measured(lease.timing.lock_wait),
+                hold: c.measured(lease.timing.hold),
+                refresh_wait: c.measured(lease.timing.refresh_wait),
+            };
             f.upstream.fetch_add(1, Ordering::Relaxed);
             let outcome = shared.api.call(number, lease.index, &lease.token).await;
             let called_at = shared.clock.elapsed();
@@ -364,7 +402,7 @@ async fn one_request<M: CredentialManager>(
 pub fn check_expectations(plan: &Plan, run: &StrategyRun) -> Vec<ExpectationResult> {
     plan.expectations
         .iter()
-        .filter(|e| e.strategy.is_none_or(|s| s == run.strategy) && e.mode.is_none_or(|m| m == run.mode))
+        .filter(|e| e.strategy.covers(run.strategy) && e.mode.is_none_or(|m| m == run.mode))
         .map(|e| {
             let value = run.metric(&e.metric);
             ExpectationResult {

@@ -90,6 +90,15 @@ pub struct PoolSpec {
     /// Credentials whose refresh always fails (a revoked refresh token).
     #[serde(default = "no_indices")]
     pub failing_refresh: Spanned<Vec<usize>>,
+    /// Credentials whose refresh the token endpoint never answers in time (always a timeout).
+    #[serde(default = "no_indices")]
+    pub hanging_refresh: Spanned<Vec<usize>>,
+    /// Credentials whose refresh the token endpoint always answers with HTTP 503.
+    #[serde(default = "no_indices")]
+    pub erroring_refresh: Spanned<Vec<usize>>,
+    /// Credentials whose access token the API rejects with 401 on every call (revoked).
+    #[serde(default = "no_indices")]
+    pub revoked: Spanned<Vec<usize>>,
     #[serde(default = "default_store")]
     pub store: crate::store::StoreMode,
     /// Persist success/error bookkeeping after each request (the router does).
@@ -103,6 +112,9 @@ pub struct PoolSpec {
     /// Status codes that disable an account (default none; the proxy offers 401, 403).
     #[serde(default)]
     pub auto_ban_codes: Vec<u16>,
+    /// `as_shipped`: the shipped proxy's daily quota (successful calls per account and model
+    /// series) checked in `get_valid_credential`. Default: no quota check.
+    pub daily_limit: Option<Positive>,
 }
 
 fn no_indices() -> Spanned<Vec<usize>> {
@@ -204,13 +216,19 @@ pub struct CostsSpec {
     #[serde(default)]
     pub file_read: Span,
     #[serde(default)]
+    pub toml_parse: Span,
+    #[serde(default)]
     pub state_update: Span,
+    #[serde(default)]
+    pub toml_dump: Span,
     #[serde(default)]
     pub file_write: Span,
     #[serde(default)]
     pub fsync: Span,
     #[serde(default)]
     pub event_loop_stall: Span,
+    #[serde(default)]
+    pub log_line: Span,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +250,9 @@ pub struct UpstreamSpec {
     pub status_403_rate: Rate,
     #[serde(default)]
     pub refresh_failure_rate: Rate,
+    /// Share of refreshes the token endpoint answers with HTTP 503.
+    #[serde(default)]
+    pub refresh_5xx_rate: Rate,
     /// What a 429 body says: retry after this delay (default: says nothing, so a 6 h ban).
     pub retry_delay: Option<Span>,
     /// Fault bursts: windows with different rates.
@@ -254,6 +275,7 @@ impl Default for UpstreamSpec {
             status_401_rate: Rate(0.0),
             status_403_rate: Rate(0.0),
             refresh_failure_rate: Rate(0.0),
+            refresh_5xx_rate: Rate(0.0),
             retry_delay: None,
             faults: Vec::new(),
         }
@@ -275,6 +297,8 @@ pub struct FaultSpec {
     pub status_403_rate: Rate,
     #[serde(default)]
     pub refresh_failure_rate: Rate,
+    #[serde(default)]
+    pub refresh_5xx_rate: Rate,
     #[serde(default)]
     pub extra_latency: Span,
 }

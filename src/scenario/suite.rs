@@ -35,7 +35,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(InputError::whole_file(p, "contains no *.toml scenario files"));
+                return Err(InputError::whole_file(
+                    p,
+                    "contains no *.toml scenario files: expected a scenario file or a folder of them",
+                ));
             }
             files.extend(found);
         } else {

@@ -7,12 +7,12 @@
 //!   it, so an acknowledged update survives a crash. Each fsync is charged as [`Step::Fsync`].
 //!
 //! Everything else (validation, the refusal to empty a pool, the backup) is `locked`'s code,
-//! reused through [`super::locked::read_modify_write`].
+//! reused through `locked::read_modify_write`.
 //!
 //! Lock order: the in-process async lock first, then the file lock. Tasks of this process queue
 //! on the async lock without occupying a thread; only the one holding it can wait for the file
 //! lock, and that wait (another *process* holds it) is moved off the runtime's thread by
-//! [`cross_process_lock`].
+//! `cross_process_lock`.
 
 use super::backend::{AtomicWrite, Backend, CrossProcessGuard};
 use super::locked::{only_result, read_modify_write};
@@ -83,7 +83,7 @@ impl AccountStore for DurableStore {
     fn load(&self) -> BoxFuture<'_, Result<AccountsFile, StoreError>> {
         Box::pin(async move {
             // Readers need no lock: every write is a rename, so a reader sees a whole file.
-            self.costs.charge(Step::FileRead).await;
+            self.costs.charge_read().await;
             super::locked::read_parsed(self.backend.as_ref())
         })
     }
@@ -115,6 +115,10 @@ impl AccountStore for DurableStore {
             writes: self.writes.load(Ordering::Relaxed),
             fsyncs: self.fsyncs.load(Ordering::Relaxed),
         }
+    }
+
+    fn backend(&self) -> Option<Arc<dyn Backend>> {
+        Some(self.backend.clone())
     }
 }
 

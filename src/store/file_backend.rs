@@ -19,17 +19,25 @@
 //!   separate lock file `<file>.lock`. Locking the data file itself would not work: the rename
 //!   replaces it, and a lock on the old inode protects nothing.
 //!
-//! Reads refuse a directory and a file over [`MAX_INPUT_BYTES`] with the same words as
-//! [`crate::input_error::read_input`], and a missing file is `None`: whether that is an error is
-//! the store's decision, not the backend's.
+//! - [`Backend::open_shared_temp`] / [`Backend::replace_with_shared_temp`]: the shipped proxy's
+//!   own save, replayed by `as_shipped` only: one temp name `<file>.tmp` shared by every writer
+//!   (opened with truncation, written through that handle, renamed over the file after a backup),
+//!   so concurrent writers really collide on disk.
+//!
+//! Every call goes through an [`Fs`]: the kernel's ([`RealFs`]) in every real use, or the page-cache
+//! model of [`super::crash_fs`] in the power-cut tests, which then exercise this very code.
+//!
+//! Reads refuse a directory, a device or pipe, and a file over [`MAX_INPUT_BYTES`] with the same
+//! words as [`crate::input_error::read_input`], and a missing file is `None`: whether that is an
+//! error is the store's decision, not the backend's.
 
 use super::backend::{AtomicWrite, Backend, CrossProcessGuard};
-use crate::input_error::{unreadable_input, MAX_INPUT_BYTES};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use super::fs::{Fs, OpenWrite, RealFs};
+use crate::input_error::{grew_past_limit, refusal, MAX_INPUT_BYTES};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Mode of every file credpool writes next to the accounts file: they all hold tokens.
 const PRIVATE_MODE: u32 = 0o600;
@@ -46,16 +54,27 @@ pub struct FileBackend {
     backup_path: PathBuf,
     /// `<file>.lock`: what the cross-process lock locks.
     lock_path: PathBuf,
+    /// `<file>.tmp`: the one temp name the shipped proxy's writers shared (`as_shipped` only).
+    shared_temp_path: PathBuf,
+    /// Who carries out the filesystem calls.
+    fs: Arc<dyn Fs>,
 }
 
 impl FileBackend {
     /// The accounts file at `path`. Nothing is opened or created until an operation needs it.
     pub fn new(path: impl Into<PathBuf>) -> FileBackend {
+        FileBackend::with_fs(path, Arc::new(RealFs))
+    }
+
+    /// The accounts file at `path` in filesystem `fs` (the power-cut model, in tests).
+    pub fn with_fs(path: impl Into<PathBuf>, fs: Arc<dyn Fs>) -> FileBackend {
         let path = path.into();
         FileBackend {
             backup_path: sibling(&path, ".bak"),
             lock_path: sibling(&path, ".lock"),
+            shared_temp_path: sibling(&path, ".tmp"),
             path,
+            fs,
         }
     }
 
@@ -71,18 +90,41 @@ impl FileBackend {
         &self.lock_path
     }
 
+    pub fn shared_temp_path(&self) -> &Path {
+        &self.shared_temp_path
+    }
+
     /// Creates the file with `text` (mode 0600, fsynced with its directory). Fails with
     /// [`io::ErrorKind::AlreadyExists`] when the file exists: starting a pool is an explicit act,
     /// and no store ever turns a missing file into an empty pool by itself.
     pub fn create(&self, text: &str) -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(PRIVATE_MODE)
-            .open(&self.path)?;
+        let mut file = self.fs.open_write(&self.path, OpenWrite::CreateNew, PRIVATE_MODE)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
-        sync_dir(self.dir())
+        self.fs.sync_dir(self.dir())
+    }
+
+    /// Temp files of this file's writers left in its directory: a writer killed between creating
+    /// its temp file and renaming it leaves one behind (mode 0600, holding tokens). Nothing removes
+    /// them by itself; `credpool torture` counts them.
+    pub fn temp_files(&self) -> io::Result<Vec<PathBuf>> {
+        let prefix = format!(".{}.", self.file_name());
+        let mut out: Vec<PathBuf> = self
+            .fs
+            .list_dir(self.dir())?
+            .into_iter()
+            .filter(|name| name.starts_with(&prefix) && name.ends_with(".tmp"))
+            .map(|name| self.dir().join(name))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// The directory holding the file (temp files go there, and it is what gets fsynced).
@@ -95,11 +137,7 @@ impl FileBackend {
 
     /// A fresh, unique temp path next to the file: `.<name>.<pid>.<n>.tmp`.
     fn temp_path(&self) -> PathBuf {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = self.file_name();
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         self.dir().join(format!(".{name}.{}.{n}.tmp", std::process::id()))
     }
@@ -111,12 +149,7 @@ impl FileBackend {
         let mut attempts = 0;
         let (tmp, mut file) = loop {
             let tmp = self.temp_path();
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(PRIVATE_MODE)
-                .open(&tmp)
-            {
+            match self.fs.open_write(&tmp, OpenWrite::CreateNew, PRIVATE_MODE) {
                 Ok(file) => break (tmp, file),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
                 Err(e) => return Err(e),
@@ -128,7 +161,7 @@ impl FileBackend {
         match written {
             Ok(()) => Ok(tmp),
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
+                let _ = self.fs.remove_file(&tmp);
                 Err(e)
             }
         }
@@ -136,23 +169,25 @@ impl FileBackend {
 
     /// Makes `<file>.bak` the current version of the file (nothing to do when there is none).
     fn make_backup(&self) -> io::Result<()> {
-        match fs::remove_file(&self.backup_path) {
+        match self.fs.remove_file(&self.backup_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        match fs::hard_link(&self.path, &self.backup_path) {
+        match self.fs.hard_link(&self.path, &self.backup_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             // No hard links here, or another process (without the cross-process lock) made its
             // backup between our remove and link: copy, and rename the copy into place.
             Err(_) => {
                 let tmp = self.temp_path();
-                let copied = fs::copy(&self.path, &tmp)
-                    .and_then(|_| fs::set_permissions(&tmp, fs::Permissions::from_mode(PRIVATE_MODE)))
-                    .and_then(|()| fs::rename(&tmp, &self.backup_path));
+                let copied = self
+                    .fs
+                    .copy(&self.path, &tmp)
+                    .and_then(|()| self.fs.set_mode(&tmp, PRIVATE_MODE))
+                    .and_then(|()| self.fs.rename(&tmp, &self.backup_path));
                 if let Err(e) = copied {
-                    let _ = fs::remove_file(&tmp);
+                    let _ = self.fs.remove_file(&tmp);
                     return if e.kind() == io::ErrorKind::NotFound {
                         Ok(())
                     } else {
@@ -162,7 +197,7 @@ impl FileBackend {
                 return Ok(());
             }
         }
-        match fs::set_permissions(&self.backup_path, fs::Permissions::from_mode(PRIVATE_MODE)) {
+        match self.fs.set_mode(&self.backup_path, PRIVATE_MODE) {
             // Another process without the cross-process lock (`locked` mode) already replaced
             // the backup with its own: that one is as recent, and its permissions were set.
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -174,11 +209,11 @@ impl FileBackend {
     /// there, intact, and writing over it again would only add risk; the backup is put back only
     /// when the file is gone.
     fn restore_backup_if_missing(&self) {
-        if fs::symlink_metadata(&self.path).is_err()
-            && self.backup_path.exists()
-            && fs::hard_link(&self.backup_path, &self.path).is_err()
+        if !self.fs.exists(&self.path)
+            && self.fs.exists(&self.backup_path)
+            && self.fs.hard_link(&self.backup_path, &self.path).is_err()
         {
-            let _ = fs::copy(&self.backup_path, &self.path);
+            let _ = self.fs.copy(&self.backup_path, &self.path);
         }
     }
 }
@@ -190,20 +225,13 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// fsyncs a directory, so a rename (or a new name) in it survives a power cut.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+/// A handle on the shared temp file: writes go to the inode it was opened on.
+struct SharedTempWriter(Box<dyn super::fs::WriteFile>);
 
-/// Opens the lock file (created 0600; it holds nothing, but lives beside files that do).
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(PRIVATE_MODE)
-        .open(path)
+impl super::backend::TempWriter for SharedTempWriter {
+    fn write(&mut self, text: &str) -> io::Result<()> {
+        self.0.write_all(text.as_bytes())
+    }
 }
 
 impl Backend for FileBackend {
@@ -212,26 +240,19 @@ impl Backend for FileBackend {
     }
 
     fn read(&self) -> io::Result<Option<String>> {
-        let file = match File::open(&self.path) {
+        let mut file = match self.fs.open_read(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         // Checked on the open handle, so the checked file is the one read.
-        let meta = file.metadata()?;
-        if let Some(problem) = unreadable_input(&meta) {
+        let stat = file.stat()?;
+        if let Some(problem) = refusal(stat.is_dir, stat.is_file, stat.len) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
+        let bytes = file.read_limited(MAX_INPUT_BYTES + 1)?;
         if bytes.len() as u64 > MAX_INPUT_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "grew past the {} MiB limit while being read",
-                    MAX_INPUT_BYTES / (1024 * 1024)
-                ),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, grew_past_limit()));
         }
         String::from_utf8(bytes).map(Some).map_err(|e| {
             io::Error::new(
@@ -245,24 +266,15 @@ impl Backend for FileBackend {
     }
 
     fn truncate(&self) -> io::Result<()> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(PRIVATE_MODE)
-            .open(&self.path)
+        self.fs
+            .open_write(&self.path, OpenWrite::Truncate, PRIVATE_MODE)
             .map(drop)
     }
 
     fn write_in_place(&self, text: &str) -> io::Result<()> {
         // No truncation here: it happened in `truncate`, and another writer may have written
         // since. That is the pre-fix race, replayed as it was.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(PRIVATE_MODE)
-            .open(&self.path)?;
+        let mut file = self.fs.open_write(&self.path, OpenWrite::InPlace, PRIVATE_MODE)?;
         file.write_all(text.as_bytes())
     }
 
@@ -271,44 +283,59 @@ impl Backend for FileBackend {
         let mut fsyncs = u32::from(how.fsync);
         if how.backup {
             if let Err(e) = self.make_backup() {
-                let _ = fs::remove_file(&tmp);
+                let _ = self.fs.remove_file(&tmp);
                 return Err(e);
             }
         }
-        if let Err(e) = fs::rename(&tmp, &self.path) {
-            let _ = fs::remove_file(&tmp);
+        if let Err(e) = self.fs.rename(&tmp, &self.path) {
+            let _ = self.fs.remove_file(&tmp);
             if how.backup {
                 self.restore_backup_if_missing();
             }
             return Err(e);
         }
         if how.fsync {
-            sync_dir(self.dir())?;
+            self.fs.sync_dir(self.dir())?;
             fsyncs += 1;
         }
         Ok(fsyncs)
     }
 
     fn lock_cross_process(&self) -> io::Result<Box<dyn CrossProcessGuard>> {
-        let file = open_lock_file(&self.lock_path)?;
-        file.lock()?;
-        // Closing the file (dropping the guard) releases the lock.
-        Ok(Box::new(file))
+        self.fs
+            .lock(&self.lock_path, PRIVATE_MODE, true)?
+            .ok_or_else(|| io::Error::other("the lock was not granted"))
     }
 
     fn try_lock_cross_process(&self) -> io::Result<Option<Box<dyn CrossProcessGuard>>> {
-        let file = open_lock_file(&self.lock_path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Box::new(file))),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(e),
+        self.fs.lock(&self.lock_path, PRIVATE_MODE, false)
+    }
+
+    fn open_shared_temp(&self) -> io::Result<Box<dyn super::backend::TempWriter>> {
+        let file = self
+            .fs
+            .open_write(&self.shared_temp_path, OpenWrite::Truncate, PRIVATE_MODE)?;
+        Ok(Box::new(SharedTempWriter(file)))
+    }
+
+    fn replace_with_shared_temp(&self, backup: bool) -> io::Result<()> {
+        if backup {
+            self.make_backup()?;
         }
+        self.fs.rename(&self.shared_temp_path, &self.path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: {e} (the shared temp file)", self.shared_temp_path.display()),
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::{self, File};
+    use std::os::unix::fs::PermissionsExt;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -414,6 +441,17 @@ mod tests {
         assert_eq!(b.read().unwrap().as_deref(), Some(""));
         b.write_in_place("short\n").unwrap();
         assert_eq!(b.read().unwrap().as_deref(), Some("short\n"));
+    }
+
+    #[test]
+    fn writers_share_one_real_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("accounts.toml"));
+        b.create("original\n").unwrap();
+        crate::store::backend::tests::shared_temp_collisions(&b);
+        assert_eq!(b.shared_temp_path(), dir.path().join("accounts.toml.tmp"));
+        assert!(!b.shared_temp_path().exists());
+        assert_eq!(mode(b.path()), 0o600);
     }
 
     #[test]

@@ -13,10 +13,11 @@
 //!
 //! 1. An update takes a sequence number and queues its change ([`Core::enqueue`]). If no leader
 //!    is active it becomes the leader.
-//! 2. The leader takes the whole pending batch ([`Core::take_batch`]), writes it durably, records
-//!    each update's result and marks the batch committed ([`Core::finish`]), and loops while more
-//!    is pending; when nothing is, it steps down in the same critical section that found the
-//!    queue empty, so no queued change is ever left without a leader.
+//! 2. The leader takes the whole pending batch ([`Core::take_batch`]), writes it durably
+//!    ([`write_batch`]), records each update's result and marks the batch committed
+//!    ([`Core::finish`]), and loops while more is pending; when nothing is, it steps down in the
+//!    same critical section that found the queue empty, so no queued change is ever left without
+//!    a leader.
 //! 3. Every update (the leader's own included) waits on a `tokio::sync::watch` of the committed
 //!    sequence number until it covers its own, then takes its result ([`Core::take_result`]).
 //!
@@ -240,28 +241,54 @@ impl Inner {
         self.committed.send_modify(|c| *c = (*c).max(committed));
     }
 
-    /// Writes one batch durably under the cross-process lock; one result per update.
+    /// Writes one batch (see [`write_batch`]) and counts the write in the stats.
     async fn write_batch(&self, batch: &[Queued]) -> Vec<(u64, Result<(), StoreError>)> {
-        self.costs.charge(Step::FileLock).await;
-        let changes: Vec<(&AccountId, &Change)> = batch.iter().map(|q| (&q.id, &q.change)).collect();
-        let applied = async {
-            let _file_lock = cross_process_lock(&self.backend).await?;
-            read_modify_write(self.backend.as_ref(), &self.costs, &changes, DURABLE_WRITE).await
+        let written = write_batch(&self.backend, &self.costs, batch).await;
+        if written.wrote {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            self.fsyncs.fetch_add(u64::from(written.fsyncs), Ordering::Relaxed);
         }
-        .await;
-        self.costs.charge(Step::FileLock).await;
-        let seqs = batch.iter().map(|q| q.seq);
-        match applied {
-            Ok(applied) => {
-                if applied.wrote {
-                    self.writes.fetch_add(1, Ordering::Relaxed);
-                    self.fsyncs.fetch_add(u64::from(applied.fsyncs), Ordering::Relaxed);
-                }
-                seqs.zip(applied.results).collect()
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                seqs.map(|seq| (seq, Err(StoreError::Batch(Arc::clone(&e))))).collect()
+        written.results
+    }
+}
+
+/// What [`write_batch`] did with one batch.
+#[derive(Debug)]
+pub struct BatchWritten {
+    /// One result per update of the batch, keyed by its sequence number: what [`Core::finish`]
+    /// takes.
+    pub results: Vec<(u64, Result<(), StoreError>)>,
+    /// Whether the file was written (not when the batch failed, or every change in it did).
+    pub wrote: bool,
+    /// fsyncs the write did.
+    pub fsyncs: u32,
+}
+
+/// The leader's write of one batch: under the cross-process lock, one read, every change applied,
+/// one durable write. Public (with [`Core`]) so `loom_tests/` drives the production write; with
+/// zero costs and the memory backend it never awaits anything, so it completes on its first poll.
+pub async fn write_batch(backend: &Arc<dyn Backend>, costs: &Costs, batch: &[Queued]) -> BatchWritten {
+    costs.charge(Step::FileLock).await;
+    let changes: Vec<(&AccountId, &Change)> = batch.iter().map(|q| (&q.id, &q.change)).collect();
+    let applied = async {
+        let _file_lock = cross_process_lock(backend).await?;
+        read_modify_write(backend.as_ref(), costs, &changes, DURABLE_WRITE).await
+    }
+    .await;
+    costs.charge(Step::FileLock).await;
+    let seqs = batch.iter().map(|q| q.seq);
+    match applied {
+        Ok(applied) => BatchWritten {
+            results: seqs.zip(applied.results).collect(),
+            wrote: applied.wrote,
+            fsyncs: applied.fsyncs,
+        },
+        Err(e) => {
+            let e = Arc::new(e);
+            BatchWritten {
+                results: seqs.map(|seq| (seq, Err(StoreError::Batch(Arc::clone(&e))))).collect(),
+                wrote: false,
+                fsyncs: 0,
             }
         }
     }
@@ -346,7 +373,7 @@ impl AccountStore for GroupCommitStore {
 
     fn load(&self) -> BoxFuture<'_, Result<AccountsFile, StoreError>> {
         Box::pin(async move {
-            self.inner.costs.charge(Step::FileRead).await;
+            self.inner.costs.charge_read().await;
             read_parsed(self.inner.backend.as_ref())
         })
     }
@@ -386,6 +413,10 @@ impl AccountStore for GroupCommitStore {
             writes: self.inner.writes.load(Ordering::Relaxed),
             fsyncs: self.inner.fsyncs.load(Ordering::Relaxed),
         }
+    }
+
+    fn backend(&self) -> Option<Arc<dyn Backend>> {
+        Some(self.inner.backend.clone())
     }
 }
 

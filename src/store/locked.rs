@@ -93,7 +93,7 @@ pub(crate) async fn read_modify_write(
     changes: &[(&AccountId, &Change)],
     how: AtomicWrite,
 ) -> Result<Applied, StoreError> {
-    costs.charge(Step::FileRead).await;
+    costs.charge_read().await;
     let mut file = read_parsed(backend)?;
     let had_accounts = !file.accounts.is_empty();
     let mut results = Vec::with_capacity(changes.len());
@@ -111,6 +111,7 @@ pub(crate) async fn read_modify_write(
             fsyncs: 0,
         });
     }
+    costs.charge(Step::TomlDump).await;
     costs.charge(Step::FileWrite).await;
     let fsyncs = write_validated(backend, &mut file, had_accounts, how)?;
     for _ in 0..fsyncs {
@@ -135,7 +136,7 @@ impl AccountStore for LockedStore {
 
     fn load(&self) -> BoxFuture<'_, Result<AccountsFile, StoreError>> {
         Box::pin(async move {
-            self.costs.charge(Step::FileRead).await;
+            self.costs.charge_read().await;
             read_parsed(self.backend.as_ref())
         })
     }
@@ -165,6 +166,10 @@ impl AccountStore for LockedStore {
             writes: self.writes.load(Ordering::Relaxed),
             fsyncs: 0,
         }
+    }
+
+    fn backend(&self) -> Option<Arc<dyn Backend>> {
+        Some(self.backend.clone())
     }
 }
 

@@ -18,8 +18,10 @@
 //! empty pool never replaces a non-empty one; an update returns only once it is in the file.
 
 pub mod backend;
+pub mod crash_fs;
 pub mod durable;
 pub mod file_backend;
+pub mod fs;
 pub mod group_commit;
 pub mod locked;
 pub mod naive;
@@ -128,6 +130,17 @@ pub trait AccountStore: Send + Sync + 'static {
     fn update<'a>(&'a self, id: &'a AccountId, change: Change) -> BoxFuture<'a, Result<(), StoreError>>;
 
     fn stats(&self) -> StoreStats;
+
+    /// Where this store keeps its bytes. `as_shipped` replays the shipped proxy's own storage
+    /// code over the very same file, so a run's audit reads what it wrote.
+    fn backend(&self) -> Option<Arc<dyn backend::Backend>> {
+        None
+    }
+
+    /// Tells the store that `change` to account `id` was written to its file by other code (the
+    /// shipped proxy's own storage, replayed by `as_shipped`) and acknowledged to the caller. Only
+    /// the audit listens: a plain store has nothing to do.
+    fn acknowledge(&self, _id: &AccountId, _change: &Change) {}
 }
 
 /// Builds a store of `mode` over `backend`, charging `costs` for file steps.

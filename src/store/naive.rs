@@ -81,22 +81,24 @@ impl AccountStore for NaiveStore {
 
     fn load(&self) -> BoxFuture<'_, Result<AccountsFile, StoreError>> {
         Box::pin(async move {
-            self.costs.charge(Step::FileRead).await;
+            self.costs.charge_read().await;
             self.read_lenient()
         })
     }
 
     fn update<'a>(&'a self, id: &'a AccountId, change: Change) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            // The bytes are read at once; reading and parsing them then takes `file_read`, during
+            // The bytes are read at once; reading and parsing them then takes `file_read` (and
+            // `toml_parse`), during
             // which another writer may replace the file: the read is already stale.
             let mut file = self.read_lenient()?;
-            self.costs.charge(Step::FileRead).await;
+            self.costs.charge_read().await;
             let applied = apply_change(&mut file, id, &change);
             self.costs.charge(Step::StateUpdate).await;
             if let Some(hook) = &self.yield_point {
                 hook().await;
             }
+            self.costs.charge(Step::TomlDump).await;
             let text = file.to_toml_string();
             let io = |source| StoreError::Io {
                 path: self.backend.label(),
@@ -119,6 +121,10 @@ impl AccountStore for NaiveStore {
             writes: self.writes.load(Ordering::Relaxed),
             fsyncs: 0,
         }
+    }
+
+    fn backend(&self) -> Option<Arc<dyn Backend>> {
+        Some(self.backend.clone())
     }
 }
 

@@ -20,6 +20,10 @@ pub struct StrategyOptions {
     /// `sharded`: number of shards (clamped to the number of credentials; 0 means one shard per
     /// credential).
     pub shards: usize,
+    /// `as_shipped`: the shipped proxy's daily quota, successful calls per account and model
+    /// series (its accounts carried `daily_limit_claude = 200`, `daily_limit_gemini = 200`).
+    /// `None`: no quota check (the proxy removed it later; credpool's policy has none).
+    pub daily_limit: Option<u64>,
 }
 
 impl Default for StrategyOptions {
@@ -28,6 +32,7 @@ impl Default for StrategyOptions {
             record_outcomes: true,
             permits_per_credential: 1,
             shards: 0,
+            daily_limit: None,
         }
     }
 }
@@ -48,6 +53,12 @@ pub struct Env {
 pub struct Counters {
     pub refreshes: AtomicU64,
     pub refresh_failures: AtomicU64,
+    /// Of the failures: the token endpoint said `invalid_grant` (or there was no refresh token).
+    pub refresh_invalid_grants: AtomicU64,
+    /// Of the failures: it answered an HTTP error status (an outage).
+    pub refresh_server_errors: AtomicU64,
+    /// Of the failures: it did not answer within the timeout, or could not be reached.
+    pub refresh_timeouts: AtomicU64,
     pub disables: AtomicU64,
     pub exhausted: AtomicU64,
     pub store_errors: AtomicU64,
@@ -62,6 +73,9 @@ impl Counters {
         StrategyStats {
             refreshes: self.refreshes.load(Ordering::Relaxed),
             refresh_failures: self.refresh_failures.load(Ordering::Relaxed),
+            refresh_invalid_grants: self.refresh_invalid_grants.load(Ordering::Relaxed),
+            refresh_server_errors: self.refresh_server_errors.load(Ordering::Relaxed),
+            refresh_timeouts: self.refresh_timeouts.load(Ordering::Relaxed),
             disables: self.disables.load(Ordering::Relaxed),
             exhausted: self.exhausted.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
@@ -73,6 +87,11 @@ impl Counters {
 pub struct StrategyStats {
     pub refreshes: u64,
     pub refresh_failures: u64,
+    /// The failures by kind (they add up to `refresh_failures`): the faults the token endpoint
+    /// showed this strategy.
+    pub refresh_invalid_grants: u64,
+    pub refresh_server_errors: u64,
+    pub refresh_timeouts: u64,
     pub disables: u64,
     pub exhausted: u64,
     pub store_errors: u64,
@@ -91,8 +110,14 @@ impl Env {
     ) -> crate::model::Change {
         Counters::bump(&counters.refreshes);
         let result = self.tokens.refresh(index, attempt, refresh_token).await;
-        if result.is_err() {
+        if let Err(failure) = &result {
+            use crate::model::RefreshFailure as F;
             Counters::bump(&counters.refresh_failures);
+            Counters::bump(match failure {
+                F::InvalidGrant | F::NoRefreshToken => &counters.refresh_invalid_grants,
+                F::Server(_) => &counters.refresh_server_errors,
+                F::Timeout | F::Network(_) => &counters.refresh_timeouts,
+            });
             Counters::bump(&counters.disables);
         }
         self.policy.refresh_change(self.clock.now_ms(), &result)

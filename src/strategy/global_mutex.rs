@@ -88,9 +88,14 @@ impl CredentialManager for GlobalMutex {
             .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
         if change.affects_selection() {
             let mut pool = self.pool.lock().await;
-            pool.apply(lease.index, &change);
+            let newly_disabled = pool.apply(lease.index, &change);
             if change.disables() {
-                Counters::bump(&self.counters.disables);
+                // Requests already in flight on a dead credential come back with the same error:
+                // the credential is disabled once, so it is counted once. (Each still persists
+                // its outcome, as the proxy did; the write is idempotent.)
+                if newly_disabled {
+                    Counters::bump(&self.counters.disables);
+                }
                 // Disable-and-persist happens under the operation lock in the seed's design.
                 self.env.persist(&self.counters, &lease.id, change).await;
                 return Ok(());

@@ -434,11 +434,19 @@ impl TicketCore {
     /// the snapshot; plain bookkeeping (a success, a 5xx) only counts the call, and a success's
     /// time, on the credential's padded counters. Error codes are not kept in memory, as in every
     /// strategy: they are file bookkeeping.
-    pub fn complete(&self, index: usize, change: &Change) {
+    ///
+    /// Returns whether the change disabled a credential that was enabled: requests in flight on a
+    /// dead credential all report it, and the disable is counted once. (`rcu` may run its closure
+    /// more than once; the last run is the one published, so its answer is the one kept.)
+    pub fn complete(&self, index: usize, change: &Change) -> bool {
         if change.affects_selection() {
             let window = refresh_window(&self.policy);
-            self.snapshot.rcu(|cur| cur.with_change(index, change, false, window));
-            return;
+            let mut newly_disabled = false;
+            self.snapshot.rcu(|cur| {
+                newly_disabled = change.disables() && !cur.accounts[index].disabled;
+                cur.with_change(index, change, false, window)
+            });
+            return newly_disabled;
         }
         let slot = &self.slots[index];
         if change.counts_a_call() {
@@ -447,6 +455,7 @@ impl TicketCore {
         if let Change::Success { at } = change {
             slot.last_success.fetch_max(*at, Ordering::Relaxed);
         }
+        false
     }
 
     /// The current snapshot (as published; fast-path successes are not in it).
@@ -535,8 +544,7 @@ impl LockFree {
             .env
             .policy
             .outcome_change(&request.model, sh.env.clock.now_ms(), &outcome);
-        sh.core.complete(lease.index, &change);
-        if change.disables() {
+        if sh.core.complete(lease.index, &change) {
             Counters::bump(&sh.counters.disables);
         }
         if !sh.env.should_persist(&change) {
@@ -906,7 +914,7 @@ mod tests {
         c.complete(0, &Change::Success { at: 1_000 });
         c.count_success(0);
         assert!(
-            std::sync::Arc::ptr_eq(&before, &c.snapshot()),
+            crate::sync::Arc::ptr_eq(&before, &c.snapshot()),
             "plain bookkeeping swapped the snapshot"
         );
         let a = &c.accounts()[0];
@@ -921,7 +929,7 @@ mod tests {
                 disable: false,
             },
         );
-        assert!(!std::sync::Arc::ptr_eq(&before, &c.snapshot()));
+        assert!(!crate::sync::Arc::ptr_eq(&before, &c.snapshot()));
         assert_eq!(c.accounts()[0].total_calls, 5);
     }
 

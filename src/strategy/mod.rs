@@ -10,15 +10,18 @@
 //! | [`queue_pool`] | exclusive check-out from a FIFO, FIFO waiters | after check-out, no lock | by the credential's holder (one refresher per credential) | concurrency capped at credentials × permits |
 //! | [`sharded`] | per-user shard lock; a dry shard steals in fixed order, one lock at a time | under the home shard's lock | inside the shard lock | balance and pool-wide rotation (K per shard) |
 //! | [`lock_free`] | snapshot borrow + atomic ticket, no lock | outside any lock | single-flight per credential, in the background ahead of expiry | simplicity; a disable is not retroactive for acquisitions already resolved |
+//! | [`as_shipped`] | the shipped proxy's code paths (a30aa35): `_operation_lock`, a storage lock, one event loop | under the operation lock, on the loop | inside the operation lock, after a 31 ms loop stall | everything: a replica of the defects, not a design |
 //!
 //! Every strategy but `global_mutex` keeps its shared state in a synchronous *core* (short
 //! critical sections on [`crate::sync`]) with async waiting around it, so `loom_tests/` can
 //! model-check the cores from threads: [`rwlock::RwLockCore`], [`queue_pool::QueueCore`],
 //! [`sharded::ShardedCore`], [`lock_free::TicketCore`] and [`lock_free::SingleFlight`].
-//! `global_mutex` is the replica of an async lock held across awaits, and has no such core.
+//! `global_mutex` is the replica of an async lock held across awaits, and has no such core;
+//! neither has `as_shipped`, the replica of the shipped code, which is outside the contract suite.
 //!
 //! (Each module's comment says the details.)
 
+pub mod as_shipped;
 pub mod env;
 pub mod global_mutex;
 pub mod lease;

@@ -231,10 +231,15 @@ impl QueueCore {
     /// Applies a change to credential `index`. A disable takes its idle permits out of the pool at
     /// once (checked-out ones leave when returned); a disable or a ban may leave some waiters with
     /// nothing usable, and they are told `Exhausted`.
-    pub fn apply(&self, index: usize, change: &Change, now: EpochMs) {
-        let wake = {
+    ///
+    /// Returns whether the change disabled a credential that was enabled (with several permits
+    /// per credential, every holder of a dead one reports it; the disable is counted once).
+    pub fn apply(&self, index: usize, change: &Change, now: EpochMs) -> bool {
+        let (wake, newly_disabled) = {
             let mut st = self.state.lock();
+            let was_disabled = st.accounts[index].disabled;
             st.accounts[index].apply(change);
+            let newly_disabled = !was_disabled && st.accounts[index].disabled;
             let health = matches!(change, Change::Disabled | Change::Error { .. });
             if st.accounts[index].disabled {
                 let before = st.idle.len();
@@ -242,13 +247,11 @@ impl QueueCore {
                 let gone = before - st.idle.len();
                 st.removed += gone;
             }
-            if health {
-                st.dispatch(now, true)
-            } else {
-                Vec::new()
-            }
+            let wake = if health { st.dispatch(now, true) } else { Vec::new() };
+            (wake, newly_disabled)
         };
         wake.into_iter().for_each(Waker::wake);
+        newly_disabled
     }
 
     /// The token of credential `index`, as its holder must treat it at `now`.
@@ -519,13 +522,10 @@ impl CredentialManager for QueuePool {
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
         let now = self.env.clock.now_ms();
         let change = self.env.policy.outcome_change(&request.model, now, &outcome);
-        if change.affects_selection() {
-            // Applied while the permit is still out, so a disabled credential's permit leaves
-            // the pool. Plain bookkeeping (a success, a 5xx) is not kept in memory: as in
-            // `global_mutex`, it goes straight to the store.
-            self.core.apply(lease.index, &change, now);
-        }
-        if change.disables() {
+        // Applied while the permit is still out, so a disabled credential's permit leaves the
+        // pool. Plain bookkeeping (a success, a 5xx) is not kept in memory: as in `global_mutex`,
+        // it goes straight to the store.
+        if change.affects_selection() && self.core.apply(lease.index, &change, now) {
             Counters::bump(&self.counters.disables);
         }
         let id = lease.id.clone();

@@ -1,6 +1,7 @@
 //! Strategies by name: the names scenario files and `--strategy` use, and [`AnyStrategy`], which
 //! dispatches statically (an enum, not a boxed trait object, so the hot path stays allocation-free).
 
+use super::as_shipped::AsShipped;
 use super::env::{Env, StrategyStats};
 use super::global_mutex::GlobalMutex;
 use super::lease::{AcquireError, Lease, Request};
@@ -22,10 +23,22 @@ pub enum StrategyName {
     QueuePool,
     Sharded,
     LockFree,
+    AsShipped,
 }
 
 impl StrategyName {
     pub const ALL: &'static [StrategyName] = &[
+        StrategyName::GlobalMutex,
+        StrategyName::Rwlock,
+        StrategyName::QueuePool,
+        StrategyName::Sharded,
+        StrategyName::LockFree,
+        StrategyName::AsShipped,
+    ];
+
+    /// credpool's own designs: every strategy but the replica of the shipped code, whose defects
+    /// (lost updates, a re-entrant deadlock) are the point of it.
+    pub const DESIGNS: &'static [StrategyName] = &[
         StrategyName::GlobalMutex,
         StrategyName::Rwlock,
         StrategyName::QueuePool,
@@ -40,6 +53,7 @@ impl StrategyName {
             StrategyName::QueuePool => "queue_pool",
             StrategyName::Sharded => "sharded",
             StrategyName::LockFree => "lock_free",
+            StrategyName::AsShipped => "as_shipped",
         }
     }
 
@@ -55,6 +69,9 @@ impl StrategyName {
             }
             StrategyName::Sharded => "per-user shards, each with its own lock; a dry shard steals in a fixed order",
             StrategyName::LockFree => "snapshot + atomic ticket rotation, single-flight refresh ahead of expiry",
+            StrategyName::AsShipped => {
+                "the proxy's shipped code (a30aa35) replayed, defects included: stale-read writes, unlocked saves, re-entrant deadlock"
+            }
         }
     }
 
@@ -66,6 +83,7 @@ impl StrategyName {
             StrategyName::QueuePool => AnyStrategy::QueuePool(QueuePool::new(env)),
             StrategyName::Sharded => AnyStrategy::Sharded(Sharded::new(env)),
             StrategyName::LockFree => AnyStrategy::LockFree(LockFree::new(env)),
+            StrategyName::AsShipped => AnyStrategy::AsShipped(AsShipped::new(env)),
         }
     }
 }
@@ -97,6 +115,7 @@ pub enum AnyStrategy {
     QueuePool(QueuePool),
     Sharded(Sharded),
     LockFree(LockFree),
+    AsShipped(AsShipped),
 }
 
 macro_rules! dispatch {
@@ -107,6 +126,7 @@ macro_rules! dispatch {
             AnyStrategy::QueuePool($s) => $e,
             AnyStrategy::Sharded($s) => $e,
             AnyStrategy::LockFree($s) => $e,
+            AnyStrategy::AsShipped($s) => $e,
         }
     };
 }

@@ -102,8 +102,9 @@ impl RwLockCore {
     }
 
     /// Applies a change to account `index` (under the write lock, for an instant).
-    pub fn apply(&self, index: usize, change: &Change) {
-        self.pool.write().apply(index, change);
+    /// Applies a change; returns whether it disabled an enabled account (see [`PoolState::apply`]).
+    pub fn apply(&self, index: usize, change: &Change) -> bool {
+        self.pool.write().apply(index, change)
     }
 
     /// Calls counted in the current turn, the read path's pending ones included.
@@ -216,8 +217,10 @@ impl CredentialManager for RwLockStrategy {
         if change.disables() {
             // Disable-and-persist is a writer: it excludes selection, as in the seed.
             let _write = self.gate.write().await;
-            self.core.apply(lease.index, &change);
-            Counters::bump(&self.counters.disables);
+            // Requests in flight on a dead credential all report it: count the disable once.
+            if self.core.apply(lease.index, &change) {
+                Counters::bump(&self.counters.disables);
+            }
             self.env.persist(&self.counters, &lease.id, change).await;
             return Ok(());
         }

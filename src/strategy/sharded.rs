@@ -138,9 +138,10 @@ impl ShardedCore {
     }
 
     /// Applies a change to credential `index` (its shard's lock, for an instant).
-    pub fn apply(&self, index: usize, change: &Change) {
+    /// Applies a change; returns whether it disabled an enabled account (see `PoolState::apply`).
+    pub fn apply(&self, index: usize, change: &Change) -> bool {
         let (shard, local) = self.locate(index);
-        self.shards[shard].lock().apply(local, change);
+        self.shards[shard].lock().apply(local, change)
     }
 
     pub fn account_id(&self, index: usize) -> AccountId {
@@ -238,8 +239,10 @@ impl CredentialManager for Sharded {
             // Disable-and-persist under the credential's shard lock, as the seed does under its one lock.
             let (shard, _) = self.core.locate(lease.index);
             let _gate = self.gates[shard].lock().await;
-            self.core.apply(lease.index, &change);
-            Counters::bump(&self.counters.disables);
+            // Requests in flight on a dead credential all report it: count the disable once.
+            if self.core.apply(lease.index, &change) {
+                Counters::bump(&self.counters.disables);
+            }
             self.env.persist(&self.counters, &lease.id, change).await;
             return Ok(());
         }

@@ -18,6 +18,8 @@ pub enum Stream {
     Model = 7,
     Sample = 8,
     ThinkTime = 9,
+    /// `credpool torture`: when to kill a writer process, and which.
+    Torture = 10,
 }
 
 fn splitmix64(mut x: u64) -> u64 {

@@ -22,6 +22,8 @@ pub struct FaultWindow {
     pub until: Duration,
     pub rates: StatusRates,
     pub refresh_failure_rate: f64,
+    /// Share of refreshes the token endpoint answers with HTTP 503 inside the window (an outage).
+    pub refresh_5xx_rate: f64,
     /// Extra API latency added inside the window (slow bodies).
     pub extra_latency: Duration,
 }
@@ -33,9 +35,19 @@ pub struct UpstreamModel {
     pub api_latency: LatencyDist,
     pub refresh_latency: LatencyDist,
     pub rates: StatusRates,
+    /// Share of refreshes answered `invalid_grant`.
     pub refresh_failure_rate: f64,
+    /// Share of refreshes answered HTTP 503 (drawn from the same number as `invalid_grant`, in the
+    /// slice above it, so adding this rate leaves the other draws as they were).
+    pub refresh_5xx_rate: f64,
     /// Credentials whose refresh always fails (a revoked refresh token: `invalid_grant`).
     pub failing_refresh: Vec<usize>,
+    /// Credentials whose refresh the token endpoint never answers in time (always a timeout).
+    pub hanging_refresh: Vec<usize>,
+    /// Credentials whose refresh the token endpoint always answers with HTTP 503.
+    pub erroring_refresh: Vec<usize>,
+    /// Credentials whose access token the API rejects with 401 on every call (revoked).
+    pub revoked: Vec<usize>,
     /// The token endpoint's answer takes longer than this: the proxy gives up (30 s in the proxy).
     pub refresh_timeout: Duration,
     /// What a 429 body says: a retry delay, or nothing (then the policy's default ban applies).
@@ -53,7 +65,11 @@ impl Default for UpstreamModel {
             refresh_latency: LatencyDist::default(),
             rates: StatusRates::default(),
             refresh_failure_rate: 0.0,
+            refresh_5xx_rate: 0.0,
             failing_refresh: Vec::new(),
+            hanging_refresh: Vec::new(),
+            erroring_refresh: Vec::new(),
+            revoked: Vec::new(),
             refresh_timeout: Duration::from_secs(30),
             retry_delay: None,
             token_lifetime_s: 3600,
@@ -73,9 +89,11 @@ pub struct ApiAnswer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RefreshAnswer {
     pub latency: Duration,
-    /// `false`: `invalid_grant`.
+    /// `false`: `invalid_grant`, or a server error when `server_error` says so.
     pub ok: bool,
-    /// The answer comes after the proxy's timeout.
+    /// The answer is HTTP 503 instead of a grant.
+    pub server_error: bool,
+    /// The answer comes after the proxy's timeout (whatever it would have said).
     pub timed_out: bool,
 }
 
@@ -84,8 +102,8 @@ impl UpstreamModel {
         self.faults.iter().find(|w| at >= w.from && at < w.until)
     }
 
-    /// The answer to API request `request`, made `at` after the run started.
-    pub fn api(&self, request: u64, at: Duration) -> ApiAnswer {
+    /// The answer to API request `request` on `credential`, made `at` after the run started.
+    pub fn api(&self, request: u64, credential: usize, at: Duration) -> ApiAnswer {
         let window = self.window(at);
         let rates = window.map(|w| w.rates).unwrap_or(self.rates);
         let mut latency = self.api_latency.sample(self.seed, Stream::ApiLatency, request);
@@ -93,7 +111,9 @@ impl UpstreamModel {
             latency += w.extra_latency;
         }
         let u = draw::uniform(self.seed, Stream::ApiStatus, request);
-        let outcome = if u < rates.status_429 {
+        let outcome = if self.revoked.contains(&credential) {
+            Outcome::Status(401)
+        } else if u < rates.status_429 {
             Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: self.retry_delay.map(|d| d.as_millis() as i64),
@@ -114,16 +134,24 @@ impl UpstreamModel {
     pub fn refresh(&self, credential: usize, attempt: u64, at: Duration) -> RefreshAnswer {
         let key = (credential as u64) << 32 | attempt;
         let latency = self.refresh_latency.sample(self.seed, Stream::RefreshLatency, key);
-        let rate = self
+        let (invalid_rate, error_rate) = self
             .window(at)
-            .map(|w| w.refresh_failure_rate)
-            .unwrap_or(self.refresh_failure_rate);
-        let failed =
-            self.failing_refresh.contains(&credential) || draw::uniform(self.seed, Stream::RefreshFailure, key) < rate;
+            .map(|w| (w.refresh_failure_rate, w.refresh_5xx_rate))
+            .unwrap_or((self.refresh_failure_rate, self.refresh_5xx_rate));
+        let u = draw::uniform(self.seed, Stream::RefreshFailure, key);
+        let invalid = self.failing_refresh.contains(&credential) || u < invalid_rate;
+        let server_error = !invalid
+            && (self.erroring_refresh.contains(&credential) || (u >= invalid_rate && u < invalid_rate + error_rate));
+        let hangs = self.hanging_refresh.contains(&credential);
         RefreshAnswer {
-            latency: latency.min(self.refresh_timeout),
-            ok: !failed,
-            timed_out: latency > self.refresh_timeout,
+            latency: if hangs {
+                self.refresh_timeout
+            } else {
+                latency.min(self.refresh_timeout)
+            },
+            ok: !invalid && !server_error,
+            server_error,
+            timed_out: hangs || latency > self.refresh_timeout,
         }
     }
 }

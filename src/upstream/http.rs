@@ -4,7 +4,8 @@
 //! The server's answers come from the same [`UpstreamModel`] as the simulated upstream (keyed by
 //! request number, credential and refresh number), so real and virtual runs of a scenario face the
 //! same upstream. The token endpoint takes the proxy's form POST (`client_id`, `client_secret`,
-//! `grant_type=refresh_token`, `refresh_token`) and answers JSON, or `400 invalid_grant`; the API
+//! `grant_type=refresh_token`, `refresh_token`) and answers JSON, `400 invalid_grant`, `503` (an
+//! outage), or nothing before the client's timeout; the API
 //! answers 200, 429 with a `retryDelay` body, 401/403 or 503 after the drawn latency.
 //!
 //! Only loopback is ever contacted: the server binds 127.0.0.1 and the client has no proxy.
@@ -62,7 +63,9 @@ impl Respond for TokenResponder {
             .map(|a| a.fetch_add(1, Ordering::Relaxed))
             .unwrap_or(0);
         let answer = self.model.refresh(credential, attempt, self.started.elapsed());
-        let t = if answer.ok {
+        let t = if answer.server_error {
+            ResponseTemplate::new(503).set_body_json(serde_json::json!({"error": "backend_error"}))
+        } else if answer.ok {
             ResponseTemplate::new(200).set_body_json(serde_json::json!({
                 "access_token": format!("sim-access-{credential}-{}", attempt + 1),
                 "expires_in": self.model.token_lifetime_s,
@@ -94,7 +97,17 @@ impl Respond for ApiResponder {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        let answer = self.model.api(number, self.started.elapsed());
+        // Simulated access tokens are `sim-access-<credential>-<n>`: the credential is the one the
+        // client used, as a real API knows which token it was handed.
+        let credential = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer sim-access-"))
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(usize::MAX);
+        let answer = self.model.api(number, credential, self.started.elapsed());
         let t = match answer.outcome {
             Outcome::Success => ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})),
             Outcome::RateLimited { retry_delay_ms, .. } => {

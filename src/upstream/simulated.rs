@@ -25,9 +25,10 @@ impl SimulatedUpstream {
     }
 }
 
-async fn spend(d: std::time::Duration) {
+/// Spends modelled duration `d` on `clock` (scaled in virtual runs).
+async fn spend(clock: &Clock, d: std::time::Duration) {
     if !d.is_zero() {
-        tokio::time::sleep(d).await;
+        tokio::time::sleep(clock.spend(d)).await;
     }
 }
 
@@ -40,12 +41,15 @@ impl TokenEndpoint for SimulatedUpstream {
     ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
         Box::pin(async move {
             let answer = self.model.refresh(credential, attempt, self.clock.elapsed());
-            spend(answer.latency).await;
+            spend(&self.clock, answer.latency).await;
             if refresh_token.is_empty() {
                 return Err(RefreshFailure::NoRefreshToken);
             }
             if answer.timed_out {
                 return Err(RefreshFailure::Timeout);
+            }
+            if answer.server_error {
+                return Err(RefreshFailure::Server(503));
             }
             if !answer.ok {
                 return Err(RefreshFailure::InvalidGrant);
@@ -59,10 +63,10 @@ impl TokenEndpoint for SimulatedUpstream {
 }
 
 impl Api for SimulatedUpstream {
-    fn call<'a>(&'a self, request: u64, _credential: usize, _token: &'a Secret) -> BoxFuture<'a, Outcome> {
+    fn call<'a>(&'a self, request: u64, credential: usize, _token: &'a Secret) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            let answer = self.model.api(request, self.clock.elapsed());
-            spend(answer.latency).await;
+            let answer = self.model.api(request, credential, self.clock.elapsed());
+            spend(&self.clock, answer.latency).await;
             answer.outcome
         })
     }

@@ -183,7 +183,11 @@ mod tests {
         assert!((first - epoch).abs() < 1_000, "{first} vs {epoch}");
         std::thread::sleep(Duration::from_millis(30));
         let later = clock.now_ms();
-        assert!(later - first >= 20, "30 ms of real time moved the clock {} ms", later - first);
+        assert!(
+            later - first >= 20,
+            "30 ms of real time moved the clock {} ms",
+            later - first
+        );
         assert!(clock.now_ms() >= later);
     }
 }

@@ -49,11 +49,12 @@
 //! thread's counter for the credential. [`LockFree::acquire`] and [`LockFree::complete`] return
 //! small hand-written futures that run that path in their first poll, so the lease is built once,
 //! where the caller receives it. Measured with `examples/hot_path.rs` (one task, release,
-//! callgrind for instructions, wall time on the project's loaded 2-core machine): 453
-//! instructions and 62-65 ns per acquire + complete, against 589 and 102-121 ns before these
-//! measures (an `Instant::now` per acquisition, `async fn` shells, the policy's expiry check every
-//! time), and 233 instructions and 34-39 ns for the same bookkeeping under one `parking_lot` mutex
-//! (the benchmarks' reference, which has no snapshot to borrow). Two things are deliberately not
+//! callgrind for instructions, wall time at a quiet moment of the project's 2-core machine): 454
+//! instructions and 54 ns per acquire + complete, against 589 and 94 ns before these measures
+//! (an `Instant::now` per acquisition, `async fn` shells, the policy's expiry check every time),
+//! and 234 instructions and 29 ns for the same bookkeeping under one `parking_lot` mutex (the
+//! benchmarks' reference, which has no snapshot to borrow). With 2 or 64 tasks on two workers:
+//! 36-44 ns per request (88-91 ns before; 53-57 ns with one shared copy of the lease's `Arc`s). Two things are deliberately not
 //! done on that path, to save a second and a third clock read:
 //! - an acquisition that never yielded reports an all-zero [`AcquireTiming`]: its latency is the
 //!   few tens of nanoseconds of the path itself, less than one more clock read would cost. Under
@@ -104,10 +105,11 @@ pub const REPLICAS: usize = 8;
 /// The replica the current thread uses: threads are numbered in the order they first ask, modulo
 /// [`REPLICAS`]. A lease holds its own reference to the credential's id and token (two
 /// `Arc<str>`s); were every thread to clone the same two `Arc`s, their reference counts would be
-/// written by every acquisition and every dropped lease on every core. With 64 tasks on two
-/// worker threads, `lock_free` took 2.6 times its uncontended time per request, and `perf` put
-/// that time on those reference counts' `lock` instructions. With a copy per thread, each core
-/// counts references on lines of its own; the success counters are spread the same way.
+/// written by every acquisition and every dropped lease on every core: `perf` put the contended
+/// case's time on those reference counts' `lock` instructions, and with one shared copy two
+/// workers served requests no faster than one (53-57 ns each with 1, 2 or 64 tasks). With a
+/// copy per thread, each core counts references on lines of its own (36-39 ns per request with
+/// 2 or 64 tasks); the success counters are spread the same way.
 #[inline]
 pub fn replica() -> usize {
     use std::cell::Cell;

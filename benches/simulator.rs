@@ -7,10 +7,13 @@
 //!   acquire, the simulated upstream, complete, the recorder.
 //! - `simulator/bare_loop`: the floor any simulator on this runtime pays: the same arrivals
 //!   generated lazily on the same paused clock, and per request one spawned task doing one
-//!   sleep (the same upstream latency draw) and one atomic increment. Nothing else.
+//!   sleep (the same upstream latency draw) and one atomic increment. Nothing else. It spends
+//!   tokio time at the runner's scale ([`VIRTUAL_TIME_SCALE`]: a modelled microsecond is a
+//!   tokio millisecond), so both put the same timers in the same places of tokio's timer wheel.
 //!
 //! Throughput is simulated requests per second; their ratio is the runner's efficiency.
 
+use credpool::clock::{Clock, VIRTUAL_TIME_SCALE};
 use credpool::scenario::arrivals::Arrivals;
 use credpool::scenario::plan::{self, Plan};
 use credpool::scenario::runner;
@@ -49,13 +52,13 @@ fn bare_loop(plan: &Plan) -> u64 {
         let done = Arc::new(AtomicU64::new(0));
         let all_done = Arc::new(tokio::sync::Notify::new());
         let total = load.requests;
-        let origin = tokio::time::Instant::now();
+        let clock = Clock::scaled(0, VIRTUAL_TIME_SCALE);
         let generator = {
             let (done, all_done) = (done.clone(), all_done.clone());
             tokio::spawn(async move {
                 for (n, at) in Arrivals::new(&load, seed).enumerate() {
-                    tokio::time::sleep_until(origin + at).await;
-                    let latency = upstream.api(n as u64, 0, at).latency;
+                    tokio::time::sleep_until(clock.instant_at(at)).await;
+                    let latency = clock.spend(upstream.api(n as u64, 0, at).latency);
                     let (done, all_done) = (done.clone(), all_done.clone());
                     tokio::spawn(async move {
                         tokio::time::sleep(latency).await;

@@ -43,8 +43,10 @@ struct InFlight {
 }
 
 /// Everything one request task needs.
-struct Shared {
-    strategy: AnyStrategy,
+struct Shared<M> {
+    /// The strategy as its own type (not [`AnyStrategy`]): each request's future then holds only
+    /// this strategy's futures, not room for the largest of them all.
+    strategy: M,
     api: Arc<dyn Api>,
     recorder: crate::sync::Mutex<Recorder>,
     clock: Clock,
@@ -154,7 +156,7 @@ fn file_backend(path: &std::path::Path) -> Arc<dyn Backend> {
     Arc::new(crate::store::backend::FileBackend::new(path))
 }
 
-/// Issues every request of the plan and waits for them (or for the watchdog).
+/// Issues every request of the plan with strategy `name` and waits for them (or the watchdog).
 async fn drive(
     plan: &Plan,
     name: StrategyName,
@@ -163,8 +165,27 @@ async fn drive(
     progress: Option<Progress>,
 ) -> StrategyRun {
     let clock = env.clock;
+    match name.build(env) {
+        AnyStrategy::GlobalMutex(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::Rwlock(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::QueuePool(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::Sharded(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::LockFree(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::AsShipped(s) => drive_with(plan, name, s, clock, api, progress).await,
+    }
+}
+
+/// [`drive`] with the strategy as its own type.
+async fn drive_with<M: CredentialManager>(
+    plan: &Plan,
+    name: StrategyName,
+    strategy: M,
+    clock: Clock,
+    api: Arc<dyn Api>,
+    progress: Option<Progress>,
+) -> StrategyRun {
     let shared = Arc::new(Shared {
-        strategy: name.build(env),
+        strategy,
         api,
         recorder: crate::sync::Mutex::new(Recorder::new(plan.seed)),
         clock,
@@ -183,20 +204,20 @@ async fn drive(
                 LoadModel::Burst => {
                     for n in 0..load.requests {
                         let (user, model) = (user_of(&load, seed, n), model_of(&load, n));
-                        tokio::spawn(tracked(shared.clone(), n, Duration::ZERO, user, model));
+                        tokio::spawn(Box::pin(tracked(shared.clone(), n, Duration::ZERO, user, model)));
                     }
                 }
                 LoadModel::Open => {
                     for (n, at) in Arrivals::new(&load, seed).enumerate() {
                         tokio::time::sleep_until(shared.clock.instant_at(at)).await;
                         let n = n as u64;
-                        tokio::spawn(tracked(
+                        tokio::spawn(Box::pin(tracked(
                             shared.clone(),
                             n,
                             at,
                             user_of(&load, seed, n),
                             model_of(&load, n),
-                        ));
+                        )));
                     }
                 }
                 LoadModel::Closed => {
@@ -298,15 +319,32 @@ pub fn planned_requests(plan: &Plan) -> u64 {
 }
 
 /// One request, with the steps it enters recorded for the watchdog.
-async fn tracked(shared: Arc<Shared>, number: u64, arrival: Duration, user: u32, model: Arc<str>) {
+///
+/// Spawned boxed: this future holds the strategy's and the upstream's futures (hundreds of bytes
+/// to a kilobyte), and tokio copies a spawned future's whole size several times (into the task,
+/// and each time the task's stage changes): one allocation costs less than those copies.
+async fn tracked<M: CredentialManager>(
+    shared: Arc<Shared<M>>,
+    number: u64,
+    arrival: Duration,
+    user: u32,
+    model: Arc<str>,
+) {
     let board = shared.steps.clone();
     board
         .scope(number, one_request(shared, number, arrival, user, model))
         .await
 }
 
-/// One request: acquire, call the upstream, complete, record.
-async fn one_request(shared: Arc<Shared>, number: u64, arrival: Duration, user: u32, model: Arc<str>) {
+/// One request: acquire, call the upstream, complete, record. The clock is read once at each
+/// boundary between phases, which serves as the end of one and the start of the next.
+async fn one_request<M: CredentialManager>(
+    shared: Arc<Shared<M>>,
+    number: u64,
+    arrival: Duration,
+    user: u32,
+    model: Arc<str>,
+) {
     let f = &shared.in_flight;
     shared.recorder.lock().started(arrival);
     let request = Request::new(number, user, model);
@@ -320,7 +358,7 @@ async fn one_request(shared: Arc<Shared>, number: u64, arrival: Duration, user: 
         acquired_at,
         ..RequestRecord::default()
     };
-    match acquired {
+    let done = match acquired {
         Ok(lease) => {
             let c = &shared.clock;
             record.timing = AcquireTiming {
@@ -329,26 +367,27 @@ async fn one_request(shared: Arc<Shared>, number: u64, arrival: Duration, user: 
                 refresh_wait: c.measured(lease.timing.refresh_wait),
             };
             f.upstream.fetch_add(1, Ordering::Relaxed);
-            let t = tokio::time::Instant::now();
             let outcome = shared.api.call(number, lease.index, &lease.token).await;
-            record.upstream = shared.clock.measured(t.elapsed());
+            let called_at = shared.clock.elapsed();
+            record.upstream = called_at.saturating_sub(acquired_at);
             f.upstream.fetch_sub(1, Ordering::Relaxed);
             record.status = outcome.status();
             record.ok = (200..300).contains(&record.status);
             f.completing.fetch_add(1, Ordering::Relaxed);
-            let t = tokio::time::Instant::now();
             if shared.strategy.complete(lease, &request, outcome).await.is_err() {
                 record.ok = false;
             }
-            record.bookkeeping = shared.clock.measured(t.elapsed());
+            let done = shared.clock.elapsed();
+            record.bookkeeping = done.saturating_sub(called_at);
             f.completing.fetch_sub(1, Ordering::Relaxed);
+            done
         }
         Err(AcquireError::Exhausted) | Err(AcquireError::Store(_)) => {
             record.exhausted = true;
             record.status = 503;
+            acquired_at
         }
-    }
-    let done = shared.clock.elapsed();
+    };
     record.total = done.saturating_sub(arrival);
     shared.recorder.lock().finished(&record, done);
     if let Some(p) = &shared.progress {

@@ -163,6 +163,11 @@ impl Core {
         s.committed
     }
 
+    /// Updates queued and not yet taken by a leader.
+    pub fn pending(&self) -> usize {
+        self.state.lock().pending.len()
+    }
+
     /// The committed sequence number.
     pub fn committed(&self) -> u64 {
         self.state.lock().committed
@@ -289,13 +294,37 @@ pub async fn write_batch(backend: &Arc<dyn Backend>, costs: &Costs, batch: &[Que
     }
 }
 
+/// At most this many scheduler rounds a leader waits for more updates before a write.
+const GATHER_ROUNDS: usize = 8;
+
 /// The leader's loop: batches until nothing is pending.
+///
+/// Before taking each batch the leader yields to the scheduler until a round adds no update to
+/// the queue (at most [`GATHER_ROUNDS`] rounds), so updates that are ready to be queued, above
+/// all the next updates of the callers whose batch was just committed, join this batch instead
+/// of waiting a whole write for the next. Without it, writers in a closed loop split into groups
+/// that alternate batches (measured with 256 writers on two worker threads: 127 updates per
+/// write instead of about 256); one yield was not enough, because a worker runs up to 61 queued
+/// tasks before it resumes a yielded one. A round costs microseconds; a durable write,
+/// milliseconds.
 async fn lead(inner: Arc<Inner>) {
     let mut leadership = Leadership {
         inner: &inner,
         finished: false,
     };
-    while let Some(batch) = inner.core.take_batch() {
+    loop {
+        let mut queued = inner.core.pending();
+        for _ in 0..GATHER_ROUNDS {
+            tokio::task::yield_now().await;
+            let now = inner.core.pending();
+            if now == queued {
+                break;
+            }
+            queued = now;
+        }
+        let Some(batch) = inner.core.take_batch() else {
+            break;
+        };
         let results = inner.write_batch(&batch).await;
         let committed = inner.core.finish(results);
         inner.publish(committed);

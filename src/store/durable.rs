@@ -19,7 +19,6 @@ use super::locked::{only_result, read_modify_write};
 use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
 use crate::model::{AccountId, AccountsFile, Change};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How `durable` and `group_commit` write: fsynced, with a backup.
@@ -34,9 +33,7 @@ pub struct DurableStore {
     /// Serialises this process's writers before they contend for the file lock (an async mutex:
     /// the critical section awaits costs and, for a contended file lock, a blocking thread).
     lock: tokio::sync::Mutex<()>,
-    updates: AtomicU64,
-    writes: AtomicU64,
-    fsyncs: AtomicU64,
+    tally: super::tally::Tally,
 }
 
 impl DurableStore {
@@ -45,9 +42,7 @@ impl DurableStore {
             backend,
             costs,
             lock: tokio::sync::Mutex::new(()),
-            updates: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            fsyncs: AtomicU64::new(0),
+            tally: Default::default(),
         }
     }
 }
@@ -100,21 +95,16 @@ impl AccountStore for DurableStore {
             self.costs.charge(Step::FileLock).await;
             let mut applied = applied?;
             if applied.wrote {
-                self.writes.fetch_add(1, Ordering::Relaxed);
-                self.fsyncs.fetch_add(u64::from(applied.fsyncs), Ordering::Relaxed);
+                self.tally.wrote(applied.fsyncs);
             }
             only_result(&mut applied)?;
-            self.updates.fetch_add(1, Ordering::Relaxed);
+            self.tally.updated();
             Ok(())
         })
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats {
-            updates: self.updates.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            fsyncs: self.fsyncs.load(Ordering::Relaxed),
-        }
+        self.tally.stats()
     }
 
     fn backend(&self) -> Option<Arc<dyn Backend>> {

@@ -38,7 +38,6 @@ use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
 use crate::model::{AccountId, AccountsFile, Change};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -210,9 +209,7 @@ struct Inner {
     /// The committed sequence number, mirrored from the core so updates can wait for it
     /// asynchronously. Only a leader publishes, and there is one at a time.
     committed: watch::Sender<u64>,
-    updates: AtomicU64,
-    writes: AtomicU64,
-    fsyncs: AtomicU64,
+    tally: super::tally::Tally,
 }
 
 impl GroupCommitStore {
@@ -223,9 +220,7 @@ impl GroupCommitStore {
                 costs,
                 core: Core::new(),
                 committed: watch::Sender::new(0),
-                updates: AtomicU64::new(0),
-                writes: AtomicU64::new(0),
-                fsyncs: AtomicU64::new(0),
+                tally: Default::default(),
             }),
         }
     }
@@ -245,8 +240,7 @@ impl Inner {
     async fn write_batch(&self, batch: &[Queued]) -> Vec<(u64, Result<(), StoreError>)> {
         let written = write_batch(&self.backend, &self.costs, batch).await;
         if written.wrote {
-            self.writes.fetch_add(1, Ordering::Relaxed);
-            self.fsyncs.fetch_add(u64::from(written.fsyncs), Ordering::Relaxed);
+            self.tally.wrote(written.fsyncs);
         }
         written.results
     }
@@ -401,18 +395,14 @@ impl AccountStore for GroupCommitStore {
             });
             waiting.done = true;
             if result.is_ok() {
-                inner.updates.fetch_add(1, Ordering::Relaxed);
+                inner.tally.updated();
             }
             result
         })
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats {
-            updates: self.inner.updates.load(Ordering::Relaxed),
-            writes: self.inner.writes.load(Ordering::Relaxed),
-            fsyncs: self.inner.fsyncs.load(Ordering::Relaxed),
-        }
+        self.inner.tally.stats()
     }
 
     fn backend(&self) -> Option<Arc<dyn Backend>> {

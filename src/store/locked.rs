@@ -11,7 +11,6 @@ use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
 use crate::model::{AccountId, AccountsFile, Change};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub struct LockedStore {
@@ -20,8 +19,7 @@ pub struct LockedStore {
     /// An async mutex, because the read-modify-write it guards awaits (file costs, real I/O), and
     /// the seed's fix used `asyncio.Lock`. It serialises writers of *this process* only.
     lock: tokio::sync::Mutex<()>,
-    updates: AtomicU64,
-    writes: AtomicU64,
+    tally: super::tally::Tally,
 }
 
 impl LockedStore {
@@ -30,8 +28,7 @@ impl LockedStore {
             backend,
             costs,
             lock: tokio::sync::Mutex::new(()),
-            updates: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
+            tally: Default::default(),
         }
     }
 }
@@ -152,20 +149,16 @@ impl AccountStore for LockedStore {
             let mut applied = read_modify_write(self.backend.as_ref(), &self.costs, &[(id, &change)], how).await?;
             self.costs.charge(Step::FileLock).await;
             if applied.wrote {
-                self.writes.fetch_add(1, Ordering::Relaxed);
+                self.tally.wrote(0);
             }
             only_result(&mut applied)?;
-            self.updates.fetch_add(1, Ordering::Relaxed);
+            self.tally.updated();
             Ok(())
         })
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats {
-            updates: self.updates.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            fsyncs: 0,
-        }
+        self.tally.stats()
     }
 
     fn backend(&self) -> Option<Arc<dyn Backend>> {

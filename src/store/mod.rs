@@ -25,6 +25,7 @@ pub mod fs;
 pub mod group_commit;
 pub mod locked;
 pub mod naive;
+mod tally;
 
 use crate::costs::Costs;
 use crate::input_error::InputError;

@@ -31,7 +31,6 @@ use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
 use crate::model::{AccountId, AccountsFile, Change};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Awaited by every update between its read and its write.
@@ -42,8 +41,7 @@ pub struct NaiveStore {
     costs: Costs,
     /// A test's handle on the read-to-write gap; `None` in every real use.
     yield_point: Option<YieldPoint>,
-    updates: AtomicU64,
-    writes: AtomicU64,
+    tally: super::tally::Tally,
 }
 
 impl NaiveStore {
@@ -52,8 +50,7 @@ impl NaiveStore {
             backend,
             costs,
             yield_point: None,
-            updates: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
+            tally: Default::default(),
         }
     }
 
@@ -108,19 +105,15 @@ impl AccountStore for NaiveStore {
             // Charged between the halves: in virtual time, readers see the empty file meanwhile.
             self.costs.charge(Step::FileWrite).await;
             self.backend.write_in_place(&text).map_err(io)?;
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            self.tally.wrote(0);
             applied?;
-            self.updates.fetch_add(1, Ordering::Relaxed);
+            self.tally.updated();
             Ok(())
         })
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats {
-            updates: self.updates.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            fsyncs: 0,
-        }
+        self.tally.stats()
     }
 
     fn backend(&self) -> Option<Arc<dyn Backend>> {

@@ -8,20 +8,20 @@
 //! - `simulator/bare_loop`: the floor any simulator on this runtime pays: the same arrivals
 //!   generated lazily on the same paused clock, and per request one spawned task doing one
 //!   sleep (the same upstream latency draw) and one atomic increment. Nothing else. It spends
-//!   tokio time at the runner's scale ([`VIRTUAL_TIME_SCALE`]: a modelled microsecond is a
+//!   tokio time at the runner's scale (`VIRTUAL_TIME_SCALE`: a modelled microsecond is a
 //!   tokio millisecond), so both put the same timers in the same places of tokio's timer wheel.
 //!
 //! Throughput is simulated requests per second; their ratio is the runner's efficiency.
 
-use credpool::clock::{Clock, VIRTUAL_TIME_SCALE};
-use credpool::scenario::arrivals::Arrivals;
+#[path = "common/bare_loop.rs"]
+mod bare_loop;
+
+use bare_loop::bare_loop;
 use credpool::scenario::plan::{self, Plan};
 use credpool::scenario::runner;
 use credpool::strategy::StrategyName;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const SCENARIO: &str = concat!(
@@ -36,43 +36,6 @@ fn plan() -> Plan {
     let plan = plan::parse(Path::new(SCENARIO), &text).expect("the simulator scenario is valid");
     assert_eq!(plan.load.requests, REQUESTS);
     plan
-}
-
-/// The bare paused-clock loop over `plan`'s arrivals and upstream latencies.
-fn bare_loop(plan: &Plan) -> u64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a paused runtime");
-    let load = plan.load.clone();
-    let upstream = Arc::new(plan.upstream.clone());
-    let seed = plan.seed;
-    rt.block_on(async move {
-        let done = Arc::new(AtomicU64::new(0));
-        let all_done = Arc::new(tokio::sync::Notify::new());
-        let total = load.requests;
-        let clock = Clock::scaled(0, VIRTUAL_TIME_SCALE);
-        let generator = {
-            let (done, all_done) = (done.clone(), all_done.clone());
-            tokio::spawn(async move {
-                for (n, at) in Arrivals::new(&load, seed).enumerate() {
-                    tokio::time::sleep_until(clock.instant_at(at)).await;
-                    let latency = clock.spend(upstream.api(n as u64, 0, at).latency);
-                    let (done, all_done) = (done.clone(), all_done.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(latency).await;
-                        if done.fetch_add(1, Ordering::Relaxed) + 1 == total {
-                            all_done.notify_one();
-                        }
-                    });
-                }
-            })
-        };
-        all_done.notified().await;
-        generator.await.expect("the generator");
-        done.load(Ordering::Relaxed)
-    })
 }
 
 fn simulator(c: &mut Criterion) {

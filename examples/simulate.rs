@@ -9,8 +9,12 @@
 //! # (difference of the two totals) / 40000 = instructions per simulated request
 //! ```
 //!
-//! `simulate <strategy> <requests>`; prints the simulated requests per wall-clock second
+//! `simulate <strategy|bare_loop> <requests>`: `bare_loop` is the benchmark's floor (the same
+//! arrivals and upstream sleeps, nothing else; `benches/common/bare_loop.rs`). Prints the simulated requests per wall-clock second
 //! (indicative only: the benchmark is the measurement).
+
+#[path = "../benches/common/bare_loop.rs"]
+mod bare_loop;
 
 use credpool::scenario::{plan, runner};
 use credpool::strategy::StrategyName;
@@ -26,11 +30,7 @@ const SCENARIO: &str = concat!(
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(name), Some(requests)) = (args.first(), args.get(1).and_then(|n| n.parse::<u64>().ok())) else {
-        eprintln!("usage: simulate <strategy> <requests>");
-        return ExitCode::from(2);
-    };
-    let Ok(strategy) = name.parse::<StrategyName>() else {
-        eprintln!("simulate: unknown strategy `{name}`");
+        eprintln!("usage: simulate <strategy|bare_loop> <requests>");
         return ExitCode::from(2);
     };
     let text = match std::fs::read_to_string(SCENARIO) {
@@ -48,6 +48,14 @@ fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
+    if name == "bare_loop" {
+        let done = bare_loop::bare_loop(&plan);
+        return report(name, done, requests, start);
+    }
+    let Ok(strategy) = name.parse::<StrategyName>() else {
+        eprintln!("simulate: unknown strategy `{name}`");
+        return ExitCode::from(2);
+    };
     let run = match runner::run(&plan, strategy, None) {
         Ok(run) => run,
         Err(e) => {
@@ -55,13 +63,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(deadlock) = &run.deadlock {
+        eprintln!("simulate: {deadlock}");
+        return ExitCode::FAILURE;
+    }
+    report(name, run.recorder.requests, requests, start)
+}
+
+/// Prints the rate, or fails when not every request finished.
+fn report(name: &str, done: u64, requests: u64, start: Instant) -> ExitCode {
     let wall = start.elapsed();
-    if run.recorder.requests != requests || run.deadlock.is_some() {
-        eprintln!("simulate: {} of {requests} requests finished ({:?})", run.recorder.requests, run.deadlock);
+    if done != requests {
+        eprintln!("simulate: {done} of {requests} requests finished");
         return ExitCode::FAILURE;
     }
     println!(
-        "{strategy}: {requests} simulated requests in {:.3} s wall, {:.0} per second",
+        "{name}: {requests} simulated requests in {:.3} s wall, {:.0} per second",
         wall.as_secs_f64(),
         requests as f64 / wall.as_secs_f64()
     );

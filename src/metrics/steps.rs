@@ -9,21 +9,35 @@
 //! the task running it, and every strategy can mark steps without any interface changing.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 tokio::task_local! {
-    /// The board of the run this task belongs to, and the request it is running.
-    static CURRENT: (Arc<StepBoard>, u64);
+    /// The board of the run this task belongs to, and the step its request last entered.
+    static CURRENT: Entered;
 }
 
-/// The last step each unfinished request reached.
+/// What the task-local holds for one request.
+struct Entered {
+    board: Arc<StepBoard>,
+    /// The step this request last entered: a `Cell`, because only the request's own task reads
+    /// or writes it (a task-local is never shared between tasks).
+    step: Cell<Option<&'static str>>,
+}
+
+/// How many unfinished requests were last seen at each step.
+///
+/// Counts rather than a map from request to step: a request that never enters a step (every
+/// request of every strategy but `as_shipped`) costs the board nothing at all, and one that does
+/// pays a short scan of a handful of step names instead of hashing its number on every step.
 #[derive(Debug, Default)]
 pub struct StepBoard {
-    /// Request number -> step. Entries are removed when a request finishes; a short sync lock,
-    /// taken once per step, never across an await.
-    at: crate::sync::Mutex<HashMap<u64, &'static str>>,
+    /// (step, requests there now); a short sync lock, taken once per step, never across an await.
+    /// Entries whose count falls to zero stay (there are only as many as the code has steps).
+    at: crate::sync::Mutex<Vec<(&'static str, u64)>>,
 }
 
 /// How many unfinished requests were last seen at one step.
@@ -35,35 +49,82 @@ pub struct StuckAt {
 
 /// Marks the step the current request has reached (a no-op outside [`StepBoard::scope`]).
 pub fn enter(step: &'static str) {
-    let _ = CURRENT.try_with(|(board, request)| {
-        board.at.lock().insert(*request, step);
+    let _ = CURRENT.try_with(|entered| {
+        let left = entered.step.replace(Some(step));
+        entered.board.moved(left, Some(step));
+    });
+}
+
+/// The current request is finished: it is no longer at any step.
+fn leave() {
+    let _ = CURRENT.try_with(|entered| {
+        if let Some(left) = entered.step.take() {
+            entered.board.moved(Some(left), None);
+        }
     });
 }
 
 impl StepBoard {
-    /// Runs `fut` as request `request`: the steps it enters are recorded on this board, and
-    /// forgotten once it finishes.
-    pub async fn scope<F: Future>(self: &Arc<Self>, request: u64, fut: F) -> F::Output {
-        let out = CURRENT.scope((self.clone(), request), fut).await;
-        self.at.lock().remove(&request);
-        out
+    /// Runs `fut` as one request: the steps it enters are counted on this board, and forgotten
+    /// once it finishes.
+    ///
+    /// `fut` is boxed by the caller (`Unpin`), and the wrapper is a plain future, not an `async`
+    /// block: an `async` wrapper would hold `fut` twice (as its argument and as the future it
+    /// awaits), and a request's future is the largest thing a run keeps per request in flight.
+    pub fn scope<F: Future + Unpin>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(
+            Entered {
+                board: self.clone(),
+                step: Cell::new(None),
+            },
+            LeaveWhenDone(fut),
+        )
+    }
+
+    /// One request moved from step `from` to step `to` (either may be none).
+    fn moved(&self, from: Option<&'static str>, to: Option<&'static str>) {
+        let mut at = self.at.lock();
+        if let Some(from) = from {
+            if let Some((_, n)) = at.iter_mut().find(|(step, _)| *step == from) {
+                *n -= 1;
+            }
+        }
+        if let Some(to) = to {
+            match at.iter_mut().find(|(step, _)| *step == to) {
+                Some((_, n)) => *n += 1,
+                None => at.push((to, 1)),
+            }
+        }
     }
 
     /// The steps where unfinished requests are, most crowded first (ties by name).
     pub fn stuck(&self) -> Vec<StuckAt> {
-        let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for step in self.at.lock().values() {
-            *counts.entry(step).or_default() += 1;
-        }
-        let mut out: Vec<StuckAt> = counts
-            .into_iter()
+        let mut out: Vec<StuckAt> = self
+            .at
+            .lock()
+            .iter()
+            .filter(|(_, n)| *n > 0)
             .map(|(step, requests)| StuckAt {
                 step: step.to_string(),
-                requests,
+                requests: *requests,
             })
             .collect();
         out.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.step.cmp(&b.step)));
         out
+    }
+}
+
+/// Polls a request's future and takes it off the board when it is done (inside the task-local
+/// scope, which is still set while the inner future is polled).
+struct LeaveWhenDone<F>(F);
+
+impl<F: Future + Unpin> Future for LeaveWhenDone<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = std::task::ready!(Pin::new(&mut self.0).poll(cx));
+        leave();
+        Poll::Ready(out)
     }
 }
 
@@ -75,30 +136,35 @@ mod tests {
     async fn steps_are_recorded_per_request_and_forgotten_when_it_finishes() {
         let board = Arc::new(StepBoard::default());
         enter("outside any scope: ignored");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let hung = {
-            let board = board.clone();
-            tokio::spawn(async move {
-                board
-                    .scope(7, async {
-                        enter("first");
-                        enter("waiting forever");
-                        let _ = rx.await;
-                    })
-                    .await
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let hung: Vec<_> = (0..2)
+            .map(|_| {
+                let (board, mut rx) = (board.clone(), rx.clone());
+                tokio::spawn(async move {
+                    board
+                        .scope(Box::pin(async move {
+                            enter("first");
+                            enter("waiting forever");
+                            let _ = rx.wait_for(|go| *go).await;
+                        }))
+                        .await
+                })
             })
-        };
-        board.scope(8, async { enter("done soon") }).await;
+            .collect();
+        board.scope(Box::pin(async { enter("done soon") })).await;
         tokio::task::yield_now().await;
         assert_eq!(
             board.stuck(),
             vec![StuckAt {
                 step: "waiting forever".into(),
-                requests: 1
-            }]
+                requests: 2
+            }],
+            "each request counted once, at the last step it entered"
         );
-        tx.send(()).unwrap();
-        hung.await.unwrap();
+        tx.send(true).unwrap();
+        for task in hung {
+            task.await.unwrap();
+        }
         assert!(board.stuck().is_empty());
     }
 }

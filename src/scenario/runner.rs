@@ -43,11 +43,12 @@ struct InFlight {
 }
 
 /// Everything one request task needs.
-struct Shared<M> {
+struct Shared<M, A> {
     /// The strategy as its own type (not [`AnyStrategy`]): each request's future then holds only
     /// this strategy's futures, not room for the largest of them all.
     strategy: M,
-    api: Arc<dyn Api>,
+    /// The upstream as its own type, for the same reason.
+    api: Arc<A>,
     recorder: crate::sync::Mutex<Recorder>,
     clock: Clock,
     in_flight: InFlight,
@@ -105,7 +106,7 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
         tokens: upstream.clone() as Arc<dyn TokenEndpoint>,
         options: plan.options.clone(),
     };
-    let mut run = drive(plan, name, env, upstream as Arc<dyn Api>, progress).await;
+    let mut run = drive(plan, name, env, upstream, progress).await;
     run.audit = store.audit(&accounts, backend.contents().as_deref());
     run.store = store.stats();
     run
@@ -144,7 +145,7 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         tokens: client.clone() as Arc<dyn TokenEndpoint>,
         options: plan.options.clone(),
     };
-    let mut run = drive(plan, name, env, client as Arc<dyn Api>, progress).await;
+    let mut run = drive(plan, name, env, client, progress).await;
     let text = backend.read().ok().flatten();
     run.audit = store.audit(&accounts, text.as_deref());
     run.store = store.stats();
@@ -157,11 +158,11 @@ fn file_backend(path: &std::path::Path) -> Arc<dyn Backend> {
 }
 
 /// Issues every request of the plan with strategy `name` and waits for them (or the watchdog).
-async fn drive(
+async fn drive<A: Api>(
     plan: &Plan,
     name: StrategyName,
     env: Env,
-    api: Arc<dyn Api>,
+    api: Arc<A>,
     progress: Option<Progress>,
 ) -> StrategyRun {
     let clock = env.clock;
@@ -176,12 +177,12 @@ async fn drive(
 }
 
 /// [`drive`] with the strategy as its own type.
-async fn drive_with<M: CredentialManager>(
+async fn drive_with<M: CredentialManager, A: Api>(
     plan: &Plan,
     name: StrategyName,
     strategy: M,
     clock: Clock,
-    api: Arc<dyn Api>,
+    api: Arc<A>,
     progress: Option<Progress>,
 ) -> StrategyRun {
     let shared = Arc::new(Shared {
@@ -204,20 +205,14 @@ async fn drive_with<M: CredentialManager>(
                 LoadModel::Burst => {
                     for n in 0..load.requests {
                         let (user, model) = (user_of(&load, seed, n), model_of(&load, n));
-                        tokio::spawn(Box::pin(tracked(shared.clone(), n, Duration::ZERO, user, model)));
+                        spawn_request(&shared, n, Duration::ZERO, user, model);
                     }
                 }
                 LoadModel::Open => {
                     for (n, at) in Arrivals::new(&load, seed).enumerate() {
                         tokio::time::sleep_until(shared.clock.instant_at(at)).await;
                         let n = n as u64;
-                        tokio::spawn(Box::pin(tracked(
-                            shared.clone(),
-                            n,
-                            at,
-                            user_of(&load, seed, n),
-                            model_of(&load, n),
-                        )));
+                        spawn_request(&shared, n, at, user_of(&load, seed, n), model_of(&load, n));
                     }
                 }
                 LoadModel::Closed => {
@@ -231,7 +226,12 @@ async fn drive_with<M: CredentialManager>(
                                     break;
                                 }
                                 let at = shared.clock.elapsed();
-                                tracked(shared.clone(), n, at, user, model_of(&load, n)).await;
+                                let request = Box::pin(one_request(shared.clone(), n, at, user, model_of(&load, n)));
+                                if M::MARKS_STEPS {
+                                    shared.steps.scope(request).await;
+                                } else {
+                                    request.await;
+                                }
                                 if !load.think_time.is_zero() {
                                     tokio::time::sleep(shared.clock.spend(load.think_time)).await;
                                 }
@@ -318,28 +318,35 @@ pub fn planned_requests(plan: &Plan) -> u64 {
     }
 }
 
-/// One request, with the steps it enters recorded for the watchdog.
+/// Spawns one request, on the watchdog's step board if the strategy marks steps.
 ///
-/// Spawned boxed: this future holds the strategy's and the upstream's futures (hundreds of bytes
-/// to a kilobyte), and tokio copies a spawned future's whole size several times (into the task,
-/// and each time the task's stage changes): one allocation costs less than those copies.
-async fn tracked<M: CredentialManager>(
-    shared: Arc<Shared<M>>,
+/// The request's future is boxed: it holds the strategy's and the upstream's futures (hundreds of
+/// bytes), and tokio copies a spawned future's whole size several times (into the task, and each
+/// time the task's stage changes); one allocation costs less than those copies, and the future
+/// spawned is then a few words.
+fn spawn_request<M: CredentialManager, A: Api>(
+    shared: &Arc<Shared<M, A>>,
     number: u64,
     arrival: Duration,
     user: u32,
     model: Arc<str>,
 ) {
-    let board = shared.steps.clone();
-    board
-        .scope(number, one_request(shared, number, arrival, user, model))
-        .await
+    let request = Box::pin(one_request(shared.clone(), number, arrival, user, model));
+    if M::MARKS_STEPS {
+        tokio::spawn(shared.steps.scope(request));
+    } else {
+        tokio::spawn(request);
+    }
 }
 
 /// One request: acquire, call the upstream, complete, record. The clock is read once at each
 /// boundary between phases, which serves as the end of one and the start of the next.
-async fn one_request<M: CredentialManager>(
-    shared: Arc<Shared<M>>,
+///
+/// Only what a later phase needs is kept across each `.await` (the [`RequestRecord`] is filled
+/// in at the end): whatever is live across an await is stored in the future, once per request in
+/// flight, and a thousand requests in flight should fit in the cache.
+async fn one_request<M: CredentialManager, A: Api>(
+    shared: Arc<Shared<M, A>>,
     number: u64,
     arrival: Duration,
     user: u32,
@@ -352,43 +359,46 @@ async fn one_request<M: CredentialManager>(
     let acquired = shared.strategy.acquire(&request).await;
     f.acquiring.fetch_sub(1, Ordering::Relaxed);
     let acquired_at = shared.clock.elapsed();
-    let mut record = RequestRecord {
-        number,
-        arrival,
-        acquired_at,
-        ..RequestRecord::default()
-    };
-    let done = match acquired {
+    let (mut record, done) = match acquired {
         Ok(lease) => {
-            let c = &shared.clock;
-            record.timing = AcquireTiming {
-                lock_wait: c.measured(lease.timing.lock_wait),
-                hold: c.measured(lease.timing.hold),
-                refresh_wait: c.measured(lease.timing.refresh_wait),
-            };
             f.upstream.fetch_add(1, Ordering::Relaxed);
             let outcome = shared.api.call(number, lease.index, &lease.token).await;
             let called_at = shared.clock.elapsed();
-            record.upstream = called_at.saturating_sub(acquired_at);
             f.upstream.fetch_sub(1, Ordering::Relaxed);
-            record.status = outcome.status();
-            record.ok = (200..300).contains(&record.status);
+            let (timing, status) = (lease.timing, outcome.status());
             f.completing.fetch_add(1, Ordering::Relaxed);
-            if shared.strategy.complete(lease, &request, outcome).await.is_err() {
-                record.ok = false;
-            }
+            let completed = shared.strategy.complete(lease, &request, outcome).await.is_ok();
             let done = shared.clock.elapsed();
-            record.bookkeeping = done.saturating_sub(called_at);
             f.completing.fetch_sub(1, Ordering::Relaxed);
-            done
+            let c = &shared.clock;
+            let record = RequestRecord {
+                timing: AcquireTiming {
+                    lock_wait: c.measured(timing.lock_wait),
+                    hold: c.measured(timing.hold),
+                    refresh_wait: c.measured(timing.refresh_wait),
+                },
+                upstream: called_at.saturating_sub(acquired_at),
+                bookkeeping: done.saturating_sub(called_at),
+                total: done.saturating_sub(arrival),
+                status,
+                ok: completed && (200..300).contains(&status),
+                ..RequestRecord::default()
+            };
+            (record, done)
         }
         Err(AcquireError::Exhausted) | Err(AcquireError::Store(_)) => {
-            record.exhausted = true;
-            record.status = 503;
-            acquired_at
+            let record = RequestRecord {
+                exhausted: true,
+                status: 503,
+                total: acquired_at.saturating_sub(arrival),
+                ..RequestRecord::default()
+            };
+            (record, acquired_at)
         }
     };
-    record.total = done.saturating_sub(arrival);
+    record.number = number;
+    record.arrival = arrival;
+    record.acquired_at = acquired_at;
     shared.recorder.lock().finished(&record, done);
     if let Some(p) = &shared.progress {
         p();

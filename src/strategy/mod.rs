@@ -44,6 +44,11 @@ use std::future::Future;
 /// lease's token and then passes the lease back to `complete` with the outcome. Dropping a lease
 /// without completing it (a cancelled request) must leak nothing.
 pub trait CredentialManager: Send + Sync + 'static {
+    /// Whether this strategy marks the steps its requests reach on the watchdog's board
+    /// ([`crate::metrics::steps::enter`]). The scenario runner sets the board up only around the
+    /// requests of strategies that do; the others report where requests hung by phase only.
+    const MARKS_STEPS: bool = false;
+
     fn name(&self) -> &'static str;
 
     fn acquire(&self, request: &Request) -> impl Future<Output = Result<Lease, AcquireError>> + Send;

@@ -132,6 +132,9 @@ macro_rules! dispatch {
 }
 
 impl CredentialManager for AnyStrategy {
+    /// It may hold a strategy that does.
+    const MARKS_STEPS: bool = true;
+
     fn name(&self) -> &'static str {
         dispatch!(self, s => s.name())
     }

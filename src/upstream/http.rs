@@ -244,7 +244,14 @@ fn redact(e: reqwest::Error) -> String {
 }
 
 impl Api for HttpUpstream {
-    fn call<'a>(&'a self, request: u64, _credential: usize, token: &'a Secret) -> BoxFuture<'a, Outcome> {
+    /// Boxed: a `reqwest` request's future is several kilobytes, too large to keep inline in
+    /// every request's future.
+    fn call<'a>(
+        &'a self,
+        request: u64,
+        _credential: usize,
+        token: &'a Secret,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'a {
         Box::pin(async move {
             let response = self
                 .client

@@ -30,7 +30,16 @@ pub trait TokenEndpoint: Send + Sync + 'static {
 }
 
 /// The model API a request is forwarded to.
+///
+/// Not object-safe on purpose: the runner is generic over it, so the simulated upstream's call is
+/// a plain future stored inside the request's own (no allocation per simulated request; an
+/// implementation with a large future, like the HTTP client's, boxes it itself).
 pub trait Api: Send + Sync + 'static {
     /// Makes request number `request` with `token` on credential `credential`.
-    fn call<'a>(&'a self, request: u64, credential: usize, token: &'a Secret) -> BoxFuture<'a, Outcome>;
+    fn call<'a>(
+        &'a self,
+        request: u64,
+        credential: usize,
+        token: &'a Secret,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'a;
 }

@@ -63,11 +63,20 @@ impl TokenEndpoint for SimulatedUpstream {
 }
 
 impl Api for SimulatedUpstream {
-    fn call<'a>(&'a self, request: u64, credential: usize, _token: &'a Secret) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let answer = self.model.api(request, credential, self.clock.elapsed());
-            spend(&self.clock, answer.latency).await;
+    fn call<'a>(
+        &'a self,
+        request: u64,
+        credential: usize,
+        _token: &'a Secret,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'a {
+        let answer = self.model.api(request, credential, self.clock.elapsed());
+        // The sleep inline rather than through `spend`: a nested `async fn` would store its
+        // arguments beside its own state, in every simulated request in flight.
+        async move {
+            if !answer.latency.is_zero() {
+                tokio::time::sleep(self.clock.spend(answer.latency)).await;
+            }
             answer.outcome
-        })
+        }
     }
 }

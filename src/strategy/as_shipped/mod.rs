@@ -391,6 +391,8 @@ impl AsShipped {
 }
 
 impl CredentialManager for AsShipped {
+    const MARKS_STEPS: bool = true;
+
     fn name(&self) -> &'static str {
         "as_shipped"
     }

@@ -48,7 +48,6 @@ compile_error!(
 mod imp {
     pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
     pub use std::sync::Arc;
-    pub use std::thread::LocalKey;
 
     /// A mutex whose `lock()` cannot fail (parking_lot has no poisoning).
     #[derive(Debug, Default)]
@@ -85,14 +84,12 @@ mod imp {
         }
     }
 
-    /// An atomically replaceable `Arc<T>`: readers never block writers or each other. (The
-    /// `ArcSwap` is behind an `Arc` of its own so that per-thread caches can hold it, see
-    /// [`SnapshotCell::read`].)
-    pub struct SnapshotCell<T>(Arc<arc_swap::ArcSwap<T>>);
+    /// An atomically replaceable `Arc<T>`: readers never block writers or each other.
+    pub struct SnapshotCell<T>(arc_swap::ArcSwap<T>);
 
     impl<T> SnapshotCell<T> {
         pub fn new(value: Arc<T>) -> Self {
-            Self(Arc::new(arc_swap::ArcSwap::new(value)))
+            Self(arc_swap::ArcSwap::new(value))
         }
         /// The current snapshot.
         pub fn load_full(&self) -> Arc<T> {
@@ -103,36 +100,6 @@ mod imp {
         /// Keep the guard short-lived: a thread holding many falls back to `load_full`'s cost.
         pub fn load(&self) -> SnapshotGuard<T> {
             SnapshotGuard(self.0.load())
-        }
-        /// Runs `f` on the current snapshot, read through the calling thread's cache in `local`
-        /// (arc-swap's `Cache`): the thread keeps its own reference to the last snapshot it read
-        /// and checks it against the cell with one plain load of the cell's pointer, so a read
-        /// of an unchanged snapshot writes nothing shared at all (no debt slot, no reference
-        /// count); after a publication, the first read on each thread takes a full reference to
-        /// the new one. The comparison is sound because the cache's reference keeps the cached
-        /// snapshot (and the cell) alive, so no other value can sit at its address. The cache
-        /// follows one cell at a time (it is replaced when the thread reads another cell), and
-        /// keeps that cell and one snapshot alive until the thread reads another cell or exits.
-        /// Falls back to [`load`](Self::load) when the thread's cache is unavailable (being
-        /// destroyed, or `f` reading through the same cache).
-        #[inline]
-        pub fn read<R>(&self, local: &'static LocalKey<SnapshotCacheSlot<T>>, f: impl FnOnce(&T) -> R) -> R {
-            let mut f = Some(f);
-            let read = local.try_with(|slot| {
-                let f = f.take().expect("`f` is taken once");
-                let Ok(mut slot) = slot.try_borrow_mut() else {
-                    return f(&self.load());
-                };
-                let cache = match &mut *slot {
-                    Some(cache) if std::ptr::eq(cache.0.arc_swap(), &*self.0) => cache,
-                    other => other.insert(SnapshotCache(CacheOf::new(self.0.clone()))),
-                };
-                f(cache.0.load())
-            });
-            match read {
-                Ok(r) => r,
-                Err(_) => f.take().expect("`f` did not run")(&self.load()),
-            }
         }
         /// Publishes `value` for every later load.
         pub fn store(&self, value: Arc<T>) {
@@ -156,15 +123,6 @@ mod imp {
         }
     }
 
-    type CacheOf<T> = arc_swap::Cache<Arc<arc_swap::ArcSwap<T>>, Arc<T>>;
-
-    /// One thread's cache of a [`SnapshotCell`]'s value (see [`SnapshotCell::read`]).
-    pub struct SnapshotCache<T>(CacheOf<T>);
-
-    /// Where a thread keeps its [`SnapshotCache`]: declare one per snapshot type with
-    /// [`snapshot_cache_slot!`](crate::sync::snapshot_cache_slot).
-    pub type SnapshotCacheSlot<T> = std::cell::RefCell<Option<SnapshotCache<T>>>;
-
     /// A borrowed snapshot from [`SnapshotCell::load`].
     pub struct SnapshotGuard<T>(arc_swap::Guard<Arc<T>>);
 
@@ -185,7 +143,6 @@ mod imp {
 mod imp {
     pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
     pub use loom::sync::Arc;
-    pub use loom::thread::LocalKey;
 
     #[derive(Debug)]
     pub struct Mutex<T>(loom::sync::Mutex<T>);
@@ -228,11 +185,11 @@ mod imp {
 
     /// Loom stand-in for `ArcSwap`: a lock around the `Arc`, so loom sees every publication.
     #[derive(Debug)]
-    pub struct SnapshotCell<T>(Arc<loom::sync::RwLock<Arc<T>>>);
+    pub struct SnapshotCell<T>(loom::sync::RwLock<Arc<T>>);
 
     impl<T> SnapshotCell<T> {
         pub fn new(value: Arc<T>) -> Self {
-            Self(Arc::new(loom::sync::RwLock::new(value)))
+            Self(loom::sync::RwLock::new(value))
         }
         pub fn load_full(&self) -> Arc<T> {
             self.0.read().expect("poisoned").clone()
@@ -240,36 +197,6 @@ mod imp {
         /// Under loom a load is a clone of the `Arc` (what loom checks is the publication).
         pub fn load(&self) -> SnapshotGuard<T> {
             SnapshotGuard(self.load_full())
-        }
-        /// The same protocol as the arc-swap build's: the thread's cache is kept while the
-        /// cell still holds the cached `Arc` (compared by address, under the read lock, so the
-        /// comparison is a step loom schedules), and replaced by a full load otherwise.
-        pub fn read<R>(&self, local: &'static LocalKey<SnapshotCacheSlot<T>>, f: impl FnOnce(&T) -> R) -> R {
-            let mut f = Some(f);
-            let read = local.try_with(|slot| {
-                let f = f.take().expect("`f` is taken once");
-                let Ok(mut slot) = slot.try_borrow_mut() else {
-                    return f(&self.load());
-                };
-                let cache = match &mut *slot {
-                    Some(cache) if Arc::ptr_eq(&cache.cell, &self.0) => cache,
-                    other => other.insert(SnapshotCache {
-                        cell: self.0.clone(),
-                        cached: self.load_full(),
-                    }),
-                };
-                {
-                    let current = cache.cell.read().expect("poisoned");
-                    if !Arc::ptr_eq(&current, &cache.cached) {
-                        cache.cached = current.clone();
-                    }
-                }
-                f(&cache.cached)
-            });
-            match read {
-                Ok(r) => r,
-                Err(_) => f.take().expect("`f` did not run")(&self.load()),
-            }
         }
         pub fn store(&self, value: Arc<T>) {
             *self.0.write().expect("poisoned") = value;
@@ -281,15 +208,6 @@ mod imp {
             new
         }
     }
-
-    /// One thread's cache of a [`SnapshotCell`]'s value (see [`SnapshotCell::read`]).
-    pub struct SnapshotCache<T> {
-        cell: Arc<loom::sync::RwLock<Arc<T>>>,
-        cached: Arc<T>,
-    }
-
-    /// Where a thread keeps its [`SnapshotCache`] (a loom thread-local under loom).
-    pub type SnapshotCacheSlot<T> = std::cell::RefCell<Option<SnapshotCache<T>>>;
 
     /// A borrowed snapshot from [`SnapshotCell::load`].
     pub struct SnapshotGuard<T>(Arc<T>);
@@ -307,28 +225,3 @@ mod imp {
 }
 
 pub use imp::*;
-
-/// Declares a thread-local [`SnapshotCacheSlot`] for snapshots of type `$t`, for
-/// [`SnapshotCell::read`]: `std`'s thread-local (constant-initialised) in a normal build, loom's
-/// under loom, whose thread-locals live and die with each model's threads.
-#[cfg(not(any(feature = "loom", credpool_loom)))]
-macro_rules! snapshot_cache_slot {
-    ($(#[$attr:meta])* static $name:ident: $t:ty) => {
-        ::std::thread_local! {
-            $(#[$attr])*
-            static $name: $crate::sync::SnapshotCacheSlot<$t> = const { ::std::cell::RefCell::new(None) };
-        }
-    };
-}
-
-#[cfg(any(feature = "loom", credpool_loom))]
-macro_rules! snapshot_cache_slot {
-    ($(#[$attr:meta])* static $name:ident: $t:ty) => {
-        ::loom::thread_local! {
-            $(#[$attr])*
-            static $name: $crate::sync::SnapshotCacheSlot<$t> = ::std::cell::RefCell::new(None);
-        }
-    };
-}
-
-pub(crate) use snapshot_cache_slot;

@@ -48,13 +48,22 @@
 //! increments on the thread's own copies of the id and token; a success is one `fetch_add` on the
 //! thread's counter for the credential. [`LockFree::acquire`] and [`LockFree::complete`] return
 //! small hand-written futures that run that path in their first poll, so the lease is built once,
-//! where the caller receives it. Measured with `examples/hot_path.rs` (one task, release,
-//! callgrind for instructions, wall time at a quiet moment of the project's 2-core machine): 454
-//! instructions and 54 ns per acquire + complete, against 589 and 94 ns before these measures
-//! (an `Instant::now` per acquisition, `async fn` shells, the policy's expiry check every time),
-//! and 234 instructions and 29 ns for the same bookkeeping under one `parking_lot` mutex (the
-//! benchmarks' reference, which has no snapshot to borrow). With 2 or 64 tasks on two workers:
-//! 36-44 ns per request (88-91 ns before; 53-57 ns with one shared copy of the lease's `Arc`s). Two things are deliberately not
+//! where the caller receives it, and the common case of [`TicketCore::resolve`] (no ban active,
+//! no token near its window) is inline, the rest out of line. Measured with
+//! `examples/hot_path.rs` (one task, release, callgrind for instructions, wall time on the
+//! project's 2-core machine, old and new binaries alternated): 362 instructions and 52-54 ns per
+//! acquire + complete, against 454 and 54-58 ns before the last round (the lease moved through
+//! nested `Result`s and an `Option<(Lease, Outcome)>`, `ticket_position` called out of line,
+//! per-replica copies in nested slices), and 589 and 94 ns before the first (an `Instant::now`
+//! per acquisition, `async fn` shells, the policy's expiry check every time); 223 instructions
+//! and 28 ns for the same bookkeeping under one `parking_lot` mutex (the benchmarks' reference,
+//! which has no snapshot to borrow). With 2 or 64 tasks on two workers: 36-44 ns per request
+//! in the criterion bench before this round (88-91 ns before the first; 53-57 ns with one shared
+//! copy of the lease's `Arc`s); `hot_path` with 2 and 64 tasks, old and new binaries
+//! alternated: 52 and 56 ns per request, against 54 and 62 ns. Tried and dropped: reading the snapshot through a per-thread arc-swap `Cache`
+//! instead of `load()`'s debt slot saved only 7 instructions here and cost 20 ns of wall time
+//! (the resolved pick then crossed a thread-local closure and a `Result` as memory copies that
+//! the CPU could not forward from the stores just before). Two things are deliberately not
 //! done on that path, to save a second and a third clock read:
 //! - an acquisition that never yielded reports an all-zero [`AcquireTiming`]: its latency is the
 //!   few tens of nanoseconds of the path itself, less than one more clock read would cost. Under
@@ -127,11 +136,6 @@ pub fn replica() -> usize {
         r.set(mine);
         mine
     })
-}
-
-crate::sync::snapshot_cache_slot! {
-    /// This thread's cache of the snapshot it last read ([`SnapshotCell::read`]).
-    static SNAPSHOT: Snapshot
 }
 
 /// One replica's copy of a credential's id and access token.
@@ -384,12 +388,10 @@ impl TicketCore {
         self.ticket.load(Ordering::Relaxed)
     }
 
-    /// Maps `ticket` to a credential on the current snapshot, for `model` at `now`. The snapshot
-    /// is read through the thread's cache ([`SnapshotCell::read`]).
+    /// Maps `ticket` to a credential on the current snapshot, for `model` at `now`.
     #[inline]
     pub fn resolve(&self, ticket: u64, model: &str, now: EpochMs) -> Resolved {
-        self.snapshot
-            .read(&SNAPSHOT, |snap| self.resolve_on(snap, ticket, model, now))
+        self.resolve_on(&self.snapshot.load(), ticket, model, now)
     }
 
     /// [`resolve`](Self::resolve) on `snap`. The common case, inline: no ban active and no

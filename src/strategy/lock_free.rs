@@ -60,7 +60,9 @@
 //! which has no snapshot to borrow). With 2 or 64 tasks on two workers: 36-44 ns per request
 //! in the criterion bench before this round (88-91 ns before the first; 53-57 ns with one shared
 //! copy of the lease's `Arc`s); `hot_path` with 2 and 64 tasks, old and new binaries
-//! alternated: 52 and 56 ns per request, against 54 and 62 ns. Tried and dropped: reading the snapshot through a per-thread arc-swap `Cache`
+//! alternated: 52 and 56 ns per request, against 54 and 62 ns. The criterion bench after this
+//! round (one run, CPU pressure avg10 about 2%): 49.7 ns at 1 task, 28.9 ns per request at 64
+//! (`global_mutex` 412 ns there, 14x). Tried and dropped: reading the snapshot through a per-thread arc-swap `Cache`
 //! instead of `load()`'s debt slot saved only 7 instructions here and cost 20 ns of wall time
 //! (the resolved pick then crossed a thread-local closure and a `Result` as memory copies that
 //! the CPU could not forward from the stores just before). Two things are deliberately not

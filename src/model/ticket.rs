@@ -22,6 +22,7 @@ use super::time::EpochMs;
 
 /// The position, among `usable` accounts in pool order, of the one that serves ticket `ticket`;
 /// `None` when no account is usable. A `calls_per_rotation` of 0 is treated as 1.
+#[inline]
 pub fn ticket_position(ticket: u64, calls_per_rotation: u64, usable: usize) -> Option<usize> {
     if usable == 0 {
         return None;

@@ -48,13 +48,24 @@
 //! increments on the thread's own copies of the id and token; a success is one `fetch_add` on the
 //! thread's counter for the credential. [`LockFree::acquire`] and [`LockFree::complete`] return
 //! small hand-written futures that run that path in their first poll, so the lease is built once,
-//! where the caller receives it. Measured with `examples/hot_path.rs` (one task, release,
-//! callgrind for instructions, wall time at a quiet moment of the project's 2-core machine): 454
-//! instructions and 54 ns per acquire + complete, against 589 and 94 ns before these measures
-//! (an `Instant::now` per acquisition, `async fn` shells, the policy's expiry check every time),
-//! and 234 instructions and 29 ns for the same bookkeeping under one `parking_lot` mutex (the
-//! benchmarks' reference, which has no snapshot to borrow). With 2 or 64 tasks on two workers:
-//! 36-44 ns per request (88-91 ns before; 53-57 ns with one shared copy of the lease's `Arc`s). Two things are deliberately not
+//! where the caller receives it, and the common case of [`TicketCore::resolve`] (no ban active,
+//! no token near its window) is inline, the rest out of line. Measured with
+//! `examples/hot_path.rs` (one task, release, callgrind for instructions, wall time on the
+//! project's 2-core machine, old and new binaries alternated): 362 instructions and 52-54 ns per
+//! acquire + complete, against 454 and 54-58 ns before the last round (the lease moved through
+//! nested `Result`s and an `Option<(Lease, Outcome)>`, `ticket_position` called out of line,
+//! per-replica copies in nested slices), and 589 and 94 ns before the first (an `Instant::now`
+//! per acquisition, `async fn` shells, the policy's expiry check every time); 223 instructions
+//! and 28 ns for the same bookkeeping under one `parking_lot` mutex (the benchmarks' reference,
+//! which has no snapshot to borrow). With 2 or 64 tasks on two workers: 36-44 ns per request
+//! in the criterion bench before this round (88-91 ns before the first; 53-57 ns with one shared
+//! copy of the lease's `Arc`s); `hot_path` with 2 and 64 tasks, old and new binaries
+//! alternated: 52 and 56 ns per request, against 54 and 62 ns. The criterion bench after this
+//! round (one run, CPU pressure avg10 about 2%): 49.7 ns at 1 task, 28.9 ns per request at 64
+//! (`global_mutex` 412 ns there, 14x). Tried and dropped: reading the snapshot through a per-thread arc-swap `Cache`
+//! instead of `load()`'s debt slot saved only 7 instructions here and cost 20 ns of wall time
+//! (the resolved pick then crossed a thread-local closure and a `Result` as memory copies that
+//! the CPU could not forward from the stores just before). Two things are deliberately not
 //! done on that path, to save a second and a third clock read:
 //! - an acquisition that never yielded reports an all-zero [`AcquireTiming`]: its latency is the
 //!   few tens of nanoseconds of the path itself, less than one more clock read would cost. Under
@@ -148,10 +159,11 @@ pub struct Snapshot {
     /// then, the margin), so an acquisition needs no expiry check (`EpochMs::MIN` when a token
     /// has no expiry: then every acquisition checks).
     fresh_until: EpochMs,
-    /// `copies[r][i]`: replica `r`'s own copy of credential `i`'s id and access token (equal
-    /// strings, separate allocations), which leases taken on replica `r`'s threads clone. Built
-    /// replica by replica, so one credential's copies are not neighbours in memory.
-    copies: Box<[Box<[LeaseCopy]>]>,
+    /// `copies[r * n + i]` (`n` accounts): replica `r`'s own copy of credential `i`'s id and
+    /// access token (equal strings, separate allocations), which leases taken on replica `r`'s
+    /// threads clone. Built replica by replica, so one credential's copies are not neighbours in
+    /// memory. (One flat slice: one bounds check and one indirection on the hot path.)
+    copies: Box<[LeaseCopy]>,
 }
 
 impl Snapshot {
@@ -178,11 +190,10 @@ impl Snapshot {
             .min()
             .unwrap_or(EpochMs::MAX);
         let copies = (0..REPLICAS)
-            .map(|_| {
+            .flat_map(|_| {
                 accounts
                     .iter()
                     .map(|a| (AccountId::from(a.id.as_str()), Secret::new(a.access_token.expose())))
-                    .collect()
             })
             .collect();
         Snapshot {
@@ -192,6 +203,17 @@ impl Snapshot {
             bans_until,
             fresh_until,
             copies,
+        }
+    }
+
+    /// Credential `index`, leased on the current thread's copies of its id and token.
+    #[inline]
+    fn pick(&self, index: usize) -> Pick {
+        let (id, token) = &self.copies[replica() * self.accounts.len() + index];
+        Pick {
+            index,
+            id: id.clone(),
+            token: token.clone(),
         }
     }
 
@@ -371,7 +393,28 @@ impl TicketCore {
     /// Maps `ticket` to a credential on the current snapshot, for `model` at `now`.
     #[inline]
     pub fn resolve(&self, ticket: u64, model: &str, now: EpochMs) -> Resolved {
-        let snap = self.snapshot.load();
+        self.resolve_on(&self.snapshot.load(), ticket, model, now)
+    }
+
+    /// [`resolve`](Self::resolve) on `snap`. The common case, inline: no ban active and no
+    /// enabled token near its refresh-ahead window, so the usable set is `live` and no expiry
+    /// check is needed; everything else (bans, expiry, an empty pool) in
+    /// [`resolve_slowly`](Self::resolve_slowly).
+    #[inline]
+    fn resolve_on(&self, snap: &Snapshot, ticket: u64, model: &str, now: EpochMs) -> Resolved {
+        if snap.bans_until <= now && now < snap.fresh_until {
+            if let Some(position) = ticket_position(ticket, self.policy.calls_per_rotation, snap.live.len()) {
+                return Resolved::Ready {
+                    pick: snap.pick(snap.live[position]),
+                    ahead: None,
+                };
+            }
+        }
+        self.resolve_slowly(snap, ticket, model, now)
+    }
+
+    #[inline(never)]
+    fn resolve_slowly(&self, snap: &Snapshot, ticket: u64, model: &str, now: EpochMs) -> Resolved {
         let index = if now >= snap.bans_until {
             // No ban is active: the usable set is the enabled set, precomputed.
             match ticket_position(ticket, self.policy.calls_per_rotation, snap.live.len()) {
@@ -396,13 +439,10 @@ impl TicketCore {
             RefreshDue::Ahead => Some(version),
             RefreshDue::No => None,
         };
-        let (id, token) = &snap.copies[replica()][index];
-        let pick = Pick {
-            index,
-            id: id.clone(),
-            token: token.clone(),
-        };
-        Resolved::Ready { pick, ahead }
+        Resolved::Ready {
+            pick: snap.pick(index),
+            ahead,
+        }
     }
 
     pub fn flight(&self, index: usize) -> &SingleFlight {
@@ -533,15 +573,10 @@ impl LockFree {
         tokio::spawn(async move { shared.run_flight(index).await });
     }
 
-    /// Records an outcome synchronously; returns the persistence still to do, if any.
-    #[inline]
+    /// Records an outcome synchronously; returns the persistence still to do, if any. (A success
+    /// that is not persisted does not come here: [`Complete`] counts it in place.)
     fn complete_now(&self, lease: Lease, request: &Request, outcome: Outcome) -> Option<BoxFuture<'_, ()>> {
         let sh = &*self.shared;
-        // A success that is not persisted only counts a call: no clock read, no snapshot swap.
-        if outcome == Outcome::Success && !sh.env.options.record_outcomes {
-            sh.core.count_success(lease.index);
-            return None;
-        }
         let change = sh
             .env
             .policy
@@ -566,24 +601,27 @@ impl LockFree {
         }
     }
 
-    /// The fast path of an acquisition, run synchronously: the finished acquisition, or the
-    /// continuation that must wait (boxed). With zero selection costs the path reads the policy's
-    /// "now" once and is not timed unless it has to wait (see the module comment).
-    #[inline]
-    fn acquire_now(
+    /// The rest of an acquisition whose ticket did not resolve to a ready credential with no
+    /// refresh to start (that case is [`Acquire`]'s, inline), run synchronously: the finished
+    /// acquisition, or the continuation that must wait (boxed). `started` is the ticket and what
+    /// it resolved to, or `None` when the selection steps have modelled costs to wait for first.
+    /// With zero selection costs the path reads the policy's "now" once and is not timed unless
+    /// it has to wait (see the module comment).
+    #[inline(never)]
+    fn acquire_rest(
         &self,
         request: &Request,
+        started: Option<(u64, Resolved)>,
     ) -> Result<Result<Lease, AcquireError>, BoxFuture<'_, Result<Lease, AcquireError>>> {
         let sh = &*self.shared;
-        if !sh.selection_free {
+        let Some((ticket, resolved)) = started else {
             return Err(Box::pin(self.acquire_slowly(
                 request.model.clone(),
                 Instant::now(),
                 None,
             )));
-        }
-        let ticket = sh.core.take_ticket();
-        match sh.core.resolve(ticket, &request.model, sh.env.clock.now_ms()) {
+        };
+        match resolved {
             Resolved::Ready { pick, ahead } => {
                 if let Some(seen) = ahead {
                     self.refresh_ahead(pick.index, seen);
@@ -718,14 +756,29 @@ impl Future for Acquire<'_, '_> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let waiting = match &mut this.waiting {
-            Some(waiting) => waiting,
-            None => match this.strategy.acquire_now(this.request) {
+        if this.waiting.is_none() {
+            let sh = &*this.strategy.shared;
+            let started = if sh.selection_free {
+                let ticket = sh.core.take_ticket();
+                match sh.core.resolve(ticket, &this.request.model, sh.env.clock.now_ms()) {
+                    // The fast path: the lease is built in the value returned.
+                    Resolved::Ready { pick, ahead: None } => {
+                        return Poll::Ready(Ok(pick.into_lease(AcquireTiming::default())));
+                    }
+                    resolved => Some((ticket, resolved)),
+                }
+            } else {
+                None
+            };
+            match this.strategy.acquire_rest(this.request, started) {
                 Ok(done) => return Poll::Ready(done),
-                Err(continuation) => this.waiting.insert(continuation),
-            },
-        };
-        waiting.as_mut().poll(cx)
+                Err(continuation) => this.waiting = Some(continuation),
+            }
+        }
+        match &mut this.waiting {
+            Some(waiting) => waiting.as_mut().poll(cx),
+            None => unreachable!("an acquisition that did not finish waits"),
+        }
     }
 }
 
@@ -734,7 +787,9 @@ impl Future for Acquire<'_, '_> {
 struct Complete<'s, 'r> {
     strategy: &'s LockFree,
     request: &'r Request,
-    pending: Option<(Lease, Outcome)>,
+    /// The lease to give back, until the first poll.
+    lease: Option<Lease>,
+    outcome: Outcome,
     persisting: Option<BoxFuture<'s, ()>>,
 }
 
@@ -744,10 +799,17 @@ impl Future for Complete<'_, '_> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Some((lease, outcome)) = this.pending.take() {
-            match this.strategy.complete_now(lease, this.request, outcome) {
-                None => return Poll::Ready(Ok(())),
-                Some(persist) => this.persisting = Some(persist),
+        if let Some(lease) = &this.lease {
+            let sh = &*this.strategy.shared;
+            // A success that is not persisted only counts a call: no clock read, no snapshot
+            // swap, and the lease is dropped where it lies.
+            if this.outcome == Outcome::Success && !sh.env.options.record_outcomes {
+                sh.core.count_success(lease.index);
+                this.lease = None;
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(lease) = this.lease.take() {
+                this.persisting = this.strategy.complete_now(lease, this.request, this.outcome.clone());
             }
         }
         match &mut this.persisting {
@@ -783,7 +845,8 @@ impl CredentialManager for LockFree {
         Complete {
             strategy: self,
             request,
-            pending: Some((lease, outcome)),
+            lease: Some(lease),
+            outcome,
             persisting: None,
         }
     }

@@ -1,9 +1,11 @@
 //! Where each unfinished request is, by named step, so a watchdog can say *where* a run hung.
 //!
-//! The runner runs every request inside [`StepBoard::scope`]; a strategy marks the step a request
-//! has reached with [`enter`] ("waiting for `_operation_lock`", "re-entered
-//! `get_valid_credential` after a failed refresh", ...). Outside a scope (a test calling a
-//! strategy directly) [`enter`] does nothing, so strategies need no handle on the board.
+//! The runner runs each request of a strategy that marks steps
+//! ([`crate::strategy::CredentialManager::MARKS_STEPS`]: only `as_shipped` does) inside
+//! [`StepBoard::scope`]; the strategy marks the step a request has reached with [`enter`]
+//! ("waiting for `_operation_lock`", "re-entered `get_valid_credential` after a failed
+//! refresh", ...). Outside a scope (a test calling a strategy directly, or a strategy that marks
+//! no steps) [`enter`] does nothing, so strategies need no handle on the board.
 //!
 //! A task-local rather than a field of [`crate::strategy::Env`]: the request a step belongs to is
 //! the task running it, and every strategy can mark steps without any interface changing.

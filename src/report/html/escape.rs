@@ -20,7 +20,7 @@ pub fn text(s: &str) -> String {
 }
 
 /// An id for an anchor: ASCII letters, digits and `-`, prefixed so it never starts with a digit.
-/// Distinct names may map to the same slug; [`Anchors`] keeps them apart.
+/// Distinct names may map to the same slug; [`anchors`] keeps them apart.
 pub fn slug(prefix: &str, name: &str) -> String {
     let mut out = String::from(prefix);
     let mut dash = true;

@@ -98,6 +98,11 @@ pub struct StrategyStats {
 }
 
 impl Env {
+    /// The change the policy makes to the account that served `request` with `outcome`, now.
+    pub fn outcome_change(&self, request: &super::Request, outcome: &crate::model::Outcome) -> crate::model::Change {
+        self.policy.outcome_change(&request.model, self.clock.now_ms(), outcome)
+    }
+
     /// Calls the token endpoint for credential `index` and turns the answer into the change the
     /// policy makes (a new token, or disabled). Counts the refresh and, on failure, the disable.
     /// `attempt` is this credential's refresh number, which keys the upstream's fault draws.

@@ -82,10 +82,7 @@ impl CredentialManager for GlobalMutex {
     }
 
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let change = self
-            .env
-            .policy
-            .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+        let change = self.env.outcome_change(request, &outcome);
         if change.affects_selection() {
             let mut pool = self.pool.lock().await;
             let newly_disabled = pool.apply(lease.index, &change);

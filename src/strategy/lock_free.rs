@@ -577,10 +577,7 @@ impl LockFree {
     /// that is not persisted does not come here: [`Complete`] counts it in place.)
     fn complete_now(&self, lease: Lease, request: &Request, outcome: Outcome) -> Option<BoxFuture<'_, ()>> {
         let sh = &*self.shared;
-        let change = sh
-            .env
-            .policy
-            .outcome_change(&request.model, sh.env.clock.now_ms(), &outcome);
+        let change = sh.env.outcome_change(request, &outcome);
         if sh.core.complete(lease.index, &change) {
             Counters::bump(&sh.counters.disables);
         }

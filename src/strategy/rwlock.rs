@@ -210,10 +210,7 @@ impl CredentialManager for RwLockStrategy {
     }
 
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let change = self
-            .env
-            .policy
-            .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+        let change = self.env.outcome_change(request, &outcome);
         let gate = self.gate.write();
         self.env
             .complete_outcome(&self.counters, &lease.id, change, gate, |c| {

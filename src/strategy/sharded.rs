@@ -231,10 +231,7 @@ impl CredentialManager for Sharded {
     }
 
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
-        let change = self
-            .env
-            .policy
-            .outcome_change(&request.model, self.env.clock.now_ms(), &outcome);
+        let change = self.env.outcome_change(request, &outcome);
         let gate = self.gates[self.core.locate(lease.index).0].lock();
         self.env
             .complete_outcome(&self.counters, &lease.id, change, gate, |c| {

@@ -154,6 +154,7 @@ fn an_invalid_file_is_exit_2_located_and_untouched_by_every_command() {
         vec!["accounts", "list", s(&path)],
         vec!["accounts", "disable", s(&path), "alice@example.com"],
         vec!["accounts", "enable", s(&path), "alice@example.com"],
+        vec!["accounts", "clean", s(&path)],
         vec!["check", s(&path)],
     ] {
         let out = credpool(&args);
@@ -167,6 +168,72 @@ fn an_invalid_file_is_exit_2_located_and_untouched_by_every_command() {
     }
 }
 
+/// The id of a process that has exited (and been reaped), for a temp file's name.
+fn a_finished_process() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// A temp file as a writer of process `pid` names it, holding the file's tokens, mode 0600.
+fn writers_temp(dir: &Path, pid: u32) -> PathBuf {
+    let temp = dir.join(format!(".accounts.toml.{pid}.0.tmp"));
+    fs::write(&temp, FILE).unwrap();
+    fs::set_permissions(&temp, fs::Permissions::from_mode(0o600)).unwrap();
+    temp
+}
+
+#[test]
+fn clean_removes_the_temp_files_of_writers_that_are_gone_and_only_those() {
+    let (dir, path) = with_file("accounts.toml", FILE);
+    let gone = writers_temp(dir.path(), a_finished_process());
+    // A writer that is still running: this test's own process.
+    let live = writers_temp(dir.path(), std::process::id());
+    let unrelated = dir.path().join(".other.toml.1.0.tmp");
+    fs::write(&unrelated, "x").unwrap();
+
+    let out = credpool(&["accounts", "list", s(&path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 temp file(s) of writers that are gone"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(gone.exists(), "list only reads");
+
+    let out = credpool(&["accounts", "clean", s(&path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("removed {}", gone.display())),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!gone.exists());
+    assert!(live.exists(), "a running writer's temp file was removed");
+    assert!(unrelated.exists(), "another file's temp file was removed");
+    assert_eq!(fs::read_to_string(&path).unwrap(), FILE, "the accounts file changed");
+
+    let out = credpool(&["accounts", "clean", s(&path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no temp files of writers that are gone"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn clean_keeps_every_temp_file_while_the_accounts_file_is_broken() {
+    let (dir, path) = with_file("accounts.toml", "[[accounts]\n");
+    let gone = writers_temp(dir.path(), a_finished_process());
+    let out = credpool(&["accounts", "clean", s(&path)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("no temp file was removed"), "{}", stderr(&out));
+    assert!(gone.exists(), "the last good copy of the tokens was removed");
+}
+
 #[test]
 fn a_missing_file_is_exit_2_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,6 +241,7 @@ fn a_missing_file_is_exit_2_and_is_not_created() {
     for args in [
         vec!["accounts", "list", s(&path)],
         vec!["accounts", "disable", s(&path), "alice@example.com"],
+        vec!["accounts", "clean", s(&path)],
         vec!["check", s(&path)],
     ] {
         let out = credpool(&args);

@@ -1,10 +1,13 @@
-//! `credpool accounts list|disable|enable FILE`: look at and switch accounts in an accounts file.
+//! `credpool accounts list|disable|enable|clean FILE`: look at and switch accounts in an accounts
+//! file, and remove the temp files that killed writers left beside it.
 //!
-//! `list` only reads (it never takes a lock or writes). `disable` and `enable` go through the
+//! `list` only reads (it never takes a lock or writes); it mentions leftover temp files. `disable` and `enable` go through the
 //! `durable` store, so they are safe to run beside a live proxy that uses credpool's locking:
 //! they take the cross-process lock, change one key of one account, and replace the file
-//! atomically with fsyncs; every other key, known or unknown, keeps its text. No output of these
-//! commands ever contains a token.
+//! atomically with fsyncs; every other key, known or unknown, keeps its text. `clean` removes
+//! only temp files whose writing process is gone, and only while the accounts file itself reads
+//! and validates (when it does not, those temp files may be the last copy of its tokens). No
+//! output of these commands ever contains a token.
 
 use super::check::parse_pool;
 use super::{CliResult, Failure};
@@ -38,6 +41,13 @@ pub enum AccountsCommand {
         /// The account's email, else its user_id, else its position as `#N` (as `list` shows).
         id: String,
     },
+    /// Remove the temp files (`.<file>.<pid>.<n>.tmp`, mode 0600, holding tokens) that writers
+    /// killed mid-save left beside the file; only those whose process is gone, and only while
+    /// the file itself is valid.
+    Clean {
+        /// The accounts.toml whose leftover temp files to remove.
+        file: PathBuf,
+    },
 }
 
 pub fn run(cmd: AccountsCommand) -> CliResult {
@@ -45,6 +55,7 @@ pub fn run(cmd: AccountsCommand) -> CliResult {
         AccountsCommand::List { file } => list(&file),
         AccountsCommand::Disable { file, id } => switch(&file, AccountId::from(id), Change::Disabled),
         AccountsCommand::Enable { file, id } => switch(&file, AccountId::from(id), Change::Enabled),
+        AccountsCommand::Clean { file } => clean(&file),
     }
 }
 
@@ -61,6 +72,36 @@ fn list(path: &Path) -> CliResult {
     let width = file.accounts.iter().map(|a| a.id.0.chars().count()).max().unwrap_or(0);
     for account in &file.accounts {
         println!("{:width$}  {}", account.id.0, describe(account, now));
+    }
+    let stale = FileBackend::new(path).stale_temp_files().unwrap_or_default();
+    if !stale.is_empty() {
+        eprintln!(
+            "note: {} temp file(s) of writers that are gone lie beside {} (mode 0600, holding tokens); \
+             `credpool accounts clean {}` removes them",
+            stale.len(),
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn clean(path: &Path) -> CliResult {
+    read_pool(path).map_err(|e| match e {
+        Failure::BadInput(why) => Failure::BadInput(format!(
+            "{why}; no temp file was removed (while the accounts file is not valid, they may hold \
+             the last good copy of its tokens)"
+        )),
+        other => other,
+    })?;
+    let removed = FileBackend::new(path)
+        .remove_stale_temp_files()
+        .map_err(|e| Failure::BadInput(format!("{}: cannot clean its directory: {e}", path.display())))?;
+    if removed.is_empty() {
+        println!("{}: no temp files of writers that are gone", path.display());
+    }
+    for temp in &removed {
+        println!("{}: removed {}", path.display(), temp.display());
     }
     Ok(())
 }

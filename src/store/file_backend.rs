@@ -105,8 +105,9 @@ impl FileBackend {
     }
 
     /// Temp files of this file's writers left in its directory: a writer killed between creating
-    /// its temp file and renaming it leaves one behind (mode 0600, holding tokens). Nothing removes
-    /// them by itself; `credpool torture` counts them.
+    /// its temp file and renaming it leaves one behind (mode 0600, holding tokens). No write
+    /// removes them by itself (`credpool torture` counts them); `credpool accounts clean` removes
+    /// those whose writer is gone ([`remove_stale_temp_files`](Self::remove_stale_temp_files)).
     pub fn temp_files(&self) -> io::Result<Vec<PathBuf>> {
         let prefix = format!(".{}.", self.file_name());
         let mut out: Vec<PathBuf> = self
@@ -118,6 +119,33 @@ impl FileBackend {
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    /// The [`temp_files`](Self::temp_files) whose writer is gone: the process id in the name is
+    /// not this process and no running process has it. A live writer's temp file (in this or
+    /// another process) is never among them; a dead writer's whose id a new process has taken
+    /// is kept too, until that process ends (the safe side).
+    pub fn stale_temp_files(&self) -> io::Result<Vec<PathBuf>> {
+        Ok(self
+            .temp_files()?
+            .into_iter()
+            .filter(|path| temp_writer(path).is_some_and(|pid| pid != std::process::id() && !process_exists(pid)))
+            .collect())
+    }
+
+    /// Removes the [`stale_temp_files`](Self::stale_temp_files) (each holds a copy of the tokens
+    /// of its moment) and returns what it removed. The accounts file itself is never touched.
+    pub fn remove_stale_temp_files(&self) -> io::Result<Vec<PathBuf>> {
+        let stale = self.stale_temp_files()?;
+        for path in &stale {
+            match self.fs.remove_file(path) {
+                Ok(()) => {}
+                // Another cleaner was first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            }
+        }
+        Ok(stale)
     }
 
     fn file_name(&self) -> String {
@@ -216,6 +244,30 @@ impl FileBackend {
             let _ = self.fs.copy(&self.backup_path, &self.path);
         }
     }
+}
+
+/// The process id in a temp file's name (`.<name>.<pid>.<n>.tmp`), if it has that shape.
+fn temp_writer(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".tmp")?;
+    let mut parts = name.rsplit('.');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// Whether a process with this id is running (or exists but is not ours to signal).
+#[cfg(unix)]
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // Signal 0 checks existence and permission without sending anything.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+}
+
+/// Elsewhere no writer is known to be gone: nothing is stale.
+#[cfg(not(unix))]
+fn process_exists(_pid: u32) -> bool {
+    true
 }
 
 /// `<path><suffix>`: `accounts.toml` -> `accounts.toml.lock`.

@@ -34,10 +34,11 @@
 use super::backend::Backend;
 use super::durable::{cross_process_lock, DURABLE_WRITE};
 use super::locked::{read_modify_write, read_parsed};
+use super::seq_window::SeqWindow;
 use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
 use crate::model::{AccountId, AccountsFile, Change};
-use std::collections::{HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -69,11 +70,13 @@ struct CoreState {
     committed: u64,
     /// A leader is writing or about to: new updates only queue.
     leader_active: bool,
-    /// Results of committed updates, until their callers take them.
-    results: HashMap<u64, Result<(), StoreError>>,
+    /// Results of committed updates, until their callers take them (committed in sequence order,
+    /// taken in any).
+    results: SeqWindow<Result<(), StoreError>>,
     /// Updates whose callers stopped waiting before their result arrived: the result is dropped
     /// on arrival instead of being kept forever.
-    abandoned: HashSet<u64>,
+    /// (Almost always empty: a `BTreeSet` answers "not there" without hashing.)
+    abandoned: BTreeSet<u64>,
 }
 
 /// The synchronous state machine of group commit. Public so `loom_tests/` can drive the
@@ -99,8 +102,8 @@ impl Core {
                 next_seq: 1,
                 committed: 0,
                 leader_active: false,
-                results: HashMap::new(),
-                abandoned: HashSet::new(),
+                results: SeqWindow::new(),
+                abandoned: BTreeSet::new(),
             }),
         }
     }
@@ -178,14 +181,14 @@ impl Core {
         if seq > s.committed {
             return None;
         }
-        s.results.remove(&seq)
+        s.results.remove(seq)
     }
 
     /// Update `seq`'s caller stopped waiting: drop its result now or when it arrives. Its change
     /// may still be written (it may already be in a batch being written).
     pub fn abandon(&self, seq: u64) {
         let mut s = self.state.lock();
-        if s.results.remove(&seq).is_none() && seq > s.committed {
+        if s.results.remove(seq).is_none() && seq > s.committed {
             s.abandoned.insert(seq);
         }
     }

@@ -25,6 +25,7 @@ pub mod fs;
 pub mod group_commit;
 pub mod locked;
 pub mod naive;
+mod seq_window;
 mod tally;
 
 use crate::costs::Costs;

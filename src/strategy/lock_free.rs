@@ -13,9 +13,7 @@
 //! - **Per-thread copies of what a lease holds** ([`replica`]): a lease owns its credential's id
 //!   and token (two `Arc<str>`), and cloning one shared `Arc` from every core makes its reference
 //!   count the hottest cache line in the process; the snapshot keeps a copy of each per replica,
-//!   made on the first thread of the replica that leases from it (so in that thread's allocator
-//!   arena, on lines no other core touches), and each thread clones (and counts successes on)
-//!   its own.
+//!   and each thread clones (and counts successes on) its own.
 //! - **A per-credential single-flight refresh, ahead of expiry** ([`SingleFlight`]): inside the
 //!   policy's refresh-ahead window but outside the margin, the first request to notice starts a
 //!   refresh in the background (`tokio::spawn`) and every request keeps using the still-valid
@@ -122,11 +120,7 @@ pub const REPLICAS: usize = 8;
 /// case's time on those reference counts' `lock` instructions, and with one shared copy two
 /// workers served requests no faster than one (53-57 ns each with 1, 2 or 64 tasks). With a
 /// copy per thread, each core counts references on lines of its own (36-39 ns per request with
-/// 2 or 64 tasks); the success counters are spread the same way. "Of its own" needed one more
-/// step: built together on one thread, the copies landed next to each other and to the
-/// snapshot's read-only data by chance, and over twelve benchmark instances with 64 tasks seven
-/// ran at 53-62 ns per request instead of 31-33; built lazily on their own threads, eight of
-/// eight ran at 31-44 ns.
+/// 2 or 64 tasks); the success counters are spread the same way.
 #[inline]
 pub fn replica() -> usize {
     use std::cell::Cell;
@@ -165,14 +159,11 @@ pub struct Snapshot {
     /// then, the margin), so an acquisition needs no expiry check (`EpochMs::MIN` when a token
     /// has no expiry: then every acquisition checks).
     fresh_until: EpochMs,
-    /// `replicas[r][i]`: replica `r`'s own copy of credential `i`'s id and access token (equal
-    /// strings, separate allocations), which leases taken on replica `r`'s threads clone. Each
-    /// replica's copies are made by the first of its threads to lease from this snapshot, on
-    /// that thread: the allocator then takes them from that thread's own arena, away from the
-    /// other replicas' copies and from the snapshot's shared, read-only data (built together on
-    /// one thread, the copies shared cache lines with their neighbours by chance, and a core's
-    /// reference-count writes then slowed the other's reads by 20-30 ns per request).
-    replicas: Box<[std::sync::OnceLock<Box<[LeaseCopy]>>]>,
+    /// `copies[r * n + i]` (`n` accounts): replica `r`'s own copy of credential `i`'s id and
+    /// access token (equal strings, separate allocations), which leases taken on replica `r`'s
+    /// threads clone. Built replica by replica, so one credential's copies are not neighbours in
+    /// memory. (One flat slice: one bounds check and one indirection on the hot path.)
+    copies: Box<[LeaseCopy]>,
 }
 
 impl Snapshot {
@@ -198,27 +189,27 @@ impl Snapshot {
             .map(|a| a.expires_at().map_or(EpochMs::MIN, |at| at - window_ms))
             .min()
             .unwrap_or(EpochMs::MAX);
-        let replicas = (0..REPLICAS).map(|_| std::sync::OnceLock::new()).collect();
+        let copies = (0..REPLICAS)
+            .flat_map(|_| {
+                accounts
+                    .iter()
+                    .map(|a| (AccountId::from(a.id.as_str()), Secret::new(a.access_token.expose())))
+            })
+            .collect();
         Snapshot {
             accounts,
             versions,
             live,
             bans_until,
             fresh_until,
-            replicas,
+            copies,
         }
     }
 
     /// Credential `index`, leased on the current thread's copies of its id and token.
     #[inline]
     fn pick(&self, index: usize) -> Pick {
-        let copies = self.replicas[replica()].get_or_init(|| {
-            self.accounts
-                .iter()
-                .map(|a| (AccountId::from(a.id.as_str()), Secret::new(a.access_token.expose())))
-                .collect()
-        });
-        let (id, token) = &copies[index];
+        let (id, token) = &self.copies[replica() * self.accounts.len() + index];
         Pick {
             index,
             id: id.clone(),

@@ -1,8 +1,8 @@
 //! Where each unfinished request is, by named step, so a watchdog can say *where* a run hung.
 //!
 //! The runner runs each request of a strategy that marks steps
-//! ([`crate::strategy::CredentialManager::MARKS_STEPS`]: only `as_shipped` does) inside
-//! [`StepBoard::scope`]; the strategy marks the step a request has reached with [`enter`]
+//! ([`crate::strategy::CredentialManager::MARKS_STEPS`]: only `as_shipped` does) on the board
+//! ([`StepBoard::track`]); the strategy marks the step a request has reached with [`enter`]
 //! ("waiting for `_operation_lock`", "re-entered `get_valid_credential` after a failed
 //! refresh", ...). Outside a scope (a test calling a strategy directly, or a strategy that marks
 //! no steps) [`enter`] does nothing, so strategies need no handle on the board.
@@ -49,7 +49,7 @@ pub struct StuckAt {
     pub requests: u64,
 }
 
-/// Marks the step the current request has reached (a no-op outside [`StepBoard::scope`]).
+/// Marks the step the current request has reached (a no-op off the board, see [`StepBoard::track`]).
 pub fn enter(step: &'static str) {
     let _ = CURRENT.try_with(|entered| {
         let left = entered.step.replace(Some(step));
@@ -67,20 +67,26 @@ fn leave() {
 }
 
 impl StepBoard {
-    /// Runs `fut` as one request: the steps it enters are counted on this board, and forgotten
-    /// once it finishes.
+    /// Runs `fut` as one request: on this board when `on_board` (the steps it enters are counted,
+    /// and forgotten once it finishes), else as it is, at no cost.
     ///
     /// `fut` is boxed by the caller (`Unpin`), and the wrapper is a plain future, not an `async`
     /// block: an `async` wrapper would hold `fut` twice (as its argument and as the future it
     /// awaits), and a request's future is the largest thing a run keeps per request in flight.
-    pub fn scope<F: Future + Unpin>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(
-            Entered {
-                board: self.clone(),
-                step: Cell::new(None),
-            },
-            LeaveWhenDone(fut),
-        )
+    /// The board's task-local scope is boxed too (it cannot be moved once polled); only the
+    /// requests of strategies that mark steps pay for that allocation.
+    pub fn track<F: Future + Unpin>(self: &Arc<Self>, on_board: bool, fut: F) -> Tracked<F> {
+        Tracked(if on_board {
+            TrackedAs::OnBoard(Box::pin(CURRENT.scope(
+                Entered {
+                    board: self.clone(),
+                    step: Cell::new(None),
+                },
+                LeaveWhenDone(fut),
+            )))
+        } else {
+            TrackedAs::Plain(fut)
+        })
     }
 
     /// One request moved from step `from` to step `to` (either may be none).
@@ -116,6 +122,25 @@ impl StepBoard {
     }
 }
 
+/// A request's future, on a step board or not ([`StepBoard::track`]).
+pub struct Tracked<F: Future + Unpin>(TrackedAs<F>);
+
+enum TrackedAs<F: Future + Unpin> {
+    Plain(F),
+    OnBoard(Pin<Box<tokio::task::futures::TaskLocalFuture<Entered, LeaveWhenDone<F>>>>),
+}
+
+impl<F: Future + Unpin> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match &mut self.0 {
+            TrackedAs::Plain(fut) => Pin::new(fut).poll(cx),
+            TrackedAs::OnBoard(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
 /// Polls a request's future and takes it off the board when it is done (inside the task-local
 /// scope, which is still set while the inner future is polled).
 struct LeaveWhenDone<F>(F);
@@ -144,16 +169,19 @@ mod tests {
                 let (board, mut rx) = (board.clone(), rx.clone());
                 tokio::spawn(async move {
                     board
-                        .scope(Box::pin(async move {
-                            enter("first");
-                            enter("waiting forever");
-                            let _ = rx.wait_for(|go| *go).await;
-                        }))
+                        .track(
+                            true,
+                            Box::pin(async move {
+                                enter("first");
+                                enter("waiting forever");
+                                let _ = rx.wait_for(|go| *go).await;
+                            }),
+                        )
                         .await
                 })
             })
             .collect();
-        board.scope(Box::pin(async { enter("done soon") })).await;
+        board.track(true, Box::pin(async { enter("done soon") })).await;
         tokio::task::yield_now().await;
         assert_eq!(
             board.stuck(),

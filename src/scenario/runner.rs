@@ -18,7 +18,7 @@ use crate::analysis::{fifo, littles_law};
 use crate::clock::{Clock, VIRTUAL_TIME_SCALE};
 use crate::metrics::audit::AuditedStore;
 use crate::metrics::recorder::RequestRecord;
-use crate::metrics::steps::StepBoard;
+use crate::metrics::steps::{StepBoard, Tracked};
 use crate::metrics::{Recorder, StrategyRun};
 use crate::model::AccountsFile;
 use crate::store::backend::{Backend, MemoryBackend};
@@ -26,6 +26,8 @@ use crate::store::AccountStore;
 use crate::strategy::{AcquireError, AcquireTiming, AnyStrategy, CredentialManager, Env, Request, StrategyName};
 use crate::upstream::simulated::SimulatedUpstream;
 use crate::upstream::{Api, TokenEndpoint};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,14 +207,20 @@ async fn drive_with<M: CredentialManager, A: Api>(
                 LoadModel::Burst => {
                     for n in 0..load.requests {
                         let (user, model) = (user_of(&load, seed, n), model_of(&load, n));
-                        spawn_request(&shared, n, Duration::ZERO, user, model);
+                        tokio::spawn(tracked_request(&shared, n, Duration::ZERO, user, model));
                     }
                 }
                 LoadModel::Open => {
                     for (n, at) in Arrivals::new(&load, seed).enumerate() {
                         tokio::time::sleep_until(shared.clock.instant_at(at)).await;
                         let n = n as u64;
-                        spawn_request(&shared, n, at, user_of(&load, seed, n), model_of(&load, n));
+                        tokio::spawn(tracked_request(
+                            &shared,
+                            n,
+                            at,
+                            user_of(&load, seed, n),
+                            model_of(&load, n),
+                        ));
                     }
                 }
                 LoadModel::Closed => {
@@ -226,12 +234,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
                                     break;
                                 }
                                 let at = shared.clock.elapsed();
-                                let request = Box::pin(one_request(shared.clone(), n, at, user, model_of(&load, n)));
-                                if M::MARKS_STEPS {
-                                    shared.steps.scope(request).await;
-                                } else {
-                                    request.await;
-                                }
+                                tracked_request(&shared, n, at, user, model_of(&load, n)).await;
                                 if !load.think_time.is_zero() {
                                     tokio::time::sleep(shared.clock.spend(load.think_time)).await;
                                 }
@@ -318,25 +321,22 @@ pub fn planned_requests(plan: &Plan) -> u64 {
     }
 }
 
-/// Spawns one request, on the watchdog's step board if the strategy marks steps.
+/// One request, on the watchdog's step board if the strategy marks steps (spawned for open and
+/// burst loads, awaited in place by a closed load's user).
 ///
 /// The request's future is boxed: it holds the strategy's and the upstream's futures (hundreds of
 /// bytes), and tokio copies a spawned future's whole size several times (into the task, and each
 /// time the task's stage changes); one allocation costs less than those copies, and the future
 /// spawned is then a few words.
-fn spawn_request<M: CredentialManager, A: Api>(
+fn tracked_request<M: CredentialManager, A: Api>(
     shared: &Arc<Shared<M, A>>,
     number: u64,
     arrival: Duration,
     user: u32,
     model: Arc<str>,
-) {
+) -> Tracked<Pin<Box<impl Future<Output = ()> + Send + 'static>>> {
     let request = Box::pin(one_request(shared.clone(), number, arrival, user, model));
-    if M::MARKS_STEPS {
-        tokio::spawn(shared.steps.scope(request));
-    } else {
-        tokio::spawn(request);
-    }
+    shared.steps.track(M::MARKS_STEPS, request)
 }
 
 /// One request: acquire, call the upstream, complete, record. The clock is read once at each

@@ -21,98 +21,31 @@
 //! a two-worker runtime "64 concurrent tasks" means two threads running them, interleaving only
 //! where a strategy makes a task wait (a contended async lock, a queue, a refresh).
 
+#[path = "common/pool.rs"]
+mod pool;
 #[path = "common/reference.rs"]
 mod reference;
 
-use credpool::clock::Clock;
-use credpool::costs::Costs;
-use credpool::model::{Account, AccountsFile, Outcome, Policy, RefreshFailure, TokenGrant};
-use credpool::secret::Secret;
-use credpool::store::backend::MemoryBackend;
-use credpool::store::{self, BoxFuture, StoreMode};
+use credpool::model::Outcome;
 use credpool::strategy::global_mutex::GlobalMutex;
 use credpool::strategy::lock_free::LockFree;
 use credpool::strategy::queue_pool::QueuePool;
 use credpool::strategy::rwlock::RwLockStrategy;
 use credpool::strategy::sharded::Sharded;
-use credpool::strategy::{CredentialManager, Env, Request, StrategyName, StrategyOptions};
-use credpool::upstream::TokenEndpoint;
+use credpool::strategy::{CredentialManager, Request, StrategyName};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use pool::{expired_env, healthy_env, CREDENTIALS};
 use reference::ParkingLotReference;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Credentials in the pool.
-const CREDENTIALS: usize = 4;
 /// Concurrent tasks per case; 1 is the uncontended case.
 const TASKS: [usize; 5] = [1, 2, 8, 64, 1024];
 const MODEL: &str = "gemini-3-pro-preview";
-/// Tokens valid for ten days: no refresh (not even ahead of expiry) during a benchmark.
-const LONG_LIFETIME_S: i64 = 10 * 24 * 3600;
 /// The refresh batch: this many tasks, each making this many requests.
 const REFRESH_TASKS: usize = 64;
 const REFRESH_REQUESTS_PER_TASK: usize = 16;
-
-/// A token endpoint that answers at once: the refresh path's own cost, no network.
-struct InstantTokens;
-
-impl TokenEndpoint for InstantTokens {
-    fn refresh<'a>(
-        &'a self,
-        credential: usize,
-        attempt: u64,
-        _refresh_token: &'a Secret,
-    ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
-        Box::pin(async move {
-            Ok(TokenGrant {
-                access_token: Secret::new(format!("bench-{credential}-{attempt}")),
-                expires_in: 3600,
-            })
-        })
-    }
-}
-
-/// The inputs of every strategy: `accounts` on the wall clock, zero modelled costs, outcomes not
-/// persisted, an in-memory `locked` store (written only by refreshes).
-fn env(accounts: Vec<Account>, clock: Clock) -> Env {
-    let text = AccountsFile::from_accounts(accounts.clone()).to_toml_string();
-    let backend = Arc::new(MemoryBackend::new(Some(text)));
-    Env {
-        policy: Policy::default(),
-        accounts,
-        costs: Costs::default(),
-        clock,
-        store: store::open(StoreMode::Locked, backend, Costs::default()),
-        tokens: Arc::new(InstantTokens),
-        options: StrategyOptions {
-            record_outcomes: false,
-            ..StrategyOptions::default()
-        },
-    }
-}
-
-fn healthy_env() -> Env {
-    let clock = Clock::wall();
-    let now = clock.now_ms();
-    env(
-        (0..CREDENTIALS)
-            .map(|i| Account::synthetic(i, now, LONG_LIFETIME_S))
-            .collect(),
-        clock,
-    )
-}
-
-fn expired_env() -> Env {
-    let clock = Clock::wall();
-    let hour_ago = clock.now_ms() - 3_600_000;
-    env(
-        (0..CREDENTIALS)
-            .map(|i| Account::synthetic(i, hour_ago, 3600))
-            .collect(),
-        clock,
-    )
-}
 
 /// The benchmark runtime: multi-threaded, two workers (the machines this targets have two cores).
 fn runtime() -> tokio::runtime::Runtime {

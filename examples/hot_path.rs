@@ -15,59 +15,25 @@
 //! two-worker runtime, with zero modelled costs and outcomes not persisted, as in
 //! `benches/strategies.rs`. Prints the wall time per request (indicative only).
 
+// The refresh bench's expired pool is not used here.
+#[allow(dead_code)]
+#[path = "../benches/common/pool.rs"]
+mod pool;
 #[path = "../benches/common/reference.rs"]
 mod reference;
 
-use credpool::clock::Clock;
-use credpool::costs::Costs;
-use credpool::model::{Account, AccountsFile, Outcome, Policy, RefreshFailure, TokenGrant};
-use credpool::secret::Secret;
-use credpool::store::backend::MemoryBackend;
-use credpool::store::{self, BoxFuture, StoreMode};
+use credpool::model::Outcome;
 use credpool::strategy::global_mutex::GlobalMutex;
 use credpool::strategy::lock_free::LockFree;
 use credpool::strategy::queue_pool::QueuePool;
 use credpool::strategy::rwlock::RwLockStrategy;
 use credpool::strategy::sharded::Sharded;
-use credpool::strategy::{CredentialManager, Env, Request, StrategyName, StrategyOptions};
-use credpool::upstream::TokenEndpoint;
+use credpool::strategy::{CredentialManager, Request, StrategyName};
+use pool::healthy_env;
 use reference::ParkingLotReference;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The healthy pool never refreshes; a refresh would be a bug in the harness.
-struct NoRefresh;
-
-impl TokenEndpoint for NoRefresh {
-    fn refresh<'a>(&'a self, _: usize, _: u64, _: &'a Secret) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
-        panic!("the hot-path harness never refreshes a token")
-    }
-}
-
-/// Four healthy credentials (valid ten days), zero costs, outcomes not persisted.
-fn env() -> Env {
-    let clock = Clock::wall();
-    let now = clock.now_ms();
-    let accounts: Vec<Account> = (0..4).map(|i| Account::synthetic(i, now, 10 * 24 * 3600)).collect();
-    let text = AccountsFile::from_accounts(accounts.clone()).to_toml_string();
-    Env {
-        policy: Policy::default(),
-        accounts,
-        costs: Costs::default(),
-        clock,
-        store: store::open(
-            StoreMode::Locked,
-            Arc::new(MemoryBackend::new(Some(text))),
-            Costs::default(),
-        ),
-        tokens: Arc::new(NoRefresh),
-        options: StrategyOptions {
-            record_outcomes: false,
-            ..StrategyOptions::default()
-        },
-    }
-}
 
 /// `requests` acquire + complete over `tasks` tasks; the time from the first to the last.
 async fn run<M: CredentialManager>(manager: M, requests: u64, tasks: u64) -> std::time::Duration {
@@ -110,17 +76,17 @@ fn main() -> ExitCode {
     let elapsed = rt.block_on(async move {
         let name = |s: &str| s.parse::<StrategyName>();
         match which.as_str() {
-            "parking_lot_reference" => Ok(run(ParkingLotReference::new(env()), requests, tasks).await),
+            "parking_lot_reference" => Ok(run(ParkingLotReference::new(healthy_env()), requests, tasks).await),
             any if any.starts_with("any:") => match name(&any[4..]) {
-                Ok(n) => Ok(run(n.build(env()), requests, tasks).await),
+                Ok(n) => Ok(run(n.build(healthy_env()), requests, tasks).await),
                 Err(e) => Err(e),
             },
             other => match name(other) {
-                Ok(StrategyName::GlobalMutex) => Ok(run(GlobalMutex::new(env()), requests, tasks).await),
-                Ok(StrategyName::Rwlock) => Ok(run(RwLockStrategy::new(env()), requests, tasks).await),
-                Ok(StrategyName::QueuePool) => Ok(run(QueuePool::new(env()), requests, tasks).await),
-                Ok(StrategyName::Sharded) => Ok(run(Sharded::new(env()), requests, tasks).await),
-                Ok(StrategyName::LockFree) => Ok(run(LockFree::new(env()), requests, tasks).await),
+                Ok(StrategyName::GlobalMutex) => Ok(run(GlobalMutex::new(healthy_env()), requests, tasks).await),
+                Ok(StrategyName::Rwlock) => Ok(run(RwLockStrategy::new(healthy_env()), requests, tasks).await),
+                Ok(StrategyName::QueuePool) => Ok(run(QueuePool::new(healthy_env()), requests, tasks).await),
+                Ok(StrategyName::Sharded) => Ok(run(Sharded::new(healthy_env()), requests, tasks).await),
+                Ok(StrategyName::LockFree) => Ok(run(LockFree::new(healthy_env()), requests, tasks).await),
                 Ok(StrategyName::AsShipped) => Err("as_shipped replays the shipped code; it is not benchmarked".into()),
                 Err(e) => Err(e),
             },

@@ -83,14 +83,19 @@ fn euid_is_root() -> bool {
     fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
-/// Runs credpool with `args`, as `nobody` when asked.
-fn credpool(args: &[&str], path: &Path, as_nobody: bool) -> Output {
+/// Runs `credpool <args> <path> <after...>`, as `nobody` when asked.
+fn credpool_with(args: &[&str], path: &Path, after: &[&str], as_nobody: bool) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_credpool"));
-    cmd.args(args).arg(path);
+    cmd.args(args).arg(path).args(after);
     if as_nobody {
         cmd.uid(65534).gid(65534);
     }
     cmd.output().unwrap()
+}
+
+/// Runs `credpool <args> <path>`, as `nobody` when asked.
+fn credpool(args: &[&str], path: &Path, as_nobody: bool) -> Output {
+    credpool_with(args, path, &[], as_nobody)
 }
 
 /// Runs every command relevant to `kind` on `path` and checks exit code, message and directory.
@@ -111,12 +116,7 @@ fn refuse_everywhere(kind: Kind, name: &str, path: &Path, c: &Case, as_nobody: b
         let before = snapshot(dir);
         // `accounts disable FILE ID`: the id goes after the file.
         let output = if args[0] == "accounts" && args[1] != "list" {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_credpool"));
-            cmd.args(&args).arg(path).arg("a@example.com");
-            if as_nobody {
-                cmd.uid(65534).gid(65534);
-            }
-            cmd.output().unwrap()
+            credpool_with(&args, path, &["a@example.com"], as_nobody)
         } else {
             credpool(&args, path, as_nobody)
         };

@@ -1,10 +1,14 @@
 //! Rotation: every K calls in aggregate, whoever makes them and however they interleave.
 //!
-//! - `lock_free` ([`TicketCore`]): the atomic ticket is the linearisation order of the
-//!   acquisitions, so the picks sorted by ticket must be exactly what sequential
-//!   [`PoolState::select`] picks (no credential more than K in a row, turns in pool order), the
-//!   tickets taken must equal the acquisitions made, and with K = 1 and as many threads as
-//!   credentials each thread must get a distinct credential.
+//! - `lock_free` ([`TicketCore`], [`TicketBlocks`]): no ticket is handed out twice, and each
+//!   ticket's pick is what sequential [`PoolState::select`] picks for that call number (so no
+//!   credential serves a turn more than K times, and turns go in pool order); every block of
+//!   tickets reserved hands out at least its first ticket (a lost race cuts one turn short, it
+//!   does not skip turns wholesale); with K = 1 and as many threads as credentials each thread
+//!   gets a distinct credential. Under loom every model thread is the same OS thread, so they
+//!   all share one [`replica`](credpool::strategy::lock_free::replica)'s slot: the contended
+//!   case, where takers race to replace a used-up block. Threads on their own replicas are
+//!   modelled through [`TicketBlocks`] directly.
 //! - `rwlock` ([`RwLockCore`]): requests take the read path (`read_select`, which claims a call
 //!   of the current turn from an atomic counter under the read lock) and fall back to the write
 //!   path (`write_select`), as the strategy does. Its claims are not numbered, so the model
@@ -19,6 +23,7 @@ use credpool::model::{PoolState, Selection};
 use credpool::strategy::lock_free::{Resolved, TicketCore};
 use credpool::strategy::rwlock::{RwLockCore, WritePick};
 use credpool::strategy::sharded::{ShardPick, ShardedCore};
+use credpool::strategy::ticket_blocks::TicketBlocks;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -67,17 +72,54 @@ fn run<C: Send + Sync + 'static, T: Send + 'static>(
     (core, picks)
 }
 
+/// The `lock_free` contract over `picks` (ticket, credential) on a healthy pool of `n`, turn
+/// length `k`, with `reserved` tickets reserved: tickets distinct, each pick the sequential
+/// rotation's for that call number, every reserved block handing out at least one ticket.
+fn check_tickets(n: usize, k: u64, mut picks: Vec<(u64, usize)>, reserved: u64) {
+    picks.sort_unstable();
+    let tickets: Vec<u64> = picks.iter().map(|p| p.0).collect();
+    assert!(
+        tickets.windows(2).all(|w| w[0] < w[1]),
+        "a ticket was handed out twice: {tickets:?}"
+    );
+    let last = *tickets.last().expect("no acquisitions");
+    assert!(last < reserved, "ticket {last} handed out, only {reserved} reserved");
+    assert!(
+        reserved / k <= picks.len() as u64,
+        "{reserved} tickets reserved for {picks:?}"
+    );
+    let (rotation, _) = sequential(n, k, last as usize + 1);
+    for (ticket, credential) in picks {
+        assert_eq!(credential, rotation[ticket as usize], "ticket {ticket}");
+    }
+}
+
 #[test]
-fn lock_free_picks_in_ticket_order_are_sequential_rotation() {
-    // 2 threads × 2 acquisitions over 2 credentials, K = 2: turns [0, 0], [1, 1].
+fn lock_free_tickets_follow_sequential_rotation_on_a_shared_slot() {
+    // 2 threads × 2 acquisitions over 2 credentials, K = 2 (blocks of 2): takers race to replace
+    // a used-up block; turns [0, 0], [1, 1], [0, 0] ...
     loom::model(|| {
-        let (core, mut picks) = run(TicketCore::new(policy(2), accounts(2)), 2, 2, ticket_acquire);
-        picks.sort_unstable();
-        let tickets: Vec<u64> = picks.iter().map(|p| p.0).collect();
-        assert_eq!(tickets, vec![0, 1, 2, 3], "every acquisition took its own ticket");
-        assert_eq!(core.tickets_taken(), 4, "tickets counted != acquisitions made");
-        let in_order: Vec<usize> = picks.iter().map(|p| p.1).collect();
-        assert_eq!(in_order, sequential(2, 2, 4).0, "rotation in ticket order");
+        let (core, picks) = run(TicketCore::new(policy(2), accounts(2)), 2, 2, ticket_acquire);
+        check_tickets(2, 2, picks, core.tickets_reserved());
+    });
+}
+
+#[test]
+fn ticket_blocks_on_their_own_replicas_hand_out_whole_turns() {
+    // Two replicas, one thread each, K = 2: each thread's tickets are whole turns of its own, so
+    // with 2 + 2 acquisitions every ticket of turns 0 and 1 is handed out, none twice.
+    loom::model(|| {
+        let blocks = Arc::new(TicketBlocks::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|replica| {
+                let blocks = blocks.clone();
+                thread::spawn(move || [blocks.take(replica), blocks.take(replica)])
+            })
+            .collect();
+        let mut tickets: Vec<[u64; 2]> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        tickets.sort_unstable();
+        assert_eq!(tickets, vec![[0, 1], [2, 3]], "each replica uses up one turn");
+        assert_eq!(blocks.reserved(), 4);
     });
 }
 
@@ -87,7 +129,7 @@ fn lock_free_k1_gives_each_thread_a_distinct_credential() {
         let (core, picks) = run(TicketCore::new(policy(1), accounts(3)), 3, 1, ticket_acquire);
         let creds = sorted(picks.iter().map(|p| p.1).collect());
         assert_eq!(creds, vec![0, 1, 2], "K = 1, 3 threads, 3 credentials: {picks:?}");
-        assert_eq!(core.tickets_taken(), 3);
+        check_tickets(3, 1, picks, core.tickets_reserved());
     });
 }
 

@@ -2,8 +2,9 @@
 //!
 //! [`PoolState::select`](super::PoolState::select) rotates with a cursor and a call count that
 //! each selection mutates, so it needs exclusive access. The `lock_free` strategy instead hands
-//! every acquisition a number from one atomic counter (its *ticket*) and maps the ticket to an
-//! account with the rule below, which needs no shared mutable state at all:
+//! every acquisition a number no other acquisition holds (its *ticket*, from
+//! `strategy::ticket_blocks`) and maps the ticket to an account with the rule below, which needs
+//! no shared mutable state at all:
 //!
 //! > ticket `t` belongs to turn `t / K`; turns go round the accounts usable for the request's
 //! > model, in pool order: turn `u` is served by the `(u mod m)`-th of the `m` usable accounts.

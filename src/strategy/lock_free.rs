@@ -3,13 +3,18 @@
 //! - **An immutable snapshot** of the accounts ([`Snapshot`]) in a [`SnapshotCell`] (an
 //!   `ArcSwap`): readers borrow it without locking; a disable, a ban or a refresh builds a new
 //!   snapshot and swaps it in atomically (`rcu`).
-//! - **An atomic ticket for rotation**: every acquisition takes the next number from one counter,
-//!   and the pure rule of [`crate::model::ticket`] maps it to an account: ticket `t` belongs to turn
-//!   `t / K`, and turns go round the accounts usable for the request's model (disabled and banned
-//!   ones skipped). Rotation is exact in aggregate with no lock and no shared cursor to update.
+//! - **Atomic tickets for rotation, reserved a turn at a time**: every acquisition holds a ticket
+//!   no other holds, and the pure rule of [`crate::model::ticket`] maps it to an account: ticket
+//!   `t` belongs to turn `t / K`, and turns go round the accounts usable for the request's model
+//!   (disabled and banned ones skipped). Tickets come from [`TicketBlocks`]: a thread reserves a
+//!   whole turn from one shared counter and hands its tickets out from a slot on its own lines,
+//!   so no line is written by every acquisition on every core. Every turn is served by one
+//!   credential at most K times, with no lock and no shared cursor to update; with several
+//!   threads, several turns are in progress at once, and a turn a thread has not used up when
+//!   the load stops is cut short (see [`crate::strategy::ticket_blocks`]). On one thread, as in
+//!   every virtual-time run, tickets are 0, 1, 2, ... exactly.
 //! - **Per-credential counters padded apart** ([`Padded`]): a success's bookkeeping is a
-//!   `fetch_add` on its credential's own cache lines, so credentials never false-share, and the
-//!   ticket has lines of its own too.
+//!   `fetch_add` on its credential's own cache lines, so credentials never false-share.
 //! - **Per-thread copies of what a lease holds** ([`replica`]): a lease owns its credential's id
 //!   and token (two `Arc<str>`), and cloning one shared `Arc` from every core makes its reference
 //!   count the hottest cache line in the process; the snapshot keeps a copy of each per replica,
@@ -43,29 +48,42 @@
 //!
 //! With zero selection costs and outcomes not recorded, acquire + complete allocates nothing,
 //! spawns nothing and never yields: one read of the policy's clock (the coarse clock on a wall
-//! clock, see [`crate::clock`]), one ticket `fetch_add`, one snapshot borrow, pure arithmetic (no
-//! expiry check at all while the snapshot's `fresh_until` has not passed), two reference-count
-//! increments on the thread's own copies of the id and token; a success is one `fetch_add` on the
-//! thread's counter for the credential. [`LockFree::acquire`] and [`LockFree::complete`] return
-//! small hand-written futures that run that path in their first poll, so the lease is built once,
-//! where the caller receives it, and the common case of [`TicketCore::resolve`] (no ban active,
-//! no token near its window) is inline, the rest out of line. Measured with
-//! `examples/hot_path.rs` (one task, release, callgrind for instructions, wall time on the
-//! project's 2-core machine, old and new binaries alternated): 362 instructions and 52-54 ns per
-//! acquire + complete, against 454 and 54-58 ns before the last round (the lease moved through
-//! nested `Result`s and an `Option<(Lease, Outcome)>`, `ticket_position` called out of line,
-//! per-replica copies in nested slices), and 589 and 94 ns before the first (an `Instant::now`
-//! per acquisition, `async fn` shells, the policy's expiry check every time); 223 instructions
-//! and 28 ns for the same bookkeeping under one `parking_lot` mutex (the benchmarks' reference,
-//! which has no snapshot to borrow). With 2 or 64 tasks on two workers: 36-44 ns per request
-//! in the criterion bench before this round (88-91 ns before the first; 53-57 ns with one shared
-//! copy of the lease's `Arc`s); `hot_path` with 2 and 64 tasks, old and new binaries
-//! alternated: 52 and 56 ns per request, against 54 and 62 ns. The criterion bench after this
-//! round (one run, CPU pressure avg10 about 2%): 49.7 ns at 1 task, 28.9 ns per request at 64
-//! (`global_mutex` 412 ns there, 14x). Tried and dropped: reading the snapshot through a per-thread arc-swap `Cache`
-//! instead of `load()`'s debt slot saved only 7 instructions here and cost 20 ns of wall time
-//! (the resolved pick then crossed a thread-local closure and a `Result` as memory copies that
-//! the CPU could not forward from the stores just before). Two things are deliberately not
+//! clock, see [`crate::clock`]), one `fetch_add` on the thread's ticket slot, one snapshot
+//! borrow, pure arithmetic (no expiry check at all while the snapshot's `fresh_until` has not
+//! passed), two reference-count increments on the thread's own copies of the id and token; a
+//! success is one `fetch_add` on the thread's counter for the credential. [`LockFree::acquire`]
+//! and [`LockFree::complete`] return small hand-written futures that run that path in their
+//! first poll, so the lease is built once, where the caller receives it, and the common case of
+//! [`TicketCore::resolve`] (no ban active, no token near its window) is inline, the rest out of
+//! line. The thread's replica number is read once per acquisition, and the snapshot's guard is
+//! held until the lease is returned.
+//!
+//! Measured with `examples/hot_path.rs` (one task, release, callgrind for instructions, wall
+//! time on the project's 2-core machine, old and new binaries alternated), per acquire +
+//! complete:
+//! - first round: 589 instructions and 94 ns → 454 and 54-58 ns (an `Instant::now` per
+//!   acquisition, `async fn` shells and the policy's expiry check every time, removed);
+//! - second round: → 362 and 52-54 ns (the lease had moved through nested `Result`s and an
+//!   `Option<(Lease, Outcome)>`; `ticket_position` was called out of line; per-replica copies
+//!   sat in nested slices);
+//! - third round, the ticket slots: 355 → 361 instructions and 45.5-48 → 40-45 ns; the criterion
+//!   bench, alternated, 47.4-49.6 → 42.3-44.4 ns at 1 task and 30-32 → 21-24 ns per request at
+//!   64 tasks. Slots alone cost 13 instructions and 4-8 ns at one task (a thread-local read put
+//!   in front of the ticket's `fetch_add`, then a second one for the copies); reading the
+//!   replica once and keeping the guard until the lease is written (so the lease's words no
+//!   longer wait on the stack across the guard's release, to be copied out with wider loads
+//!   than stored them) more than paid it back;
+//! - for comparison: 223 instructions and 28 ns for the same bookkeeping under one
+//!   `parking_lot` mutex (the benchmarks' reference, which has no snapshot to borrow).
+//!
+//! With 2 or 64 tasks on two workers, before the ticket slots: 88-91 ns per request before the
+//! first round, 53-57 ns with one shared copy of the lease's `Arc`s, 36-44 ns after the second
+//! round, and then two speeds from run to run (31-33 or 53-62 ns at 64 tasks) as long as every
+//! acquisition wrote the one shared ticket. Tried and dropped: reading the snapshot through a
+//! per-thread arc-swap `Cache` instead of `load()`'s debt slot saved only 7 instructions here and
+//! cost 20 ns of wall time (the resolved pick then crossed a thread-local closure and a `Result`
+//! as memory copies that the CPU could not forward from the stores just before). Two things are
+//! deliberately not
 //! done on that path, to save a second and a third clock read:
 //! - an acquisition that never yielded reports an all-zero [`AcquireTiming`]: its latency is the
 //!   few tens of nanoseconds of the path itself, less than one more clock read would cost. Under
@@ -81,6 +99,7 @@
 
 use super::env::{Counters, Env, RefreshAttempts, StrategyStats};
 use super::lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
+use super::ticket_blocks::TicketBlocks;
 use super::CredentialManager;
 use crate::costs::Step;
 use crate::model::ticket::{pick_by_ticket, ticket_position};
@@ -206,10 +225,10 @@ impl Snapshot {
         }
     }
 
-    /// Credential `index`, leased on the current thread's copies of its id and token.
+    /// Credential `index`, leased on `replica`'s copies of its id and token.
     #[inline]
-    fn pick(&self, index: usize) -> Pick {
-        let (id, token) = &self.copies[replica() * self.accounts.len() + index];
+    fn pick(&self, index: usize, replica: usize) -> Pick {
+        let (id, token) = &self.copies[replica * self.accounts.len() + index];
         Pick {
             index,
             id: id.clone(),
@@ -354,7 +373,8 @@ fn refresh_window(policy: &Policy) -> i64 {
 pub struct TicketCore {
     policy: Policy,
     snapshot: SnapshotCell<Snapshot>,
-    ticket: Padded<AtomicU64>,
+    /// Where tickets come from: blocks of consecutive tickets, one block per replica at a time.
+    tickets: TicketBlocks,
     slots: Box<[Padded<Slot>]>,
 }
 
@@ -372,49 +392,51 @@ impl TicketCore {
             })
             .collect();
         TicketCore {
-            policy,
+            tickets: TicketBlocks::new(policy.calls_per_rotation),
             snapshot: SnapshotCell::new(crate::sync::Arc::new(snapshot)),
-            ticket: Padded(AtomicU64::new(0)),
+            policy,
             slots,
         }
     }
 
-    /// The next rotation ticket.
+    /// The next rotation ticket of the current thread's [`replica`] (see [`TicketBlocks`]).
     #[inline]
     pub fn take_ticket(&self) -> u64 {
-        self.ticket.fetch_add(1, Ordering::Relaxed)
+        self.tickets.take(replica())
     }
 
-    /// Tickets handed out so far (one per acquisition).
-    pub fn tickets_taken(&self) -> u64 {
-        self.ticket.load(Ordering::Relaxed)
+    /// Tickets reserved so far: every ticket handed out is below this, and at most
+    /// [`REPLICAS`] blocks' worth of them are reserved but not (yet) handed out.
+    pub fn tickets_reserved(&self) -> u64 {
+        self.tickets.reserved()
     }
 
     /// Maps `ticket` to a credential on the current snapshot, for `model` at `now`.
     #[inline]
     pub fn resolve(&self, ticket: u64, model: &str, now: EpochMs) -> Resolved {
-        self.resolve_on(&self.snapshot.load(), ticket, model, now)
+        self.resolve_on(&self.snapshot.load(), ticket, model, now, replica())
     }
 
     /// [`resolve`](Self::resolve) on `snap`. The common case, inline: no ban active and no
     /// enabled token near its refresh-ahead window, so the usable set is `live` and no expiry
     /// check is needed; everything else (bans, expiry, an empty pool) in
     /// [`resolve_slowly`](Self::resolve_slowly).
+    /// (`replica`: the current thread's [`replica`], read once per acquisition.)
     #[inline]
-    fn resolve_on(&self, snap: &Snapshot, ticket: u64, model: &str, now: EpochMs) -> Resolved {
+    fn resolve_on(&self, snap: &Snapshot, ticket: u64, model: &str, now: EpochMs, replica: usize) -> Resolved {
         if snap.bans_until <= now && now < snap.fresh_until {
             if let Some(position) = ticket_position(ticket, self.policy.calls_per_rotation, snap.live.len()) {
                 return Resolved::Ready {
-                    pick: snap.pick(snap.live[position]),
+                    pick: snap.pick(snap.live[position], replica),
                     ahead: None,
                 };
             }
         }
-        self.resolve_slowly(snap, ticket, model, now)
+        self.resolve_slowly(snap, ticket, model, now, replica)
     }
 
     #[inline(never)]
-    fn resolve_slowly(&self, snap: &Snapshot, ticket: u64, model: &str, now: EpochMs) -> Resolved {
+    fn resolve_slowly(&self, snap: &Snapshot, ticket: u64, model: &str, now: EpochMs, replica: usize) -> Resolved {
         let index = if now >= snap.bans_until {
             // No ban is active: the usable set is the enabled set, precomputed.
             match ticket_position(ticket, self.policy.calls_per_rotation, snap.live.len()) {
@@ -440,7 +462,7 @@ impl TicketCore {
             RefreshDue::No => None,
         };
         Resolved::Ready {
-            pick: snap.pick(index),
+            pick: snap.pick(index, replica),
             ahead,
         }
     }
@@ -756,8 +778,14 @@ impl Future for Acquire<'_, '_> {
         if this.waiting.is_none() {
             let sh = &*this.strategy.shared;
             let started = if sh.selection_free {
-                let ticket = sh.core.take_ticket();
-                match sh.core.resolve(ticket, &this.request.model, sh.env.clock.now_ms()) {
+                let replica = replica();
+                let ticket = sh.core.tickets.take(replica);
+                let now = sh.env.clock.now_ms();
+                // Borrowed until the lease is returned: its guard is released after the lease is
+                // written to the caller's slot, not before (which made the lease's five words
+                // wait on the stack across the release and be copied out again).
+                let snapshot = sh.core.snapshot.load();
+                match sh.core.resolve_on(&snapshot, ticket, &this.request.model, now, replica) {
                     // The fast path: the lease is built in the value returned.
                     Resolved::Ready { pick, ahead: None } => {
                         return Poll::Ready(Ok(pick.into_lease(AcquireTiming::default())));

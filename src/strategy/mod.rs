@@ -9,7 +9,7 @@
 //! | [`rwlock`] | read lock + atomic turn claim; write lock to rotate or skip | under the read lock | under the write lock (stalls every reader) | a contended call counter; every K-th request pays a write lock |
 //! | [`queue_pool`] | exclusive check-out from a FIFO, FIFO waiters | after check-out, no lock | by the credential's holder (one refresher per credential) | concurrency capped at credentials × permits |
 //! | [`sharded`] | per-user shard lock; a dry shard steals in fixed order, one lock at a time | under the home shard's lock | inside the shard lock | balance and pool-wide rotation (K per shard) |
-//! | [`lock_free`] | snapshot borrow + atomic ticket, no lock | outside any lock | single-flight per credential, in the background ahead of expiry | simplicity; a disable is not retroactive for acquisitions already resolved |
+//! | [`lock_free`] | snapshot borrow + a ticket from the thread's block ([`ticket_blocks`]), no lock | outside any lock | single-flight per credential, in the background ahead of expiry | simplicity; a disable is not retroactive for acquisitions already resolved |
 //! | [`as_shipped`] | the shipped proxy's code paths (a30aa35): `_operation_lock`, a storage lock, one event loop | under the operation lock, on the loop | inside the operation lock, after a 31 ms loop stall | everything: a replica of the defects, not a design |
 //!
 //! Every strategy but `global_mutex` keeps its shared state in a synchronous *core* (short
@@ -30,6 +30,7 @@ pub mod queue_pool;
 pub mod registry;
 pub mod rwlock;
 pub mod sharded;
+pub mod ticket_blocks;
 
 pub use env::{Counters, Env, StrategyOptions, StrategyStats};
 pub use lease::{AcquireError, AcquireTiming, Lease, Pick, Request};

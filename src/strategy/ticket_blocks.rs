@@ -152,6 +152,23 @@ mod tests {
     }
 
     #[test]
+    fn tickets_wrap_at_2_pow_44_without_repeating_within_a_block() {
+        // The block that straddles 2^44: its tickets count on from 0 past the wrap, and the slot
+        // still recognises the block as its own when it is used up.
+        let blocks = TicketBlocks::new(100);
+        let straddling = (1u64 << 44) / 100;
+        blocks.next_block.0.store(straddling, Ordering::Relaxed);
+        let tickets: Vec<u64> = (0..101).map(|_| blocks.take(0)).collect();
+        let first = straddling * 100;
+        let wrap = ((1u64 << 44) - first) as usize;
+        assert_eq!(tickets[0], first);
+        assert_eq!(tickets[wrap - 1], (1 << 44) - 1);
+        assert_eq!(tickets[wrap..100], (0..(100 - wrap) as u64).collect::<Vec<_>>()[..]);
+        // The 101st is the first of the next block, reserved as usual.
+        assert_eq!(tickets[100], ((straddling + 1) * 100) & ((1 << 44) - 1));
+    }
+
+    #[test]
     fn threads_sharing_one_slot_never_get_the_same_ticket() {
         // Eight threads on one replica: the contended slot, blocks replaced under a race.
         let blocks = Arc::new(TicketBlocks::new(3));

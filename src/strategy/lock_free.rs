@@ -67,7 +67,7 @@
 //!   `Option<(Lease, Outcome)>`; `ticket_position` was called out of line; per-replica copies
 //!   sat in nested slices);
 //! - third round, the ticket slots: 355 → 361 instructions and 45.5-48 → 40-45 ns; the criterion
-//!   bench, alternated, 47.4-49.6 → 42.3-44.4 ns at 1 task and 30-32 → 21-24 ns per request at
+//!   bench, alternated, 47.4-49.6 → 42.3-44.4 ns at 1 task and 30-33 → 21-24 ns per request at
 //!   64 tasks. Slots alone cost 13 instructions and 4-8 ns at one task (a thread-local read put
 //!   in front of the ticket's `fetch_add`, then a second one for the copies); reading the
 //!   replica once and keeping the guard until the lease is written (so the lease's words no

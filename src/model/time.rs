@@ -32,11 +32,7 @@ pub fn to_plain(ms: EpochMs) -> String {
     const DAY_MS: i64 = 86_400_000;
     let (year, month, day) = civil_date(ms.div_euclid(DAY_MS));
     let Ok(year @ 0..=9999) = u32::try_from(year) else {
-        return Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default();
+        return chrono_plain(ms);
     };
     let second_of_day = (ms.rem_euclid(DAY_MS) / 1000) as u32;
     let mut text = *b"0000-00-00 00:00:00";
@@ -56,6 +52,15 @@ pub fn to_plain(ms: EpochMs) -> String {
     }
     // ASCII digits and separators only: always valid UTF-8.
     String::from(std::str::from_utf8(&text).unwrap_or_default())
+}
+
+/// [`to_plain`]'s format as chrono writes it (with a sign outside years 0..=9999, empty where
+/// chrono has no such instant): the slow way, for the instants the fast way does not cover.
+fn chrono_plain(ms: EpochMs) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01: whole 400-year
@@ -94,12 +99,6 @@ mod tests {
 
     #[test]
     fn plain_times_are_what_chronos_pattern_writes() {
-        let chrono_plain = |ms: EpochMs| {
-            Utc.timestamp_millis_opt(ms)
-                .single()
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_default()
-        };
         assert_eq!(to_plain(1_764_424_721_999), "2025-11-29 13:58:41");
         let year_10000 = 253_402_300_800_000;
         for ms in [

@@ -405,8 +405,8 @@ impl TicketCore {
         self.tickets.take(replica())
     }
 
-    /// Tickets reserved so far: every ticket handed out is below this, and at most
-    /// [`REPLICAS`] blocks' worth of them are reserved but not (yet) handed out.
+    /// Tickets reserved so far: every ticket handed out is below this (see [`TicketBlocks`] for
+    /// the reserved ones that are never handed out).
     pub fn tickets_reserved(&self) -> u64 {
         self.tickets.reserved()
     }
@@ -597,9 +597,9 @@ impl LockFree {
 
     /// Records an outcome synchronously; returns the persistence still to do, if any. (A success
     /// that is not persisted does not come here: [`Complete`] counts it in place.)
-    fn complete_now(&self, lease: Lease, request: &Request, outcome: Outcome) -> Option<BoxFuture<'_, ()>> {
+    fn complete_now(&self, lease: Lease, request: &Request, outcome: &Outcome) -> Option<BoxFuture<'_, ()>> {
         let sh = &*self.shared;
-        let change = sh.env.outcome_change(request, &outcome);
+        let change = sh.env.outcome_change(request, outcome);
         if sh.core.complete(lease.index, &change) {
             Counters::bump(&sh.counters.disables);
         }
@@ -833,9 +833,8 @@ impl Future for Complete<'_, '_> {
                 this.lease = None;
                 return Poll::Ready(Ok(()));
             }
-            if let Some(lease) = this.lease.take() {
-                this.persisting = this.strategy.complete_now(lease, this.request, this.outcome.clone());
-            }
+            let lease = this.lease.take().expect("borrowed just above");
+            this.persisting = this.strategy.complete_now(lease, this.request, &this.outcome);
         }
         match &mut this.persisting {
             Some(persist) => persist.as_mut().poll(cx).map(Ok),

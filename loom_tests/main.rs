@@ -5,8 +5,8 @@
 //! cores and the stores share between threads is then a loom primitive, and `loom::model`
 //! explores every interleaving of the *production* code driven from 2-3 threads.
 //!
-//! One module per subject; each module's comment says what its models prove. The README's
-//! "Model checking" section has the commands (CI's bounded run and the full-depth one) and the
+//! One module per subject; each module's comment says what its models prove. docs/model-checking.md
+//! has the commands (CI's bounded run and the full-depth one) and the
 //! table of what is covered by loom and what by the randomized schedule tests.
 //!
 //! Run: `LOOM_MAX_PREEMPTIONS=2 CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true

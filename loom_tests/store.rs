@@ -21,7 +21,7 @@
 //!   around it. That is sound here because the data the race is about, the file's contents, is
 //!   behind the memory backend's loom mutex, so loom sees every conflict on it; the opaque lock
 //!   only removes schedules. (It would not be for state kept *inside* a tokio lock, which is why
-//!   `global_mutex` has no loom model: see the README.)
+//!   `global_mutex` has no loom model: see docs/model-checking.md.)
 
 use crate::support::{accounts, assert_no_lost_update, block_on_tokio, toml_of, RecordingBackend, Signal};
 use credpool::costs::Costs;

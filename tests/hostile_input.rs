@@ -1,5 +1,5 @@
-//! Hostile and broken input, through the real binary: one test per row of the README's table
-//! ("Reliability" > "Hostile and broken input").
+//! Hostile and broken input, through the real binary: one test per row of the table in
+//! docs/reliability.md ("Hostile and broken input").
 //!
 //! Every bad scenario file is given to `credpool check` and `credpool run`; every bad accounts
 //! file to `credpool check`, `credpool accounts list`, `accounts disable` and `accounts enable`.

@@ -7,8 +7,8 @@
 //! parallel) with yields injected at every await point the strategies cross (before and after each
 //! acquisition, inside the token endpoint, inside the store) in numbers drawn from the run's seed.
 //! The seed varies where the schedule is perturbed; the OS still decides the rest, so a run is not
-//! replayable from its seed (loom's models are the exhaustive part, see the README's "Model
-//! checking"). 40 seeds per strategy, store modes in turn; `CREDPOOL_STRESS_SEEDS=N` runs more.
+//! replayable from its seed (loom's models are the exhaustive part, see
+//! docs/model-checking.md). 40 seeds per strategy, store modes in turn; `CREDPOOL_STRESS_SEEDS=N` runs more.
 //!
 //! Every run asserts, for one strategy: every request is served with a token freshly issued for
 //! its credential (never the expired one); each credential is refreshed at most once for its one

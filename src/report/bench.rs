@@ -4,7 +4,7 @@
 //! criterion writes, per benchmark, `<dir>/<group>/<function>/<value>/new/benchmark.json` (its
 //! id and throughput) and `new/estimates.json` (the statistics of the time per iteration). This
 //! module reads every such pair under a directory ([`load`]) and renders Markdown ([`render`]),
-//! so the output pastes into the README as it is. `benches/store.rs` adds `credpool-stats.json`
+//! so the output pastes into docs/benchmarks.md as it is. `benches/store.rs` adds `credpool-stats.json`
 //! beside a store case's `new/` (fsyncs per update, lost updates), which is read too.
 //!
 //! Times are criterion's **median** time per iteration: on a shared, noisy machine a load spike
@@ -202,7 +202,7 @@ pub struct Verdict {
 }
 
 /// The product's performance claims that criterion measures (the memory claim is measured
-/// separately; see the README).
+/// separately; see docs/benchmarks.md).
 pub fn verdicts(results: &[BenchResult]) -> Vec<Verdict> {
     let ac = |f: &str, v: &str| find(results, "acquire_complete", f, Some(v));
     let store = |f: &str, v: &str| find(results, "store_update", f, Some(v));

@@ -432,7 +432,7 @@ fn or_dash(v: Option<f64>) -> String {
     v.map(num).unwrap_or_else(|| "-".into())
 }
 
-/// The findings as Markdown (`findings.md` in a run's folder, and the README's section).
+/// The findings as Markdown (`findings.md` in a run's folder, and docs/as-shipped.md).
 /// The file the findings are written to, beside `index.html`.
 pub const FILE: &str = "findings.md";
 

@@ -2,7 +2,7 @@
 //!
 //! Every figure a report shows comes from here, so `credpool report DIR` can redraw a report from
 //! the JSON alone, and `credpool compare` can set two runs side by side. The histograms are kept in
-//! HdrHistogram's V2 base64 form. The schema is documented in the README; `schema` is bumped
+//! HdrHistogram's V2 base64 form. The schema is documented in docs/reports.md; `schema` is bumped
 //! whenever a field changes meaning.
 
 use crate::analysis::Prediction;

@@ -118,7 +118,7 @@ impl Metric {
     }
 }
 
-/// Every metric name, for error messages and the README.
+/// Every metric name, for error messages and docs/scenarios.md.
 pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable";
 
 impl Metric {

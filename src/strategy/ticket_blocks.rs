@@ -9,7 +9,7 @@
 //! 53-62 ns per request at 64 tasks, from run to run) depending, as far as we could tell, on
 //! what moving that line between the cores cost at the time. So a thread reserves a block of
 //! tickets at a time and hands them out from a slot on its own lines; the shared counter is
-//! written once per block (README "Benchmarks" has the figures before and after).
+//! written once per block (docs/benchmarks.md has the figures before and after).
 //!
 //! A block is one turn (`calls_per_rotation` tickets, aligned to the turn) when the turn is at
 //! most [`MAX_BLOCK`] long, so **every turn is still served by one credential, at most K times**,

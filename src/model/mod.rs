@@ -8,6 +8,7 @@
 //! - [`accounts_file`]: an `accounts.toml` document that keeps every field it does not model.
 //! - [`policy`]: rotation, refresh margin, series bans, auto-ban codes.
 //! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
+//! - [`rate_limit`]: what a 429 body says about when to retry (RetryInfo, ErrorInfo).
 //! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
 //! - [`ticket`]: rotation as a pure function of a ticket number (for the lock-free strategy).
 
@@ -16,6 +17,7 @@ pub mod accounts_file;
 pub mod change;
 pub mod policy;
 pub mod pool;
+pub mod rate_limit;
 pub mod ticket;
 pub mod time;
 
@@ -24,4 +26,5 @@ pub use accounts_file::AccountsFile;
 pub use change::{Change, Outcome, RefreshFailure, TokenGrant};
 pub use policy::{Policy, RefreshDue};
 pub use pool::{PoolState, Selection};
+pub use rate_limit::{parse_error_body, RetryHint};
 pub use time::EpochMs;

@@ -113,8 +113,10 @@ impl Respond for ApiResponder {
             Outcome::RateLimited { retry_delay_ms, .. } => {
                 let mut details = serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}});
                 if let Some(ms) = retry_delay_ms {
-                    details["error"]["details"] =
-                        serde_json::json!([{"retryDelay": format!("{}s", ms as f64 / 1000.0)}]);
+                    details["error"]["details"] = serde_json::json!([{
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": format!("{}s", ms as f64 / 1000.0),
+                    }]);
                 }
                 ResponseTemplate::new(429).set_body_json(details)
             }
@@ -267,15 +269,8 @@ impl Api for HttpUpstream {
             match response.status().as_u16() {
                 200..=299 => Outcome::Success,
                 429 => {
-                    let body: serde_json::Value = response.json().await.unwrap_or_default();
-                    let delay = body["error"]["details"][0]["retryDelay"]
-                        .as_str()
-                        .and_then(|s| s.trim_end_matches('s').parse::<f64>().ok())
-                        .map(|s| (s * 1000.0) as i64);
-                    Outcome::RateLimited {
-                        reset_at: None,
-                        retry_delay_ms: delay,
-                    }
+                    let body = response.bytes().await.unwrap_or_default();
+                    crate::model::parse_error_body(&body).into_outcome()
                 }
                 code => Outcome::Status(code),
             }

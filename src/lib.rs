@@ -13,6 +13,7 @@
 //! - [`metrics`]: per-phase HdrHistograms, counters and the consistency audit.
 //! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
+//! - [`target`]: any proxy under test: its process group, placeholders, protocols and verdicts.
 //! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
 //! - [`cli`]: the `credpool` command line.
 //!
@@ -35,5 +36,6 @@ pub mod secret;
 pub mod store;
 pub mod strategy;
 pub mod sync;
+pub mod target;
 pub mod torture;
 pub mod upstream;

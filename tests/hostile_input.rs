@@ -83,23 +83,49 @@ fn euid_is_root() -> bool {
     fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
-/// Runs `credpool <args> <path> <after...>`, as `nobody` when asked.
-fn credpool_with(args: &[&str], path: &Path, after: &[&str], as_nobody: bool) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_credpool"));
+/// Runs `credpool <args> <path> <after...>`; with `as_nobody`, that copy of the binary as user
+/// `nobody` (see [`NobodysBinary`]).
+fn credpool_with(args: &[&str], path: &Path, after: &[&str], as_nobody: Option<&NobodysBinary>) -> Output {
+    let mut cmd = match as_nobody {
+        Some(binary) => {
+            let mut cmd = Command::new(&binary.path);
+            cmd.uid(65534).gid(65534);
+            cmd
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_credpool")),
+    };
     cmd.args(args).arg(path).args(after);
-    if as_nobody {
-        cmd.uid(65534).gid(65534);
-    }
     cmd.output().unwrap()
 }
 
+/// The binary where `nobody` may execute it. The checkout may sit in a directory only root can
+/// enter (CI's does), where `nobody` cannot reach `target/` at all: a hard link (or, across file
+/// systems, a copy) in a temporary directory anyone may enter, removed with it.
+struct NobodysBinary {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl NobodysBinary {
+    fn new() -> NobodysBinary {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("credpool");
+        if fs::hard_link(env!("CARGO_BIN_EXE_credpool"), &path).is_err() {
+            fs::copy(env!("CARGO_BIN_EXE_credpool"), &path).unwrap();
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        NobodysBinary { _dir: dir, path }
+    }
+}
+
 /// Runs `credpool <args> <path>`, as `nobody` when asked.
-fn credpool(args: &[&str], path: &Path, as_nobody: bool) -> Output {
+fn credpool(args: &[&str], path: &Path, as_nobody: Option<&NobodysBinary>) -> Output {
     credpool_with(args, path, &[], as_nobody)
 }
 
 /// Runs every command relevant to `kind` on `path` and checks exit code, message and directory.
-fn refuse_everywhere(kind: Kind, name: &str, path: &Path, c: &Case, as_nobody: bool) {
+fn refuse_everywhere(kind: Kind, name: &str, path: &Path, c: &Case, as_nobody: Option<&NobodysBinary>) {
     let dir = path.parent().unwrap();
     let out = dir.join("out");
     let out_arg = out.display().to_string();
@@ -158,7 +184,7 @@ fn check_row(kind: Kind, name: &str, c: Case) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.toml"));
     fs::write(&path, c.text.as_deref().unwrap()).unwrap();
-    refuse_everywhere(kind, name, &path, &c, false);
+    refuse_everywhere(kind, name, &path, &c, None);
 }
 
 /// Bytes that are not UTF-8 (a deterministic "binary garbage" file).
@@ -412,7 +438,7 @@ fn accounts_unknown_keys_are_kept_by_design() {
     let path = dir.path().join("accounts.toml");
     let text = format!("{ACCOUNTS}mystery_field = {{ nested = [1, 2] }} # kept\n");
     fs::write(&path, &text).unwrap();
-    let out = credpool(&["check"], &path, false);
+    let out = credpool(&["check"], &path, None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_credpool"));
     let out = cmd
@@ -441,7 +467,7 @@ fn a_100_mb_file_is_refused_by_its_size_without_being_read() {
             position: None,
             says: &["larger than the 16 MiB limit"],
         };
-        refuse_everywhere(kind, "big", &path, &c, false);
+        refuse_everywhere(kind, "big", &path, &c, None);
         // Still sparse: nothing read it into a buffer and wrote it back.
         assert_eq!(fs::metadata(&path).unwrap().blocks(), 0);
     }
@@ -459,7 +485,7 @@ fn a_path_that_is_a_directory() {
             position: None,
             says: &["is a directory", "contains no *.toml scenario files"],
         };
-        refuse_everywhere(kind, "dir", &path, &c, false);
+        refuse_everywhere(kind, "dir", &path, &c, None);
     }
 }
 
@@ -470,7 +496,7 @@ fn a_missing_file() {
         let path = dir.path().join("missing.toml");
         let dir_before = snapshot(dir.path());
         for args in [&["check"][..], &["accounts", "list"]] {
-            let out = credpool(args, &path, false);
+            let out = credpool(args, &path, None);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{kind:?} {args:?}: {stderr}");
             assert!(
@@ -485,8 +511,8 @@ fn a_missing_file() {
 
 #[test]
 fn no_permission_to_read() {
-    let as_nobody = euid_is_root();
-    if as_nobody {
+    let nobodys_binary = euid_is_root().then(NobodysBinary::new);
+    if nobodys_binary.is_some() {
         eprintln!(
             "running as root, which reads a mode-000 file anyway: the commands run as user nobody (uid 65534), for whom mode 000 denies the read"
         );
@@ -505,7 +531,7 @@ fn no_permission_to_read() {
         };
         // The scenario run writes its report into the temp dir, which nobody may not do either;
         // the read fails first, which is what is checked.
-        refuse_everywhere(kind, "secret", &path, &c, as_nobody);
+        refuse_everywhere(kind, "secret", &path, &c, nobodys_binary.as_ref());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }

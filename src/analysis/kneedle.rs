@@ -44,28 +44,30 @@ pub fn knees(x: &[f64], y: &[f64], shape: Shape, sensitivity: f64) -> Vec<usize>
         return Vec::new();
     };
     // In the concave frame, point k of the transformed curve is input point `index(k)`.
-    let (u, v, index): (Vec<f64>, Vec<f64>, Box<dyn Fn(usize) -> usize>) = match shape {
-        Shape::ConcaveIncreasing => (xn, yn, Box::new(|k| k)),
-        Shape::ConvexIncreasing => (
+    let mirrored = shape == Shape::ConvexIncreasing;
+    let index = |k: usize| if mirrored { n - 1 - k } else { k };
+    let (u, v): (Vec<f64>, Vec<f64>) = if mirrored {
+        (
             xn.iter().rev().map(|a| 1.0 - a).collect(),
             yn.iter().rev().map(|a| 1.0 - a).collect(),
-            Box::new(move |k| n - 1 - k),
-        ),
+        )
+    } else {
+        (xn, yn)
     };
     let d: Vec<f64> = u.iter().zip(&v).map(|(a, b)| b - a).collect();
     let mean_step = (u[n - 1] - u[0]) / (n - 1) as f64;
     let is_max = |k: usize| k > 0 && k + 1 < n && d[k] > d[k - 1] && d[k] >= d[k + 1];
     let mut found = Vec::new();
     let mut candidate: Option<(usize, f64)> = None;
-    for k in 1..n {
+    for (k, &dk) in d.iter().enumerate().skip(1) {
         if let Some((at, threshold)) = candidate {
-            if d[k] < threshold {
+            if dk < threshold {
                 found.push(index(at));
                 candidate = None;
             }
         }
         if is_max(k) {
-            candidate = Some((k, d[k] - sensitivity * mean_step));
+            candidate = Some((k, dk - sensitivity * mean_step));
         }
     }
     found.sort_unstable();

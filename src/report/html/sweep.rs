@@ -103,9 +103,9 @@ pub fn render(r: &SweepReport) -> String {
         }
         match &s.knee {
             Some(k) => {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<td>{}</td><td>{}</td></tr>\n",
+                    "<td>{}</td><td>{}</td></tr>",
                     format::significant(k.offered, 4),
                     format::duration(k.p99_ms)
                 );
@@ -310,9 +310,9 @@ fn points_table(out: &mut String, r: &SweepReport, s: &StrategySweep, palette: &
         if p.keeps_up == Some(false) {
             verdict.push("falls behind".into());
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<td>{}</td><td>{}</td><td>{}</td><td>{p99}</td><td>{}</td><td>{}</td><td>{} <small>({:+.1}%)</small></td><td>{}</td><td>{}</td></tr>\n",
+            "<td>{}</td><td>{}</td><td>{}</td><td>{p99}</td><td>{}</td><td>{}</td><td>{} <small>({:+.1}%)</small></td><td>{}</td><td>{}</td></tr>",
             format::rate(p.throughput_rps),
             esc(&format::duration(p.latency_ms.p50)),
             esc(&format::duration(p.latency_ms.p90)),
@@ -326,9 +326,9 @@ fn points_table(out: &mut String, r: &SweepReport, s: &StrategySweep, palette: &
     }
     out.push_str("</tbody></table></div>\n");
     if let Some(u) = &s.usl {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"sub\">USL residuals (measured − fitted, rps): {}; RMSE {}.</p>\n",
+            "<p class=\"sub\">USL residuals (measured − fitted, rps): {}; RMSE {}.</p>",
             esc(&u
                 .residuals
                 .iter()

@@ -258,7 +258,13 @@ fn sweep_json_is_identical_whatever_the_jobs() {
             args.extend(extra.iter().copied());
             let o = credpool(&args);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            assert!(out.join("sweep.html").is_file());
+            let html = std::fs::read_to_string(out.join("sweep.html")).unwrap();
+            // Self-contained: inline SVG charts, nothing loaded from anywhere.
+            assert!(html.matches("<svg").count() >= 3, "charts drawn");
+            assert!(
+                !html.contains("src=\"http") && !html.contains("href=\"http"),
+                "nothing fetched"
+            );
             let mut v: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
             assert_eq!(v["execution"]["jobs"], jobs.parse::<u64>().unwrap());

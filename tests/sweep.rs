@@ -344,11 +344,16 @@ fn run_sweeps_scenarios_with_a_sweep_table_and_links_them() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["sweeps"][0]["scenario"], "swept");
-    // `credpool report` redraws the index from summary.json, link included.
+    // `credpool report` redraws the index from summary.json, link included, and the sweep's page
+    // from its sweep.json.
     std::fs::remove_file(out.join("index.html")).unwrap();
+    std::fs::remove_file(out.join("sweeps/swept/sweep.html")).unwrap();
     let o = credpool(&["report", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read_to_string(out.join("index.html"))
         .unwrap()
         .contains("sweeps/swept/sweep.html"));
+    assert!(std::fs::read_to_string(out.join("sweeps/swept/sweep.html"))
+        .unwrap()
+        .contains("<svg"));
 }

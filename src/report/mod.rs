@@ -80,5 +80,6 @@ pub fn write_derived(dir: &std::path::Path, summary: &summary::Summary) -> std::
     if !findings.is_empty() {
         write_file(&dir.join(findings::FILE), findings.as_bytes())?;
     }
+    sweep::redraw_linked(dir, summary)?;
     html::write(dir, summary)
 }

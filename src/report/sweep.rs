@@ -164,6 +164,33 @@ pub fn terminal(r: &SweepReport) -> String {
     out
 }
 
+/// Reads a `sweep.json` back.
+pub fn read(path: &Path) -> Result<SweepReport, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: {}", path.display(), crate::input_error::io_message(&e)))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: not a credpool sweep: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// Redraws the `sweep.html` of every sweep a run's summary links, from its `sweep.json` (what
+/// `credpool report` does for the run's own pages).
+pub fn redraw_linked(dir: &Path, summary: &crate::report::summary::Summary) -> std::io::Result<()> {
+    for l in &summary.sweeps {
+        let report = read(&dir.join(&l.json)).map_err(std::io::Error::other)?;
+        crate::report::write_file(
+            &dir.join(&l.html),
+            crate::report::html::sweep::render(&report).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes `sweep.json` and `sweep.html` into `dir` (created if missing).
 pub fn write(dir: &Path, report: &SweepReport) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;

@@ -228,16 +228,19 @@ pub fn run(plan: &Plan, req: &Request, progress: Option<Progress>) -> Result<Run
             });
         }
     }
-    let results = jobs::run_units(&units, req.jobs, progress);
+    let level_of = |u: &Unit| match &req.levels {
+        Levels::Rates(_) => u.plan.load.stages[0].1,
+        Levels::Users(_) => f64::from(u.plan.load.users),
+    };
+    let results = jobs::map_units(&units, req.jobs, progress, |u, run| measure(&u.plan, level_of(u), &run));
     let mut out = Vec::new();
-    let mut it = units.iter().zip(results);
+    let mut it = results.into_iter();
     for _ in &req.strategies {
         let mut per_level = Vec::new();
-        for &level in &levels {
+        for _ in &levels {
             let mut per_seed = Vec::new();
             for _ in &seeds {
-                let (unit, result) = it.next().expect("one result per unit");
-                per_seed.push(measure(&unit.plan, level, &result?));
+                per_seed.push(it.next().expect("one result per unit")?);
             }
             per_level.push(per_seed);
         }

@@ -48,12 +48,18 @@ pub fn render(r: &SweepReport) -> String {
         esc(&r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
         esc(&r.mode),
     );
-    let slo = r.slo_p99_ms.map_or("none set".to_string(), format::duration);
+    let method = if r.kind == "rates" {
+        format!(
+            "p99 objective: {}. A rate is <em>sustainable</em> when its p99 meets the objective and at least {}% of the requests that arrived before the last arrival completed by then, and every lower rate swept is too.",
+            esc(&r.slo_p99_ms.map_or("none set".to_string(), format::duration)),
+            r.keep_up * 100.0
+        )
+    } else {
+        "Each level is a closed loop of that many users; the Universal Scalability Law is fitted to throughput against users by least squares.".to_string()
+    };
     let _ = write!(
         out,
-        "<p class=\"legend-note\">p99 objective: {}. A rate is <em>sustainable</em> when its p99 meets the objective and at least {}% of the requests that arrived before the last arrival completed by then, and every lower rate swept is too. The knee is Kneedle's (sensitivity S = {}) on the p99 curve. Ran on {} thread{} in {}; figures in <code>sweep.json</code>.</p>\n</header>\n",
-        esc(&slo),
-        r.keep_up * 100.0,
+        "<p class=\"legend-note\">{method} The knee is Kneedle's (sensitivity S = {}) on the p99 curve, looked for when p99 at least doubles over the sweep. Ran on {} thread{} in {}; figures in <code>sweep.json</code>.</p>\n</header>\n",
         r.knee_sensitivity,
         r.execution.jobs,
         if r.execution.jobs == 1 { "" } else { "s" },
@@ -116,7 +122,11 @@ pub fn render(r: &SweepReport) -> String {
     out.push_str("</tbody></table></div>\n</section>\n");
 
     // Charts.
-    out.push_str("<section class=\"card\">\n<h2>Latency against load</h2>\n");
+    let _ = writeln!(
+        out,
+        "<section class=\"card\">\n<h2>Latency against {}</h2>",
+        if r.kind == "users" { "concurrency" } else { "load" }
+    );
     let lines: Vec<Line> = r
         .strategies
         .iter()

@@ -289,3 +289,50 @@ fn arrival_window(plan: &Plan, run: &StrategyRun) -> Option<crate::analysis::swe
         completions,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(load: &str) -> Plan {
+        let text = format!("name = \"t\"\nseed = 5\n[pool]\ncredentials = 2\n[load]\n{load}\n");
+        plan::parse(Path::new("t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_rate_level_keeps_the_duration_and_the_seed() {
+        let p = plan("model = \"open\"\nrate = 10\nrequests = 100");
+        let levels = Levels::Rates(vec![5.0, 40.0]);
+        let slow = at_level(&p, &levels, 0);
+        let fast = at_level(&p, &levels, 1);
+        assert_eq!((slow.load.requests, fast.load.requests), (50, 400));
+        assert_eq!(fast.load.stages, vec![(Duration::MAX, 40.0, 40.0)]);
+        assert!(fast.watchdog >= p.watchdog);
+        assert_eq!((fast.seed, fast.upstream.seed), (5, 5));
+        let again = with_seed(&fast, 9);
+        assert_eq!((again.seed, again.upstream.seed), (9, 9));
+    }
+
+    #[test]
+    fn a_users_level_replaces_the_users_only() {
+        let p = plan("model = \"closed\"\nusers = 3\nrequests = 100");
+        let q = at_level(&p, &Levels::Users(vec![1, 16]), 1);
+        assert_eq!((q.load.users, q.load.requests), (16, 100));
+    }
+
+    #[test]
+    fn levels_must_fit_the_load_model() {
+        let e = Levels::Users(vec![2]).check(LoadModel::Open, "--users").unwrap_err();
+        assert!(
+            e.contains("--users") && e.contains("closed load") && e.contains("open"),
+            "{e}"
+        );
+        let e = Levels::Rates(vec![2.0]).check(LoadModel::Burst, "--rates").unwrap_err();
+        assert!(e.contains("burst"), "{e}");
+        assert!(Levels::Users(vec![]).check(LoadModel::Closed, "x").is_err());
+        assert_eq!(
+            Levels::Users(vec![8, 1, 8]).check(LoadModel::Closed, "x").unwrap(),
+            Levels::Users(vec![1, 8])
+        );
+    }
+}

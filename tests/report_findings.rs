@@ -44,6 +44,7 @@ fn summary(scenarios: Vec<ScenarioSummary>) -> Summary {
         command: vec!["credpool".into(), "run".into()],
         scenarios: Vec::new(),
         findings: Default::default(),
+        sweeps: Vec::new(),
     };
     for sc in scenarios {
         s.push(sc);

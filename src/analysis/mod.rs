@@ -8,9 +8,20 @@
 //!   first k service times (exact for `global_mutex`, and a lower bound on nothing for the others).
 //! - [`littles_law`]: an open load in steady state: mean requests in the system = throughput ×
 //!   mean latency.
+//!
+//! Load sweeps (`credpool sweep`, a scenario's `[sweep]`):
+//!
+//! - [`sweep`]: points, sustainable rate at an SLO, knee and USL fit per strategy;
+//! - [`kneedle`]: the knee of a curve (Satopää et al. 2011);
+//! - [`usl`]: the Universal Scalability Law and its least-squares fit;
+//! - [`mmc`]: the M/M/c queue in closed form (Erlang C), the known answer sweeps are tested against.
 
 pub mod fifo;
+pub mod kneedle;
 pub mod littles_law;
+pub mod mmc;
+pub mod sweep;
+pub mod usl;
 
 use serde::{Deserialize, Serialize};
 

@@ -11,6 +11,7 @@ pub mod list;
 pub mod report;
 pub mod run;
 pub mod store_worker;
+pub mod sweep;
 pub mod torture;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +69,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Print the latest `cargo bench` results as one table, with the performance claims checked.
     BenchSummary(bench_summary::BenchSummaryArgs),
+    /// Run one scenario at several offered rates or user counts: knee, SLO capacity, USL fit.
+    Sweep(sweep::SweepArgs),
     /// Rewrite a run's HTML, CSV and .hgrm files from its summary.json.
     Report(report::ReportArgs),
     /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
@@ -88,6 +91,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::List(args) => list::run(args),
         Command::BenchSummary(args) => bench_summary::run(args),
         Command::Report(args) => report::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),

@@ -51,7 +51,7 @@ pub fn run(args: RunArgs) -> CliResult {
     };
     let out = match &args.out {
         Some(dir) => dir.clone(),
-        None => new_run_dir(Path::new(REPORTS_DIR)),
+        None => new_run_dir(Path::new(REPORTS_DIR), ""),
     };
     std::fs::create_dir_all(&out)
         .map_err(|e| Failure::BadInput(format!("{}: cannot create the output folder: {e}", out.display())))?;
@@ -77,6 +77,7 @@ pub fn run(args: RunArgs) -> CliResult {
         command: std::env::args().collect(),
         scenarios: Vec::new(),
         findings: Default::default(),
+        sweeps: Vec::new(),
     };
     for plan in &plans {
         let strategies = suite::strategies_for(plan, only.as_deref());
@@ -95,6 +96,8 @@ pub fn run(args: RunArgs) -> CliResult {
             .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
     }
     bar.finish_and_clear();
+    // Scenarios with a `[sweep]` table: swept too, and linked from the index.
+    summary.sweeps = super::sweep::run_tables(&plans, only.as_deref(), &out, args.quiet)?;
     crate::report::write_outputs(&out, &summary)
         .map_err(|e| Failure::BadInput(format!("{}: cannot write the report: {e}", out.display())))?;
     if args.out.is_none() {
@@ -153,9 +156,9 @@ fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// `reports/<UTC timestamp>`, with a suffix if that exists already.
-fn new_run_dir(base: &Path) -> PathBuf {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+/// `reports/<prefix><UTC timestamp>`, with a suffix if that exists already.
+pub(crate) fn new_run_dir(base: &Path, prefix: &str) -> PathBuf {
+    let stamp = format!("{prefix}{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
     let mut dir = base.join(&stamp);
     let mut n = 2;
     while dir.exists() {

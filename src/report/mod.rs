@@ -9,7 +9,8 @@
 //! - [`csv`]: `summary.csv`, one row per scenario × strategy;
 //! - [`hgrm`]: `hgrm/<scenario>/<strategy>.hgrm`, HdrHistogram percentile distributions;
 //! - [`html`]: `index.html`, with SVG [`charts`]; and [`compare`] for two runs side by side;
-//! - [`terminal`]: the table printed after a run.
+//! - [`terminal`]: the table printed after a run;
+//! - [`sweep`]: `sweep.json` and `sweep.html` of a load sweep (`credpool sweep`, `[sweep]`).
 
 pub mod bench;
 pub mod charts;
@@ -20,6 +21,7 @@ pub mod format;
 pub mod hgrm;
 pub mod html;
 pub mod summary;
+pub mod sweep;
 pub mod terminal;
 
 use summary::ResultSummary;
@@ -78,5 +80,6 @@ pub fn write_derived(dir: &std::path::Path, summary: &summary::Summary) -> std::
     if !findings.is_empty() {
         write_file(&dir.join(findings::FILE), findings.as_bytes())?;
     }
+    sweep::redraw_linked(dir, summary)?;
     html::write(dir, summary)
 }

@@ -34,6 +34,33 @@ pub struct Summary {
     /// (recomputed from `scenarios` after each one).
     #[serde(default)]
     pub findings: super::findings::Findings,
+    /// The load sweeps of scenarios with a `[sweep]` table, run with them: where their pages are
+    /// and what they found. Absent when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<SweepLink>,
+}
+
+/// A load sweep run with the scenarios, as the run's `index.html` links it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepLink {
+    pub scenario: String,
+    /// `sweep.html`, relative to the run's folder.
+    pub html: String,
+    /// `sweep.json`, relative to the run's folder.
+    pub json: String,
+    /// `"rates"` or `"users"`.
+    pub kind: String,
+    pub levels: Vec<f64>,
+    pub slo_p99_ms: Option<f64>,
+    /// Per strategy: the sustainable rate (rate sweeps with an SLO) and the knee's level.
+    pub strategies: Vec<SweepLinkStrategy>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepLinkStrategy {
+    pub strategy: String,
+    pub sustainable_rps: Option<f64>,
+    pub knee: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -6,13 +6,17 @@
 //! - [`arrivals`]: when requests arrive and from whom.
 //! - [`runner`]: one scenario × one strategy, virtual or real.
 //! - [`suite`]: finding scenario files and running many.
+//! - [`jobs`]: independent runs on every core, results in input order.
+//! - [`sweep`]: one scenario at several load levels (`[sweep]`, `credpool sweep`).
 
 pub mod arrivals;
+pub mod jobs;
 pub mod metric;
 pub mod plan;
 pub mod runner;
 pub mod spec;
 pub mod suite;
+pub mod sweep;
 
 pub use plan::Plan;
 pub use spec::Mode;

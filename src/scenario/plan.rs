@@ -67,6 +67,8 @@ pub struct Plan {
     pub watchdog: Duration,
     pub expectations: Vec<Expectation>,
     pub references: Vec<ReferenceSpec>,
+    /// `[sweep]`: load levels to run the scenario at (see [`super::sweep`]).
+    pub sweep: Option<super::sweep::SweepPlan>,
 }
 
 impl Plan {
@@ -352,6 +354,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         .watchdog
         .map(|s| s.0)
         .unwrap_or_else(|| default_watchdog(&load_plan, &costs, &upstream));
+    let sweep = match &spec.sweep {
+        Some(sw) => Some(super::sweep::validate(path, text, sw, load.model, load.rate.is_some())?),
+        None => None,
+    };
     let name = spec.name.get_ref().trim().to_string();
     if name.is_empty() || name.contains(['/', '\\']) {
         return Err(at(
@@ -386,6 +392,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         watchdog,
         expectations,
         references: spec.reference,
+        sweep,
     })
 }
 
@@ -412,7 +419,7 @@ pub fn resolve_strategies(names: &[String]) -> Result<Vec<StrategyName>, String>
 }
 
 /// A watchdog far beyond any plausible finish: ten times a serial execution of every request.
-fn default_watchdog(load: &LoadPlan, costs: &Costs, upstream: &UpstreamModel) -> Duration {
+pub(crate) fn default_watchdog(load: &LoadPlan, costs: &Costs, upstream: &UpstreamModel) -> Duration {
     let per_request = costs.check_rotation
         + costs.load_credential
         + costs.check_quota

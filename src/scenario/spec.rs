@@ -40,6 +40,9 @@ pub struct ScenarioSpec {
     /// Figures from elsewhere (the analysis, the real proxy) shown beside the measurements.
     #[serde(default)]
     pub reference: Vec<ReferenceSpec>,
+    /// `[sweep]`: the same scenario at several offered rates or concurrencies (see
+    /// [`super::sweep`]).
+    pub sweep: Option<Spanned<SweepSpec>>,
 }
 
 fn default_seed() -> u64 {
@@ -322,6 +325,21 @@ pub struct ExpectSpec {
     /// Why this bound: shown in the report.
     #[serde(default)]
     pub note: String,
+}
+
+/// `[sweep]`: run the scenario at each of `rates` (open load) or `users` (closed load), and find
+/// the knee, the capacity at `slo_p99` and (for users) a Universal Scalability Law fit.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Offered rates, requests per second (each replaces `load.rate`).
+    pub rates: Option<Vec<NonNegative>>,
+    /// Concurrent users (each replaces `load.users`).
+    pub users: Option<Vec<Positive>>,
+    /// The latency objective `sustainable_rps` is measured against.
+    pub slo_p99: Option<Span>,
+    /// Strategy names, or `["all"]` (default: the scenario's `strategies`).
+    pub strategies: Option<Vec<String>>,
 }
 
 /// `[[reference]]`: a figure from elsewhere, set beside what credpool measured.

@@ -14,6 +14,7 @@
 pub mod phases;
 pub mod prediction;
 pub mod spectrum;
+pub mod sweep;
 pub mod throughput;
 pub mod timeline;
 

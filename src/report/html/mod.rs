@@ -13,6 +13,7 @@ pub mod compare;
 pub mod escape;
 pub mod findings;
 pub mod latest;
+pub mod sweep;
 
 use super::charts::{self, Figure, Palette};
 use super::format;
@@ -55,6 +56,7 @@ pub fn render(summary: &Summary) -> String {
     header(&mut out, summary, &palette);
     matrix(&mut out, summary, &palette, &anchors);
     findings::section(&mut out, summary, &palette, &anchors);
+    sweep::index_section(&mut out, summary, &palette);
     for (i, s) in summary.scenarios.iter().enumerate() {
         scenario(&mut out, summary, s, &palette, &anchors[i], &hgrm_paths[i]);
     }

@@ -9,6 +9,7 @@
 //! - [`policy`]: rotation, refresh margin, series bans, auto-ban codes.
 //! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
 //! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
+//! - [`retry_info`]: what a 429's body says about when to retry (RetryInfo, ErrorInfo metadata).
 //! - [`ticket`]: rotation as a pure function of a ticket number (for the lock-free strategy).
 
 pub mod account;
@@ -16,6 +17,7 @@ pub mod accounts_file;
 pub mod change;
 pub mod policy;
 pub mod pool;
+pub mod retry_info;
 pub mod ticket;
 pub mod time;
 
@@ -24,4 +26,5 @@ pub use accounts_file::AccountsFile;
 pub use change::{Change, Outcome, RefreshFailure, TokenGrant};
 pub use policy::{Policy, RefreshDue};
 pub use pool::{PoolState, Selection};
+pub use retry_info::{parse_retry_hints, RetryHints};
 pub use time::EpochMs;

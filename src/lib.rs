@@ -14,6 +14,8 @@
 //! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
 //! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
+//! - [`serve`]: `credpool serve`, one strategy and the store behind HTTP (lease API, reverse
+//!   proxy, admin, metrics).
 //! - [`cli`]: the `credpool` command line.
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
@@ -32,6 +34,7 @@ pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod secret;
+pub mod serve;
 pub mod store;
 pub mod strategy;
 pub mod sync;

@@ -9,16 +9,7 @@ use serde::de::DeserializeOwned;
 /// Reads `body` (at most `limit` bytes) as JSON of type `T`; `expected` describes `T` for the
 /// error message, e.g. `{"model": string, "user": string}`.
 pub async fn read_json<T: DeserializeOwned>(body: Body, limit: usize, expected: &str) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if is_length_limit(&e) {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {limit} bytes: expected {expected}"),
-            )
-        } else {
-            ApiError::bad_request(format!("request body could not be read: {e}"))
-        }
-    })?;
+    let bytes = read_limited(body, limit, expected).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         // serde_json's message names the field and position (`missing field `model` at line 1
         // column 2`); the one input it quotes, a string of the wrong type, is cut out.
@@ -40,6 +31,20 @@ fn unquoted(message: &str) -> String {
             format!("{}a string{}", &message[..start], &message[end..])
         }
     }
+}
+
+/// Reads `body` whole, at most `limit` bytes (`413` beyond, naming `expected`).
+pub async fn read_limited(body: Body, limit: usize, expected: &str) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if is_length_limit(&e) {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes: expected {expected}"),
+            )
+        } else {
+            ApiError::bad_request(format!("request body could not be read: {e}"))
+        }
+    })
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {

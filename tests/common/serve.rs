@@ -316,3 +316,95 @@ pub fn audit(path: &Path) -> (HashMap<String, i64>, Vec<String>) {
 pub fn unknown_fields(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("teal-{i}/{i}/fake-project-{i}")).collect()
 }
+
+/// What the local upstream API saw of one request.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub query: String,
+    pub authorization: String,
+    pub goog_api_key: Option<String>,
+    pub body: String,
+}
+
+/// A local upstream API: `:streamGenerateContent` answers SSE, one event at once and the second
+/// only once the test calls [`Upstream::release`]; any other path answers 429 (with RetryInfo)
+/// to the token of `acct0`, and 200 naming the token to every other.
+pub struct Upstream {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    release: Arc<tokio::sync::Notify>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let seen: Arc<Mutex<Vec<Seen>>> = Default::default();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (s, r) = (seen.clone(), release.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (s, r) = (s.clone(), r.clone());
+            async move {
+                use axum::response::IntoResponse;
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let authorization = header("authorization").unwrap_or_default();
+                s.lock().unwrap().push(Seen {
+                    path: parts.uri.path().to_string(),
+                    query: parts.uri.query().unwrap_or_default().to_string(),
+                    authorization: authorization.clone(),
+                    goog_api_key: header("x-goog-api-key"),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                if parts.uri.path().ends_with(":streamGenerateContent") {
+                    let events = futures_util::stream::unfold(0, move |n| {
+                        let r = r.clone();
+                        async move {
+                            match n {
+                                0 => Some((Ok::<_, std::io::Error>("data: {\"n\": 1}\n\n".to_string()), 1)),
+                                1 => {
+                                    let _ = tokio::time::timeout(Duration::from_secs(10), r.notified()).await;
+                                    Some((Ok("data: {\"n\": 2}\n\n".to_string()), 2))
+                                }
+                                _ => None,
+                            }
+                        }
+                    });
+                    return (
+                        [("content-type", "text/event-stream")],
+                        axum::body::Body::from_stream(events),
+                    )
+                        .into_response();
+                }
+                if authorization.contains("-access-0") {
+                    let body = serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [
+                        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}]}});
+                    return (axum::http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+                }
+                let who = authorization.rsplit('-').next().unwrap_or_default().to_string();
+                axum::Json(serde_json::json!({"candidates": [], "served_by_token_of": who})).into_response()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Upstream {
+            url,
+            seen,
+            release,
+            _task: task,
+        }
+    }
+
+    /// Lets the streaming answer send its second event.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}

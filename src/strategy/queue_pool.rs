@@ -708,4 +708,27 @@ mod tests {
         let n = c.counts();
         assert_eq!((n.idle, n.checked_out, n.removed), (0, 0, 1));
     }
+
+    #[test]
+    fn an_operator_enable_puts_the_permits_back_and_conserves_them() {
+        let c = core(2, 100, 2);
+        let held = c.try_checkout(MODEL, 0).unwrap().unwrap();
+        assert!(c.switch(held, &Change::Disabled, 0));
+        assert!(!c.switch(held, &Change::Disabled, 0), "already disabled: no change");
+        assert_eq!(
+            c.counts().removed,
+            1,
+            "the idle permit left; the checked-out one is still out"
+        );
+        assert!(c.counts().conserved());
+        assert!(c.switch(held, &Change::Enabled, 0));
+        let counts = c.counts();
+        assert_eq!((counts.removed, counts.checked_out), (0, 1));
+        assert!(counts.conserved());
+        // The permit still out comes back as any enabled credential's does.
+        c.checkin(held, 0);
+        assert_eq!(c.counts().idle, 4);
+        assert!(c.counts().conserved());
+        assert!(!c.switch(held, &Change::Enabled, 0), "already enabled: no change");
+    }
 }

@@ -258,7 +258,7 @@ async fn a_429_bans_the_series_until_the_ban_ends_and_all_banned_is_503_with_ret
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tokens_are_refreshed_once_per_credential_under_load() {
-    for strategy in ["lock_free", "global_mutex", "queue_pool"] {
+    for strategy in ["global_mutex", "rwlock", "queue_pool", "sharded", "lock_free"] {
         let dir = tempfile::tempdir().unwrap();
         let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(3, true), 0o600);
         // Slow enough that all 64 clients arrive while the first refreshes are in flight.

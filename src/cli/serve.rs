@@ -68,7 +68,7 @@ pub fn run(args: ServeArgs) -> CliResult {
     let flags = Settings {
         accounts: args.accounts,
         strategy: flag(args.strategy),
-        store: args.store,
+        store: flag(args.store),
         listen: flag(args.listen),
         keys: args.keys,
         admin_keys: args.admin_keys,

@@ -39,7 +39,7 @@ pub const DEFAULT_PROXY_BODY_LIMIT: usize = 32 * 1024 * 1024;
 pub struct Settings {
     pub accounts: Option<PathBuf>,
     pub strategy: Option<Spanned<StrategyName>>,
-    pub store: Option<StoreMode>,
+    pub store: Option<Spanned<StoreMode>>,
     pub listen: Option<Spanned<String>>,
     pub keys: Option<PathBuf>,
     pub admin_keys: Option<PathBuf>,
@@ -132,13 +132,20 @@ impl Settings {
             }
             Some(s) => s.into_inner(),
         };
-        let store = self.store.unwrap_or(StoreMode::GroupCommit);
-        if matches!(store, StoreMode::Naive | StoreMode::Locked) {
-            return Err(format!(
-                "store {store} does not fsync before a completion is acknowledged: expected durable or \
-                 group_commit (serve acknowledges an outcome only once it is on disk)"
-            ));
-        }
+        let store = match self.store {
+            None => StoreMode::GroupCommit,
+            Some(s) if matches!(s.get_ref(), StoreMode::Naive | StoreMode::Locked) => {
+                return Err(located(
+                    s.span(),
+                    format!(
+                        "store {} does not fsync before a completion is acknowledged: expected durable or \
+                         group_commit (serve acknowledges an outcome only once it is on disk)",
+                        s.get_ref()
+                    ),
+                ))
+            }
+            Some(s) => s.into_inner(),
+        };
         let listen_text = self
             .listen
             .unwrap_or_else(|| Spanned::new(0..0, DEFAULT_LISTEN.to_string()));
@@ -306,5 +313,27 @@ mod tests {
         assert!(e.starts_with("serve.toml:3:13:"), "{e}");
         let e = parse(OK).unwrap_err();
         assert!(e.contains("no OAuth client"), "{e}");
+        let e = parse(&format!("{OK}store = \"locked\"\n")).unwrap_err();
+        assert!(e.starts_with("serve.toml:3:9:") && e.contains("does not fsync"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "accounts = \"a.toml\"\nclient_id = \"id\"\nstrategy = \"rwlock\"\nlease_ttl = \"1m\"\n",
+        )
+        .unwrap();
+        let flags = Settings {
+            strategy: Some(Spanned::new(0..0, StrategyName::Sharded)),
+            client_secret: Some("s".into()),
+            ..Settings::default()
+        };
+        let c = resolve(flags, Some(&path)).unwrap();
+        assert_eq!(c.strategy, StrategyName::Sharded, "the flag wins");
+        assert_eq!(c.lease_ttl, Duration::from_secs(60), "the file fills what no flag says");
+        assert_eq!(c.client_id, "id");
     }
 }

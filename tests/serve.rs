@@ -652,3 +652,47 @@ async fn an_operator_disable_reaches_every_strategy_and_the_file() {
         assert_eq!(serve.terminate(Duration::from_secs(10)), Some(0));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_refuses_new_leases_but_takes_the_completion_of_one_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(2, false), 0o600);
+    let token = TokenServer::start(Duration::ZERO).await;
+    let mut serve = Serve::start(&base_args(&accounts, &token.url), dir.path().join("serve.log"));
+    let c = client();
+    let (s, held, _) = lease(&c, &serve.base, None, MODEL, "u").await;
+    assert_eq!(s, 200);
+    serve.signal(libc::SIGTERM);
+    // The drain has begun once /readyz says so.
+    let mut ready = 200;
+    for _ in 0..100 {
+        ready = c.get(serve.url("/readyz")).send().await.unwrap().status().as_u16();
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ready, 503, "/readyz turns 503 while draining");
+    let (s, b, headers) = lease(&c, &serve.base, None, MODEL, "u").await;
+    assert_eq!(s, 503, "no new lease while draining: {b}");
+    assert!(headers.contains_key("retry-after"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(serve.exited(), None, "it waits for the lease in flight");
+    let (s, text) = complete(
+        &c,
+        &serve.base,
+        None,
+        held["lease"].as_str().unwrap(),
+        serde_json::json!({"status": 200}),
+    )
+    .await;
+    assert_eq!(s, 204, "{text}");
+    assert_eq!(serve.wait(Duration::from_secs(10)), Some(0));
+    let (calls, unknown) = audit(&accounts);
+    assert_eq!(
+        calls[held["account"].as_str().unwrap()],
+        1,
+        "the completion taken while draining is in the file"
+    );
+    assert_eq!(unknown, unknown_fields(2));
+}

@@ -199,7 +199,7 @@ impl Serve {
         format!("{}{path}", self.base)
     }
 
-    fn signal(&self, sig: i32) {
+    pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
@@ -216,7 +216,13 @@ impl Serve {
         let _ = self.child.wait();
     }
 
-    fn wait(&mut self, within: Duration) -> Option<i32> {
+    /// Whether serve has exited (its exit code), without waiting.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().unwrap().map(|status| status.code())
+    }
+
+    /// Waits (at most `within`) for the exit code.
+    pub fn wait(&mut self, within: Duration) -> Option<i32> {
         let until = std::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

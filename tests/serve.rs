@@ -696,3 +696,38 @@ async fn a_drain_refuses_new_leases_but_takes_the_completion_of_one_in_flight() 
     );
     assert_eq!(unknown, unknown_fields(2));
 }
+
+/// Memory stays flat in the number of requests: after a warm-up phase, phases of 64 clients'
+/// lease/complete pairs must not grow serve's resident set beyond a fixed allowance (the only
+/// per-request memory is the minute-long record of finished leases, a few dozen bytes each).
+/// Short by default; `CREDPOOL_LONG=1` runs ten times as many phases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_over_many_requests() {
+    let phases = if std::env::var("CREDPOOL_LONG").as_deref() == Ok("1") {
+        40
+    } else {
+        4
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(4, false), 0o600);
+    let token = TokenServer::start(Duration::ZERO).await;
+    let serve = Serve::start(&base_args(&accounts, &token.url), dir.path().join("serve.log"));
+    let warm = drive(&serve.base, 10, false).await;
+    assert!(warm.errors.lock().unwrap().is_empty());
+    let after_warm_up = serve.rss_kib();
+    let mut done = 0;
+    for _ in 0..phases {
+        let t = drive(&serve.base, 10, false).await;
+        assert!(t.errors.lock().unwrap().is_empty());
+        done += CLIENTS * 10;
+    }
+    let after = serve.rss_kib();
+    // 8 MiB: allocator slack plus the finished-lease records of these requests (< 100 bytes each).
+    let allowance = 8 * 1024 + (done as u64 * 100) / 1024;
+    assert!(
+        after <= after_warm_up + allowance,
+        "RSS grew from {after_warm_up} KiB to {after} KiB over {done} pairs (allowance {allowance} KiB)"
+    );
+    eprintln!("RSS {after_warm_up} KiB after warm-up, {after} KiB after {done} more pairs");
+    assert_eq!(serve.terminate(Duration::from_secs(10)), Some(0));
+}

@@ -31,16 +31,18 @@ pub struct ServeArgs {
     /// Admin keys, one per line (mode 0600), for /v1/accounts and /metrics.
     #[arg(long)]
     admin_keys: Option<PathBuf>,
-    /// OAuth token endpoint [default: https://oauth2.googleapis.com/token].
-    #[arg(long)]
+    // (`help =`, not a doc comment: the URL is for the terminal, not for rustdoc.)
+    #[arg(long, help = "OAuth token endpoint [default: https://oauth2.googleapis.com/token]")]
     token_url: Option<String>,
-    /// Upstream API the reverse proxy forwards to [default: https://cloudcode-pa.googleapis.com].
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Upstream API the reverse proxy forwards to [default: https://cloudcode-pa.googleapis.com]"
+    )]
     api_url: Option<String>,
     /// OAuth client id refreshes are made as (or CREDPOOL_CLIENT_ID).
     #[arg(long)]
     client_id: Option<String>,
-    /// OAuth client secret (or CREDPOOL_CLIENT_SECRET; prefer either to a flag, which `ps` shows).
+    /// OAuth client secret (or CREDPOOL_CLIENT_SECRET, or client_secret in --config: better than this flag, which `ps` shows).
     #[arg(long)]
     client_secret: Option<String>,
     /// A TOML file with any of these settings (keys as the flags, `_` for `-`).

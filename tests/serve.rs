@@ -339,6 +339,11 @@ async fn sigkill_with_durable_loses_nothing_acknowledged() {
         let acked = acked(&tally);
         let (after, unknown) = audit(&accounts);
         let sent = tally.completes_sent.load(Ordering::SeqCst) as i64;
+        let total: i64 = acked.values().sum();
+        assert!(
+            total > 0 && total < (CLIENTS * 1_000) as i64,
+            "{store}: the kill came mid-load ({total} acknowledged of {sent} sent)"
+        );
         let mut written = 0;
         for (account, n) in &acked {
             let delta = after[account] - before[account];

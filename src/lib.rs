@@ -15,6 +15,8 @@
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
 //! - [`target`]: any proxy under test: its process group, placeholders, protocols and verdicts.
 //! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
+//! - [`serve`]: `credpool serve`, one strategy and the store behind HTTP (lease API, reverse
+//!   proxy, admin, metrics).
 //! - [`cli`]: the `credpool` command line.
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
@@ -33,6 +35,7 @@ pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod secret;
+pub mod serve;
 pub mod store;
 pub mod strategy;
 pub mod sync;

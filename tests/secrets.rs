@@ -4,6 +4,9 @@
 //! that hold tokens. Files that hold tokens (the accounts file, its backup, temp files) must be
 //! mode 0600.
 
+#[path = "common/serve.rs"]
+mod serve_common;
+
 use credpool::costs::Costs;
 use credpool::model::{Account, AccountId, AccountsFile, Change};
 use credpool::secret::Secret;
@@ -279,4 +282,94 @@ fn torture_outputs_hold_no_token_and_its_files_are_private() {
         }
     }
     assert!(checked >= 3, "the file, its backup and lock file at least: {checked}");
+}
+
+/// `credpool serve` with seeded tokens that expire (so refreshes issue new seeded tokens), a
+/// seeded OAuth client secret, debug logs: no log line, `/metrics` text, admin answer or error
+/// body may hold a token. (The lease answer itself carries one: that is its job.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_never_shows_a_token_outside_a_lease() {
+    use serve_common::*;
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(3, true), 0o600);
+    let token = TokenServer::start(std::time::Duration::from_millis(20)).await;
+    let serve = Serve::start(&base_args(&accounts, &token.url), dir.path().join("serve.log"));
+    let c = client();
+    let mut outputs = Vec::new();
+    let mut leased_tokens = Vec::new();
+    for (i, status) in [200, 429, 500, 401, 200, 503].into_iter().enumerate() {
+        let (s, b, _) = lease(&c, &serve.base, None, "gemini-2.5-pro", &format!("u{i}")).await;
+        assert_eq!(s, 200, "{b}");
+        let leased = b["access_token"].as_str().unwrap().to_string();
+        assert!(leased.contains(MARK), "the lease carries the (refreshed) token");
+        let id = b["lease"].as_str().unwrap().to_string();
+        // A client that sends a token where a status belongs gets a 400 that does not quote it.
+        let (s, text) = complete(&c, &serve.base, None, &id, serde_json::json!({"status": leased})).await;
+        assert_eq!(s, 400);
+        outputs.push(("400 body", text));
+        let (s, text) = complete(
+            &c,
+            &serve.base,
+            None,
+            &id,
+            serde_json::json!({"status": status, "body": {"error": {"message": "quota"}}}),
+        )
+        .await;
+        assert_eq!(s, 204, "{text}");
+        let (s, text) = complete(&c, &serve.base, None, &id, serde_json::json!({"status": 200})).await;
+        assert_eq!(s, 409);
+        outputs.push(("409 body", text));
+        leased_tokens.push(leased);
+    }
+    assert!(
+        token.total() > 0,
+        "refreshes happened, so refreshed tokens were in play"
+    );
+    for path in [
+        "/v1/accounts",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/v1/accounts/nobody/disable",
+        "/v1/lease/00/complete",
+    ] {
+        let r = if path.ends_with("disable") || path.ends_with("complete") {
+            c.post(serve.url(path)).body("{}").send().await.unwrap()
+        } else {
+            c.get(serve.url(path)).send().await.unwrap()
+        };
+        outputs.push((path, r.text().await.unwrap()));
+    }
+    let r = c
+        .post(serve.url("/v1/accounts/acct1@example.com/disable"))
+        .send()
+        .await
+        .unwrap();
+    outputs.push(("disable", r.text().await.unwrap()));
+    // Every account disabled: the 503's body.
+    for id in ["acct0@example.com", "acct2@example.com"] {
+        c.post(serve.url(&format!("/v1/accounts/{id}/disable")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (s, b, _) = lease(&c, &serve.base, None, MODEL, "u").await;
+    assert_eq!(s, 503);
+    outputs.push(("503 body", b.to_string()));
+    let logs_before_exit = serve.logs();
+    assert_eq!(serve.terminate(std::time::Duration::from_secs(10)), Some(0));
+    let logs = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        logs.len() >= logs_before_exit.len() && logs.contains("DEBUG"),
+        "debug logs were on:\n{logs}"
+    );
+    outputs.push(("logs", logs));
+    for (what, text) in &outputs {
+        assert_no_secret(what, text);
+        for t in &leased_tokens {
+            assert!(!text.contains(t.as_str()), "{what} shows a leased token");
+        }
+        assert!(!text.contains(OAUTH_SECRET), "{what} shows the OAuth client secret");
+    }
+    assert_eq!(mode(&accounts), 0o600);
 }

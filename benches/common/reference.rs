@@ -8,7 +8,7 @@
 
 use credpool::clock::Clock;
 use credpool::model::ticket::ticket_position;
-use credpool::model::{Account, EpochMs, Outcome, Policy, RefreshDue};
+use credpool::model::{Account, Change, EpochMs, Outcome, Policy, RefreshDue};
 use credpool::strategy::{AcquireError, AcquireTiming, CredentialManager, Env, Lease, Request, StrategyStats};
 
 /// The reference: `lock_free`'s fast-path bookkeeping (a rotation ticket mapped onto the pool,
@@ -77,5 +77,12 @@ impl CredentialManager for ParkingLotReference {
 
     async fn accounts(&self) -> Vec<Account> {
         self.state.lock().accounts.clone()
+    }
+
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        let a = &mut self.state.lock().accounts[index];
+        let was_disabled = a.disabled;
+        a.apply(change);
+        was_disabled != a.disabled
     }
 }

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod list;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod store_worker;
 pub mod sweep;
 pub mod torture;
@@ -75,6 +76,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
     Compare(compare::CompareArgs),
+    /// Serve the pool over HTTP: lease API, reverse proxy, admin, metrics (docs/serve.md).
+    Serve(serve::ServeArgs),
     /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
     Torture(torture::TortureArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
@@ -93,6 +96,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
     }

@@ -129,6 +129,14 @@ impl PoolState {
         self.accounts[index].apply(change);
         !was_disabled && self.accounts[index].disabled
     }
+
+    /// Applies an operator's switch (disable or enable) to account `index`; returns whether it
+    /// changed the account's state. A skip past a disabled account happens at the next `select`.
+    pub fn switch(&mut self, index: usize, change: &Change) -> bool {
+        let was_disabled = self.accounts[index].disabled;
+        self.accounts[index].apply(change);
+        was_disabled != self.accounts[index].disabled
+    }
 }
 
 #[cfg(test)]

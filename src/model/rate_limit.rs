@@ -52,10 +52,14 @@ impl RetryHint {
 /// no details, unknown detail types, unparsable values) yields no figure rather than an error,
 /// because a proxy must still record the 429 itself.
 pub fn parse_error_body(body: &[u8]) -> RetryHint {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return RetryHint::default();
-    };
-    let error = match &value {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|value| parse_error_value(&value))
+        .unwrap_or_default()
+}
+
+/// [`parse_error_body`] on a body already parsed (a client's completion carries it as JSON).
+pub fn parse_error_value(value: &serde_json::Value) -> RetryHint {
+    let error = match value {
         serde_json::Value::Array(items) => items.first().and_then(|item| item.get("error")),
         other => other.get("error"),
     };
@@ -111,6 +115,12 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_end..];
     }
     Ok(total)
+}
+
+/// A delay given as text (`"1.5s"`, `"479.417207ms"`, `"1m30s"`) in whole milliseconds, rounded
+/// up: what a client's `retry_delay` says.
+pub fn parse_delay_ms(text: &str) -> Result<i64, String> {
+    parse_go_duration(text).map(ceil_millis)
 }
 
 fn ceil_millis(d: Duration) -> i64 {

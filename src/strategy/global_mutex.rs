@@ -14,7 +14,7 @@ use super::env::{Counters, Env, RefreshAttempts, StrategyStats};
 use super::lease::{AcquireError, AcquireTiming, Lease, Request};
 use super::CredentialManager;
 use crate::costs::Step;
-use crate::model::{Account, Outcome, PoolState, Selection};
+use crate::model::{Account, Change, Outcome, PoolState, Selection};
 use tokio::time::Instant;
 
 pub struct GlobalMutex {
@@ -112,5 +112,10 @@ impl CredentialManager for GlobalMutex {
 
     async fn accounts(&self) -> Vec<Account> {
         self.pool.lock().await.accounts.clone()
+    }
+
+    /// Under the operation lock, as every disable in this design.
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        self.pool.lock().await.switch(index, change)
     }
 }

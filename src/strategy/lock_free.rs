@@ -522,6 +522,21 @@ impl TicketCore {
         false
     }
 
+    /// An operator's switch: a new snapshot with credential `index` disabled or enabled; returns
+    /// whether its state changed. (As for every disable here, an acquisition that resolved on
+    /// the old snapshot may still use the credential once.)
+    pub fn switch(&self, index: usize, change: &Change) -> bool {
+        let window = refresh_window(&self.policy);
+        let mut changed = false;
+        self.snapshot.rcu(|cur| {
+            // Not a refresh: the credential's version stays.
+            let next = cur.with_change(index, change, false, window);
+            changed = next.accounts[index].disabled != cur.accounts[index].disabled;
+            next
+        });
+        changed
+    }
+
     /// The current snapshot (as published; fast-path successes are not in it).
     pub fn snapshot(&self) -> crate::sync::Arc<Snapshot> {
         self.snapshot.load_full()
@@ -881,6 +896,10 @@ impl CredentialManager for LockFree {
 
     async fn accounts(&self) -> Vec<Account> {
         self.shared.core.accounts()
+    }
+
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        self.shared.core.switch(index, change)
     }
 }
 

@@ -36,7 +36,7 @@ pub use env::{Counters, Env, StrategyOptions, StrategyStats};
 pub use lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
 pub use registry::{AnyStrategy, StrategyName};
 
-use crate::model::{Account, Outcome};
+use crate::model::{Account, Change, Outcome};
 use std::future::Future;
 
 /// A credential manager: what a proxy (and the scenario runner) calls for every request.
@@ -66,4 +66,10 @@ pub trait CredentialManager: Send + Sync + 'static {
 
     /// The accounts as this strategy currently holds them in memory (for audits and tests).
     fn accounts(&self) -> impl Future<Output = Vec<Account>> + Send;
+
+    /// Applies an operator's switch ([`Change::Disabled`] or [`Change::Enabled`], from
+    /// `credpool serve`'s admin API) to credential `index` in memory, where the strategy's own
+    /// disables go, so the next acquisition sees it. The caller persists it through the store.
+    /// Returns whether the credential's state changed (a switch to the state it is in is not).
+    fn switch(&self, index: usize, change: &Change) -> impl Future<Output = bool> + Send;
 }

@@ -254,6 +254,35 @@ impl QueueCore {
         newly_disabled
     }
 
+    /// An operator's switch of credential `index`; returns whether its state changed. A disable
+    /// is [`apply`](Self::apply)'s; an enable puts the credential's permits that left the pool
+    /// back at the end of the idle queue (those still checked out come back when returned, as
+    /// for any enabled credential) and hands them to waiters.
+    pub fn switch(&self, index: usize, change: &Change, now: EpochMs) -> bool {
+        if change.disables() {
+            let was_disabled = self.state.lock().accounts[index].disabled;
+            self.apply(index, change, now);
+            return !was_disabled;
+        }
+        let wake = {
+            let mut st = self.state.lock();
+            let was_disabled = st.accounts[index].disabled;
+            st.accounts[index].apply(change);
+            if !was_disabled || st.accounts[index].disabled {
+                return false;
+            }
+            // Disabled, none of its permits was idle: all but the checked-out ones had left.
+            let back = st.permits - st.out[index];
+            st.removed -= back;
+            for _ in 0..back {
+                st.idle.push_back(index);
+            }
+            st.dispatch(now, false)
+        };
+        wake.into_iter().for_each(Waker::wake);
+        true
+    }
+
     /// The token of credential `index`, as its holder must treat it at `now`.
     pub fn token_state(&self, index: usize, now: EpochMs) -> TokenState {
         let st = self.state.lock();
@@ -544,6 +573,10 @@ impl CredentialManager for QueuePool {
     async fn accounts(&self) -> Vec<Account> {
         self.core.accounts()
     }
+
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        self.core.switch(index, change, self.env.clock.now_ms())
+    }
 }
 
 #[cfg(test)]
@@ -674,5 +707,28 @@ mod tests {
         c.checkin(held, 0);
         let n = c.counts();
         assert_eq!((n.idle, n.checked_out, n.removed), (0, 0, 1));
+    }
+
+    #[test]
+    fn an_operator_enable_puts_the_permits_back_and_conserves_them() {
+        let c = core(2, 100, 2);
+        let held = c.try_checkout(MODEL, 0).unwrap().unwrap();
+        assert!(c.switch(held, &Change::Disabled, 0));
+        assert!(!c.switch(held, &Change::Disabled, 0), "already disabled: no change");
+        assert_eq!(
+            c.counts().removed,
+            1,
+            "the idle permit left; the checked-out one is still out"
+        );
+        assert!(c.counts().conserved());
+        assert!(c.switch(held, &Change::Enabled, 0));
+        let counts = c.counts();
+        assert_eq!((counts.removed, counts.checked_out), (0, 1));
+        assert!(counts.conserved());
+        // The permit still out comes back as any enabled credential's does.
+        c.checkin(held, 0);
+        assert_eq!(c.counts().idle, 4);
+        assert!(c.counts().conserved());
+        assert!(!c.switch(held, &Change::Enabled, 0), "already enabled: no change");
     }
 }

@@ -10,7 +10,7 @@ use super::queue_pool::QueuePool;
 use super::rwlock::RwLockStrategy;
 use super::sharded::Sharded;
 use super::CredentialManager;
-use crate::model::{Account, Outcome};
+use crate::model::{Account, Change, Outcome};
 use std::fmt;
 use std::str::FromStr;
 
@@ -153,5 +153,9 @@ impl CredentialManager for AnyStrategy {
 
     async fn accounts(&self) -> Vec<Account> {
         dispatch!(self, s => s.accounts().await)
+    }
+
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        dispatch!(self, s => s.switch(index, change).await)
     }
 }

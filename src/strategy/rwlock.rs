@@ -122,6 +122,11 @@ impl RwLockCore {
         self.pool.read().accounts.clone()
     }
 
+    /// An operator's switch (see [`PoolState::switch`]), under the write lock for an instant.
+    pub fn switch(&self, index: usize, change: &Change) -> bool {
+        self.pool.write().switch(index, change)
+    }
+
     pub fn account_id(&self, index: usize) -> crate::model::AccountId {
         self.pool.read().accounts[index].id.clone()
     }
@@ -226,5 +231,11 @@ impl CredentialManager for RwLockStrategy {
 
     async fn accounts(&self) -> Vec<Account> {
         self.core.accounts()
+    }
+
+    /// Behind the write gate, as this design's own disables.
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        let _write = self.gate.write().await;
+        self.core.switch(index, change)
     }
 }

@@ -144,6 +144,12 @@ impl ShardedCore {
         self.shards[shard].lock().apply(local, change)
     }
 
+    /// An operator's switch (see [`PoolState::switch`]), under its shard's lock for an instant.
+    pub fn switch(&self, index: usize, change: &Change) -> bool {
+        let (shard, local) = self.locate(index);
+        self.shards[shard].lock().switch(local, change)
+    }
+
     pub fn account_id(&self, index: usize) -> AccountId {
         let (shard, local) = self.locate(index);
         self.shards[shard].lock().accounts[local].id.clone()
@@ -247,6 +253,12 @@ impl CredentialManager for Sharded {
 
     async fn accounts(&self) -> Vec<Account> {
         self.core.accounts()
+    }
+
+    /// Behind its shard's gate, as this design's own disables.
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        let _gate = self.gates[self.core.locate(index).0].lock().await;
+        self.core.switch(index, change)
     }
 }
 

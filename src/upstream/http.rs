@@ -163,6 +163,26 @@ impl MockUpstream {
     }
 }
 
+/// The OAuth client a proxy refreshes tokens as (the `client_id` and `client_secret` form
+/// fields). Real proxies ship their OAuth application's pair in their configuration; credpool
+/// ships none and takes it from its operator (`credpool serve --client-id/--client-secret`).
+#[derive(Clone, Debug)]
+pub struct OAuthClient {
+    pub id: String,
+    /// Redacted in `Debug`.
+    pub secret: Secret,
+}
+
+impl OAuthClient {
+    /// The pair the mock upstream's token endpoint expects (it does not check it).
+    pub fn mock() -> OAuthClient {
+        OAuthClient {
+            id: "credpool-client".into(),
+            secret: Secret::new("credpool-secret"),
+        }
+    }
+}
+
 /// The proxy's side: an HTTP client for the token endpoint and the API.
 #[derive(Clone, Debug)]
 pub struct HttpUpstream {
@@ -170,14 +190,34 @@ pub struct HttpUpstream {
     /// stall the `as_shipped` strategy models.
     client: reqwest::Client,
     base: String,
+    /// Where refreshes are POSTed: `<base>/token` for the mock, any URL for `credpool serve`
+    /// (Google's is `https://oauth2.googleapis.com/token`).
+    token_url: String,
+    oauth: OAuthClient,
 }
 
 impl HttpUpstream {
+    /// A client of the mock upstream at `base` (token endpoint `<base>/token`).
     pub fn new(base: &str, refresh_timeout: std::time::Duration) -> Result<Self, reqwest::Error> {
+        let base = base.trim_end_matches('/').to_string();
+        let token_url = format!("{base}/token");
+        Self::with_token_url(&base, &token_url, OAuthClient::mock(), refresh_timeout)
+    }
+
+    /// A client whose refreshes go to `token_url` as `oauth`. TLS (rustls) for `https://` URLs;
+    /// no proxy from the environment, so a token never travels through one unasked.
+    pub fn with_token_url(
+        base: &str,
+        token_url: &str,
+        oauth: OAuthClient,
+        refresh_timeout: std::time::Duration,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().no_proxy().timeout(refresh_timeout).build()?;
         Ok(HttpUpstream {
             client,
             base: base.trim_end_matches('/').to_string(),
+            token_url: token_url.to_string(),
+            oauth,
         })
     }
 }
@@ -199,22 +239,17 @@ impl TokenEndpoint for HttpUpstream {
             if refresh_token.is_empty() {
                 return Err(RefreshFailure::NoRefreshToken);
             }
+            // Form-encoded (`/` and `+` in refresh tokens and secrets are escaped).
             let form = [
-                ("client_id", "credpool-client"),
-                ("client_secret", "credpool-secret"),
+                ("client_id", self.oauth.id.as_str()),
+                ("client_secret", self.oauth.secret.expose()),
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token.expose()),
             ];
-            let body: String = form
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("&");
             let response = self
                 .client
-                .post(format!("{}/token", self.base))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
+                .post(&self.token_url)
+                .form(&form)
                 .send()
                 .await
                 .map_err(|e| {

@@ -458,4 +458,10 @@ impl CredentialManager for AsShipped {
     async fn accounts(&self) -> Vec<Account> {
         self.pool.lock().accounts.clone()
     }
+
+    /// In the manager's in-memory state, as the shipped `disable_credential` did (no
+    /// `_operation_lock`).
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        self.pool.lock().switch(index, change)
+    }
 }

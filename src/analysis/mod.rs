@@ -8,9 +8,11 @@
 //!   first k service times (exact for `global_mutex`, and a lower bound on nothing for the others).
 //! - [`littles_law`]: an open load in steady state: mean requests in the system = throughput ×
 //!   mean latency.
+//! - [`stats`]: whether two sets of repetitions differ (Mann-Whitney U, bootstrap, the verdict).
 
 pub mod fifo;
 pub mod littles_law;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 

@@ -41,7 +41,15 @@ fn repeated_runs_are_compared_by_verdicts_in_compare_json() {
     let run = |out: &Path| {
         credpool_ok(
             dir.path(),
-            &["run", "-q", "--repeat", "10", "--out", out.to_str().unwrap(), file.to_str().unwrap()],
+            &[
+                "run",
+                "-q",
+                "--repeat",
+                "10",
+                "--out",
+                out.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ],
             0,
         )
     };
@@ -55,7 +63,10 @@ fn repeated_runs_are_compared_by_verdicts_in_compare_json() {
     let reps = result["repetitions"].as_array().unwrap();
     assert_eq!(reps.len(), 10);
     assert_eq!(reps[0]["seed"], 3, "repetition 0 keeps the scenario's seed");
-    assert_eq!(reps[0]["latency_ms"], result["latency_ms"], "the result describes repetition 0");
+    assert_eq!(
+        reps[0]["latency_ms"], result["latency_ms"],
+        "the result describes repetition 0"
+    );
     let seeds: std::collections::HashSet<u64> = reps.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
     assert_eq!(seeds.len(), 10);
     assert!(result["fairness"]["jain_accounts"].is_f64());
@@ -101,7 +112,10 @@ fn a_run_without_repetitions_is_compared_descriptively_and_old_files_still_read(
     credpool_ok(dir.path(), &["report", old.to_str().unwrap()], 0);
     let page = std::fs::read_to_string(old.join("index.html")).unwrap();
     assert!(page.contains("seed-2-first-token-expired"));
-    assert!(!page.contains("Fairness, refresh herd, self-audit"), "no figures, no section");
+    assert!(
+        !page.contains("Fairness, refresh herd, self-audit"),
+        "no figures, no section"
+    );
 
     let new = dir.path().join("new");
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed-2-first-token-expired.toml");
@@ -118,7 +132,11 @@ fn a_run_without_repetitions_is_compared_descriptively_and_old_files_still_read(
         ],
         0,
     );
-    let out = credpool_ok(dir.path(), &["compare", old.to_str().unwrap(), new.to_str().unwrap()], 0);
+    let out = credpool_ok(
+        dir.path(),
+        &["compare", old.to_str().unwrap(), new.to_str().unwrap()],
+        0,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("descriptive only"), "{text}");
     let c = json(&new.join("compare.json"));
@@ -131,13 +149,25 @@ fn a_run_without_repetitions_is_compared_descriptively_and_old_files_still_read(
 #[test]
 fn bad_repeat_and_compare_options_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = report_common::credpool(dir.path(), &["run", "--repeat", "0"], std::time::Duration::from_secs(60));
+    let out = report_common::credpool(
+        dir.path(),
+        &["run", "--repeat", "0"],
+        std::time::Duration::from_secs(60),
+    );
     assert_eq!(out.status.code(), Some(2));
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/summary-before-issue-17.json");
     let f = fixture.to_str().unwrap();
     let out = report_common::credpool(
         dir.path(),
-        &["compare", f, f, "--alpha", "1.5", "--out", dir.path().join("c.html").to_str().unwrap()],
+        &[
+            "compare",
+            f,
+            f,
+            "--alpha",
+            "1.5",
+            "--out",
+            dir.path().join("c.html").to_str().unwrap(),
+        ],
         std::time::Duration::from_secs(60),
     );
     assert_eq!(out.status.code(), Some(2));

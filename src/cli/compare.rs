@@ -30,15 +30,15 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs) -> CliResult {
-    let old = json::read(&args.old).map_err(Failure::BadInput)?;
-    let new = json::read(&args.new).map_err(Failure::BadInput)?;
-    if !(args.alpha > 0.0 && args.alpha < 1.0) || !(args.noise >= 0.0 && args.noise.is_finite()) || args.resamples == 0
-    {
+    let valid = args.alpha > 0.0 && args.alpha < 1.0 && args.noise >= 0.0 && args.noise.is_finite();
+    if !valid || args.resamples == 0 {
         return Err(Failure::BadInput(format!(
             "--alpha must be in (0, 1), --noise a non-negative fraction (0.02 = 2%), --resamples at least 1: got {}, {}, {}",
             args.alpha, args.noise, args.resamples
         )));
     }
+    let old = json::read(&args.old).map_err(Failure::BadInput)?;
+    let new = json::read(&args.new).map_err(Failure::BadInput)?;
     let rule = Rule {
         alpha: args.alpha,
         noise: args.noise,

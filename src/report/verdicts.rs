@@ -16,8 +16,11 @@ pub const FILE: &str = "compare.json";
 /// Bumped when a field of `compare.json` changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The figures judged, with their direction: (name, lower is better, value of one repetition).
-pub const FIGURES: [(&str, bool, fn(&Repetition) -> f64); 6] = [
+/// A figure judged: its name, whether lower is better, and its value in one repetition.
+pub type Figure = (&'static str, bool, fn(&Repetition) -> f64);
+
+/// The figures judged.
+pub const FIGURES: [Figure; 6] = [
     ("mean", true, |r| r.latency_ms.mean),
     ("p50", true, |r| r.latency_ms.p50),
     ("p90", true, |r| r.latency_ms.p90),

@@ -5,7 +5,8 @@
 //! (the pool's size) and one [`UserTally`] per user id (the scenario's `load.users`), at most
 //! [`MAX_TRACKED_USERS`] of them; requests of users beyond that are counted in
 //! `untracked_requests` (reported, never silently dropped). A user's histogram has 2 significant
-//! digits in microseconds (about 30 KB), so its p99 is within 1%.
+//! digits in microseconds from 1 µs to a day, with 32-bit counts (about 16 KB: 16 MB for the
+//! most users tracked), so its p99 is within 1%.
 //!
 //! The definitions (docs/statistics.md says why):
 //! - `jain_accounts`: Jain's index `(Σx)² / (n Σx²)` over every credential of the pool, `x` its
@@ -15,16 +16,27 @@
 //! - `worst_to_median_p99`: the largest user p99 over the median user p99 (the lower median).
 //! - starvation: a user's *success gap* is a stretch of time during which it had at least one
 //!   request in the system and no request of it succeeded; a user is *starved* when its longest
-//!   gap exceeds [`STARVATION_WINDOW`] (one second of modelled time).
+//!   gap exceeds the run's window, [`starvation_window`]: ten times the run's median latency, and
+//!   at least [`MIN_STARVATION_WINDOW`] (one second of modelled time). Relative to the median so
+//!   that a slow upstream alone (every request taking its time) is not starvation, while a user
+//!   who waits ten typical requests' time for any answer is.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// A user who waits longer than this with requests in the system and no success is starved.
-pub const STARVATION_WINDOW: Duration = Duration::from_secs(1);
+/// The starvation window is never shorter than this.
+pub const MIN_STARVATION_WINDOW: Duration = Duration::from_secs(1);
+/// The starvation window in median latencies.
+pub const STARVATION_MEDIANS: u32 = 10;
+
+/// The window of a run whose median latency is `p50`: a user who waits longer than this with
+/// requests in the system and no success is starved.
+pub fn starvation_window(p50: Duration) -> Duration {
+    (p50 * STARVATION_MEDIANS).max(MIN_STARVATION_WINDOW)
+}
 /// Users tracked one by one; requests of users with a larger id are only counted.
-pub const MAX_TRACKED_USERS: usize = 4096;
+pub const MAX_TRACKED_USERS: usize = 1024;
 /// Per-user histograms: 1 µs to one day, 2 significant digits.
 const USER_MAX_US: u64 = 86_400 * 1_000_000;
 
@@ -34,7 +46,7 @@ struct UserTally {
     requests: u64,
     successes: u64,
     /// Total latency of each of its requests, µs.
-    latency_us: Histogram<u64>,
+    latency_us: Histogram<u32>,
     /// Its requests in the system now.
     outstanding: u32,
     /// Start of the current success gap (requests outstanding, no success since).
@@ -134,8 +146,9 @@ impl FairnessTally {
         self.untracked_requests
     }
 
-    /// The figures for `summary.json`, `end` being the run's last completion (open gaps end there).
-    pub fn summary(&self, end: Duration) -> FairnessSummary {
+    /// The figures for `summary.json`, `end` being the run's last completion (open gaps end there)
+    /// and `window` the starvation window ([`starvation_window`]).
+    pub fn summary(&self, end: Duration, window: Duration) -> FairnessSummary {
         let calls: Vec<f64> = self.account_calls.iter().map(|&c| c as f64).collect();
         let users: Vec<&UserTally> = self.users.iter().flatten().filter(|u| u.requests > 0).collect();
         let goodput: Vec<f64> = users.iter().map(|u| u.successes as f64).collect();
@@ -164,8 +177,8 @@ impl FairnessTally {
                 (Some(w), Some(m)) if m > 0.0 => Some(w / m),
                 _ => None,
             },
-            starvation_window_ms: STARVATION_WINDOW.as_secs_f64() * 1e3,
-            starved_users: gaps.iter().filter(|g| **g > STARVATION_WINDOW).count() as u64,
+            starvation_window_ms: window.as_secs_f64() * 1e3,
+            starved_users: gaps.iter().filter(|g| **g > window).count() as u64,
             longest_success_gap_ms: gaps.iter().max().map_or(0.0, |g| g.as_secs_f64() * 1e3),
             untracked_requests: self.untracked_requests,
         }
@@ -196,12 +209,13 @@ pub struct FairnessSummary {
     /// The lower median of the users' p99s.
     pub median_user_p99_ms: Option<f64>,
     pub worst_to_median_p99: Option<f64>,
-    /// A user is starved when it waited longer than this with requests in the system and no success.
+    /// A user is starved when it waited longer than this with requests in the system and no
+    /// success: max(1 s, 10 × the run's median latency).
     pub starvation_window_ms: f64,
     pub starved_users: u64,
     /// The longest such wait of any user.
     pub longest_success_gap_ms: f64,
-    /// Requests of users beyond the 4096 tracked one by one (counted in no per-user figure).
+    /// Requests of users beyond the 1024 tracked one by one (counted in no per-user figure).
     pub untracked_requests: u64,
 }
 
@@ -234,7 +248,7 @@ mod tests {
             t.started(0, at);
             t.finished(0, Some((n % 2) as usize), true, MS, at + MS);
         }
-        let s = t.summary(MS * 101);
+        let s = t.summary(MS * 101, MIN_STARVATION_WINDOW);
         assert_eq!(s.jain_accounts, Some(0.5), "2 of 4 credentials served equally");
         assert_eq!(s.jain_users, Some(1.0));
         assert_eq!(s.users, 1);
@@ -254,7 +268,7 @@ mod tests {
         t.finished(1, Some(0), false, MS * 1500, MS * 1500);
         t.started(1, MS * 1550);
         t.finished(1, Some(0), true, MS * 50, MS * 1600);
-        let s = t.summary(MS * 2000);
+        let s = t.summary(MS * 2000, MIN_STARVATION_WINDOW);
         assert_eq!(s.users, 2);
         assert_eq!(s.starved_users, 1);
         assert!(
@@ -271,15 +285,21 @@ mod tests {
     }
 
     #[test]
+    fn the_window_is_ten_medians_and_at_least_a_second() {
+        assert_eq!(starvation_window(MS * 30), Duration::from_secs(1));
+        assert_eq!(starvation_window(MS * 800), Duration::from_secs(8));
+    }
+
+    #[test]
     fn a_gap_still_open_at_the_end_counts_up_to_the_end() {
         let mut t = FairnessTally::new(1);
         t.started(3, Duration::ZERO);
-        let s = t.summary(MS * 2500);
+        let s = t.summary(MS * 2500, MIN_STARVATION_WINDOW);
         // Requests are counted when they finish: a user whose only request is unfinished is not
         // among the users yet.
         assert_eq!(s.users, 0);
         t.finished(3, None, false, MS * 2500, MS * 2500);
-        let s = t.summary(MS * 2500);
+        let s = t.summary(MS * 2500, MIN_STARVATION_WINDOW);
         assert_eq!(s.users, 1);
         assert_eq!(s.starved_users, 1);
         assert_eq!(s.jain_users, None, "no success at all: nothing to share");
@@ -291,6 +311,6 @@ mod tests {
         let mut t = FairnessTally::new(1);
         t.started(MAX_TRACKED_USERS as u32, Duration::ZERO);
         t.finished(MAX_TRACKED_USERS as u32, Some(0), true, MS, MS);
-        assert_eq!(t.summary(MS).untracked_requests, 1);
+        assert_eq!(t.summary(MS, MIN_STARVATION_WINDOW).untracked_requests, 1);
     }
 }

@@ -31,7 +31,7 @@ pub struct Dropped {
     pub fifo_service_records: u64,
     /// Held-up requests that may have waited on a refresh too old to be kept (herd).
     pub herd_attribution: u64,
-    /// Requests of users beyond the 4096 tracked one by one (fairness).
+    /// Requests of users beyond the 1024 tracked one by one (fairness).
     pub fairness_untracked_requests: u64,
     pub total: u64,
 }

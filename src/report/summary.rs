@@ -221,7 +221,12 @@ impl ResultSummary {
             timeline_sampled: r.requests as usize > r.timeline.len(),
             throughput_bucket_s: r.bucket_width().as_secs_f64(),
             throughput_counts: r.buckets.clone(),
-            fairness: Some(r.fairness.summary(r.last_completion)),
+            fairness: Some(r.fairness.summary(
+                r.last_completion,
+                crate::metrics::fairness::starvation_window(std::time::Duration::from_secs_f64(
+                    r.total.quantile_ms(0.5) / 1e3,
+                )),
+            )),
             herd: Some(run.herd.clone()),
             self_audit: Some(SelfAudit::of(run)),
             repetitions: Vec::new(),

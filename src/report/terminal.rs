@@ -72,10 +72,10 @@ fn harness_line(r: &ResultSummary) -> Option<String> {
     if let Some(f) = &r.fairness {
         if f.starved_users > 0 {
             parts.push(format!(
-                "{} of {} users starved (no success for over {} ms; longest {} ms)",
+                "{} of {} users starved (no success for over {} ms, ten median latencies; longest {} ms)",
                 f.starved_users,
                 f.users,
-                f.starvation_window_ms,
+                ms(f.starvation_window_ms),
                 ms(f.longest_success_gap_ms)
             ));
         }

@@ -19,15 +19,9 @@ pub fn section(out: &mut String, s: &ScenarioSummary) {
     {
         return;
     }
-    let window = s
-        .results
-        .iter()
-        .find_map(|r| r.fairness.as_ref().map(|f| f.starvation_window_ms))
-        .unwrap_or(1000.0);
     let _ = write!(
         out,
-        "<h3>Fairness, refresh herd, self-audit</h3>\n<p class=\"legend-note\">Jain's index is 1 when every share is equal and k/n when k of n get equal shares: over the pool's accounts by share of upstream calls, over the users that sent requests by successes. A user is <b>starved</b> when it had requests in the system and no success for longer than {}. <b>Herd</b>: the most requests held up by one refresh (the one that made it included), the most refreshes of one account at once, refreshes per token expiry, and refreshes begun while the newest token had more than the refresh window left (wasted). <b>Start lag</b>: how late requests started against their intended start (real mode: the load generator's lateness; virtual mode: the virtual clock's divergence, within its timer tick). <b>Dropped</b>: samples left out, counted.</p>\n",
-        esc(&format::duration(window))
+        "<h3>Fairness, refresh herd, self-audit</h3>\n<p class=\"legend-note\">Jain's index is 1 when every share is equal and k/n when k of n get equal shares: over the pool's accounts by share of upstream calls, over the users that sent requests by successes. A user is <b>starved</b> when it had requests in the system and no success for longer than the run's window: ten times its median latency, and at least 1 s (so a slow upstream alone is not starvation). <b>Herd</b>: the most requests held up by one refresh (the one that made it included), the most refreshes of one account at once, refreshes per token expiry, and refreshes begun while the newest token had more than the refresh window left (wasted). <b>Start lag</b>: how late requests started against their intended start (real mode: the load generator's lateness; virtual mode: the virtual clock's divergence, within its timer tick). <b>Dropped</b>: samples left out, counted. Definitions: docs/statistics.md.</p>\n"
     );
     out.push_str("<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">strategy</th><th>Jain accounts</th><th>Jain users</th><th>worst / median user p99</th><th>starved users</th><th>longest wait for a success</th><th>herd: requests on one refresh</th><th>refreshes of one account at once</th><th>refreshes per expiry</th><th>wasted refreshes</th><th>start lag p99 / max</th><th>dropped samples</th><th>repetitions</th></tr></thead>\n<tbody>\n");
     for r in &s.results {
@@ -41,13 +35,14 @@ pub fn section(out: &mut String, s: &ScenarioSummary) {
             Some(f) => {
                 let _ = write!(
                     out,
-                    "<td>{}</td><td>{}</td><td>{}</td><td{}>{} of {}</td><td>{}</td>",
+                    "<td>{}</td><td>{}</td><td>{}</td><td{}>{} of {} <small class=\"note\">(window {})</small></td><td>{}</td>",
                     opt(f.jain_accounts, 3),
                     opt(f.jain_users, 3),
                     opt(f.worst_to_median_p99, 3),
                     if f.starved_users > 0 { " class=\"bad\"" } else { "" },
                     f.starved_users,
                     f.users,
+                    esc(&format::duration(f.starvation_window_ms)),
                     esc(&format::duration(f.longest_success_gap_ms))
                 );
             }

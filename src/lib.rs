@@ -10,8 +10,10 @@
 //! - [`strategy`]: how concurrent requests share the pool: one file per strategy, one trait.
 //! - [`upstream`]: the token endpoint and API, simulated in virtual time or served over HTTP.
 //! - [`scenario`]: scenario files -> validated plans -> runs on a virtual or wall clock.
-//! - [`metrics`]: per-phase HdrHistograms, counters and the consistency audit.
-//! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
+//! - [`metrics`]: per-phase HdrHistograms, counters, the consistency audit, fairness, refresh
+//!   herds and the harness's self-audit.
+//! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements, and the
+//!   statistics that tell a real change from noise over repetitions.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
 //! - [`target`]: any proxy under test: its process group, placeholders, protocols and verdicts.
 //! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.

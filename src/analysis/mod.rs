@@ -8,6 +8,7 @@
 //!   first k service times (exact for `global_mutex`, and a lower bound on nothing for the others).
 //! - [`littles_law`]: an open load in steady state: mean requests in the system = throughput ×
 //!   mean latency.
+//! - [`stats`]: whether two sets of repetitions differ (Mann-Whitney U, bootstrap, the verdict).
 //!
 //! Load sweeps (`credpool sweep`, a scenario's `[sweep]`):
 //!
@@ -20,6 +21,7 @@ pub mod fifo;
 pub mod kneedle;
 pub mod littles_law;
 pub mod mmc;
+pub mod stats;
 pub mod sweep;
 pub mod usl;
 

@@ -1,5 +1,5 @@
-//! `credpool run [FILE|DIR]... [--strategy a,b] [--mode virtual|real] [--seed N] [--out DIR]`:
-//! runs scenarios and writes the report.
+//! `credpool run [FILE|DIR]... [--strategy a,b] [--mode virtual|real] [--seed N] [--repeat N]
+//! [--out DIR]`: runs scenarios and writes the report.
 
 use super::{CliResult, Failure};
 use crate::report::summary::{Machine, ScenarioSummary, Summary, SCHEMA_VERSION};
@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// No progress bar and no tables.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run each scenario N times, repetition i with a seed derived from the scenario's (0 keeps
+    /// it), for `credpool compare`'s statistics. Tables and charts show repetition 0.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
 }
 
 pub fn run(args: RunArgs) -> CliResult {
@@ -59,7 +63,8 @@ pub fn run(args: RunArgs) -> CliResult {
     let total: u64 = plans
         .iter()
         .map(|p| crate::scenario::runner::planned_requests(p) * suite::strategies_for(p, only.as_deref()).len() as u64)
-        .sum();
+        .sum::<u64>()
+        * args.repeat as u64;
     let bar = progress_bar(total, args.quiet);
     let tick: crate::scenario::runner::Progress = {
         let bar = bar.clone();
@@ -85,8 +90,9 @@ pub fn run(args: RunArgs) -> CliResult {
             continue;
         }
         bar.set_message(plan.name.clone());
-        let result = suite::run_scenario(plan, &strategies, Some(tick.clone())).map_err(Failure::BadInput)?;
-        let block = ScenarioSummary::from_run(&result);
+        let reps = crate::scenario::repeat::run_repetitions(plan, &strategies, args.repeat, Some(tick.clone()))
+            .map_err(Failure::BadInput)?;
+        let block = ScenarioSummary::from_repetitions(&reps);
         if !args.quiet {
             bar.suspend(|| print!("{}", terminal::scenario_block(&block)));
         }

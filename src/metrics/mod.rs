@@ -4,12 +4,17 @@
 //! Memory is flat in the number of requests: HdrHistograms (fixed size), a reservoir sample of at
 //! most [`recorder::TIMELINE_SAMPLE`] requests for timeline charts, and a throughput series whose
 //! buckets widen as the run grows. [`steps`] tells a watchdog where unfinished requests are.
+//! [`fairness`] (who got served, bounded by the scenario's users and credentials) and [`herd`]
+//! (how many requests one refresh held up) are kept in every run.
 
 pub mod audit;
+pub mod fairness;
+pub mod herd;
 pub mod histogram;
 pub mod phase;
 pub mod recorder;
 pub mod run;
+pub mod self_audit;
 pub mod steps;
 
 pub use audit::Audit;

@@ -1,5 +1,11 @@
 //! Collects one strategy's measurements while a run is in progress.
+//!
+//! Besides latency, it keeps the run's self-audit: how late each request started against its
+//! intended start (`lateness`: the load generator's lag in real mode, the virtual clock's
+//! divergence from the schedule in virtual mode, where it should be 0), and every sample it had
+//! to leave out (`service_dropped`), so no figure is an artefact of the harness.
 
+use super::fairness::FairnessTally;
 use super::histogram::LatencyHistogram;
 use super::phase::Phase;
 use crate::strategy::AcquireTiming;
@@ -40,6 +46,10 @@ pub struct RequestRecord {
     pub status: u16,
     /// No credential could be had at all.
     pub exhausted: bool,
+    /// Who sent it (for fairness).
+    pub user: u32,
+    /// The credential that carried its upstream call, if it got one.
+    pub account: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -61,10 +71,16 @@ pub struct Recorder {
     in_flight_since: Duration,
     /// (acquired at, service time) per acquisition, for the FIFO prediction.
     pub service: Vec<(Duration, Duration, Duration)>,
+    /// Acquisitions left out of `service` once it held [`MAX_SERVICE_RECORDS`].
+    pub service_dropped: u64,
+    /// Per account and per user: who got served.
+    pub fairness: FairnessTally,
+    /// How late each request started against its intended start.
+    pub lateness: LatencyHistogram,
 }
 
 impl Recorder {
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, credentials: usize) -> Self {
         Recorder {
             seed,
             total: LatencyHistogram::default(),
@@ -82,6 +98,9 @@ impl Recorder {
             in_flight_area: 0.0,
             in_flight_since: Duration::ZERO,
             service: Vec::new(),
+            service_dropped: 0,
+            fairness: FairnessTally::new(credentials),
+            lateness: LatencyHistogram::default(),
         }
     }
 
@@ -92,8 +111,10 @@ impl Recorder {
         }
     }
 
-    /// A request became due (its intended start).
-    pub fn started(&mut self, at: Duration) {
+    /// A request of `user` became due at `at` (its intended start) and started at `actual`.
+    pub fn started(&mut self, at: Duration, user: u32, actual: Duration) {
+        self.lateness.record(actual.saturating_sub(at));
+        self.fairness.started(user, at);
         self.advance_in_flight(at);
         self.in_flight += 1;
         self.first_arrival = Some(self.first_arrival.map_or(at, |f| f.min(at)));
@@ -106,6 +127,7 @@ impl Recorder {
         self.requests += 1;
         self.last_completion = self.last_completion.max(done);
         self.total.record(r.total);
+        self.fairness.finished(r.user, r.account, r.ok, r.total, done);
         if !r.ok {
             self.errors += 1;
         }
@@ -130,6 +152,8 @@ impl Recorder {
                     r.timing.hold + r.timing.refresh_wait,
                     r.acquired_at.saturating_sub(r.arrival),
                 ));
+            } else {
+                self.service_dropped += 1;
             }
         }
         self.record_throughput(done);

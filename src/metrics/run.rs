@@ -20,6 +20,8 @@ pub struct StrategyRun {
     pub closed_loop: bool,
     pub recorder: Recorder,
     pub stats: StrategyStats,
+    /// What the run's refreshes did to the requests (from the token endpoint's watch).
+    pub herd: super::herd::HerdSummary,
     pub store: StoreStats,
     pub audit: Audit,
     /// Wall-clock time the run took (virtual runs: how long simulating took).

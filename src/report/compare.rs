@@ -4,9 +4,15 @@
 //!
 //! A pair is matched by scenario name and strategy. When the scenario file's hash, the seed or
 //! the mode differ, the pair is still compared but flagged: the inputs were not the same.
+//!
+//! Beside the movements of the figures (repetition 0 of each run), each pair carries the
+//! statistical verdicts over the runs' repetitions ([`super::verdicts`]), which `compare.json`
+//! holds; without repetitions they are descriptive only.
 
 use super::format;
 use super::summary::{ResultSummary, ScenarioSummary, Summary};
+use super::verdicts::{self, StatVerdict};
+use crate::analysis::stats::verdict::Rule;
 use std::fmt::Write;
 
 /// Changes smaller than this (relative) are reported as unchanged. Virtual-time runs are
@@ -71,6 +77,8 @@ pub struct Pair {
     pub movements: Vec<Movement>,
     /// Why the inputs were not the same (scenario file, seed, mode), if they were not.
     pub caveats: Vec<String>,
+    /// Per figure, the verdict over the repetitions.
+    pub verdicts: Vec<StatVerdict>,
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +89,8 @@ pub struct Comparison {
     /// `scenario / strategy` present in only one of the runs.
     pub only_old: Vec<String>,
     pub only_new: Vec<String>,
+    /// The rule the verdicts follow.
+    pub rule: Rule,
 }
 
 /// What identifies a run to a reader.
@@ -166,7 +176,7 @@ fn short_hash(h: &str) -> &str {
 }
 
 /// Matches the runs' results by scenario name and strategy, in NEW's order.
-pub fn compare(old: &Summary, old_path: &str, new: &Summary, new_path: &str) -> Comparison {
+pub fn compare(old: &Summary, old_path: &str, new: &Summary, new_path: &str, rule: &Rule) -> Comparison {
     let mut pairs = Vec::new();
     let mut only_new = Vec::new();
     for ns in &new.scenarios {
@@ -178,6 +188,7 @@ pub fn compare(old: &Summary, old_path: &str, new: &Summary, new_path: &str) -> 
                     strategy: nr.strategy.clone(),
                     movements: movements(or, nr),
                     caveats: caveats(os, ns),
+                    verdicts: verdicts::judge(&ns.name, or, nr, rule),
                 }),
                 None => only_new.push(format!("{} / {}", ns.name, nr.strategy)),
             }
@@ -198,6 +209,7 @@ pub fn compare(old: &Summary, old_path: &str, new: &Summary, new_path: &str) -> 
         pairs,
         only_old,
         only_new,
+        rule: *rule,
     }
 }
 
@@ -264,6 +276,7 @@ pub fn render_terminal(c: &Comparison) -> String {
             let _ = writeln!(out, "  {:<14} {}", "", moved.join(", "));
         }
     }
+    render_verdicts(c, &mut out);
     for (label, list) in [("only in old", &c.only_old), ("only in new", &c.only_new)] {
         if !list.is_empty() {
             let _ = writeln!(out, "\n{label}: {}", list.join(", "));
@@ -276,6 +289,49 @@ pub fn render_terminal(c: &Comparison) -> String {
         SAME_WITHIN * 100.0
     );
     out
+}
+
+/// The verdicts over repetitions: one line per pair (`=` no change), and the rule's outcome.
+fn render_verdicts(c: &Comparison, out: &mut String) {
+    let all: Vec<StatVerdict> = c.pairs.iter().flat_map(|p| p.verdicts.iter().cloned()).collect();
+    let [improved, regressed, same, descriptive] = verdicts::tally(&all);
+    let _ = writeln!(
+        out,
+        "\nverdicts over repetitions (Mann-Whitney U, bootstrap interval, noise ±{}%):",
+        c.rule.noise * 100.0
+    );
+    let mut scenario = "";
+    for p in &c.pairs {
+        if p.scenario != scenario {
+            scenario = &p.scenario;
+            let _ = write!(out, "  {:<40}", scenario);
+            for (figure, _, _) in verdicts::FIGURES {
+                let _ = write!(out, " {figure:>14}");
+            }
+            out.push('\n');
+        }
+        let reps = p
+            .verdicts
+            .first()
+            .map(|v| format!("{} ({}/{} reps)", p.strategy, v.old_values.len(), v.new_values.len()))
+            .unwrap_or_default();
+        let _ = write!(out, "  {reps:<40}");
+        for v in &p.verdicts {
+            let _ = write!(out, " {:>14}", verdicts::cell(v));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{improved} improved, {regressed} regressed, {same} no_change, {descriptive} descriptive only"
+    );
+    if descriptive > 0 {
+        let _ = writeln!(
+            out,
+            "descriptive: a run without repetitions gives one value per figure; no test is possible, the change in \
+             brackets is not a verdict (run both with --repeat N, N >= 5)"
+        );
+    }
 }
 
 #[cfg(test)]

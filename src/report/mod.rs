@@ -8,7 +8,8 @@
 //! - [`json`]: `summary.json`, the complete record (histograms in HdrHistogram V2 form);
 //! - [`csv`]: `summary.csv`, one row per scenario × strategy;
 //! - [`hgrm`]: `hgrm/<scenario>/<strategy>.hgrm`, HdrHistogram percentile distributions;
-//! - [`html`]: `index.html`, with SVG [`charts`]; and [`compare`] for two runs side by side;
+//! - [`html`]: `index.html`, with SVG [`charts`]; and [`compare`] for two runs side by side, with
+//!   [`verdicts`] (`compare.json`: the statistics over repetitions);
 //! - [`terminal`]: the table printed after a run;
 //! - [`sweep`]: `sweep.json` and `sweep.html` of a load sweep (`credpool sweep`, `[sweep]`).
 
@@ -23,6 +24,7 @@ pub mod html;
 pub mod summary;
 pub mod sweep;
 pub mod terminal;
+pub mod verdicts;
 
 use summary::ResultSummary;
 

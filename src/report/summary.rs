@@ -6,8 +6,11 @@
 //! whenever a field changes meaning.
 
 use crate::analysis::Prediction;
+use crate::metrics::fairness::FairnessSummary;
+use crate::metrics::herd::HerdSummary;
 use crate::metrics::histogram::LatencyStats;
 use crate::metrics::recorder::TimelinePoint;
+use crate::metrics::self_audit::SelfAudit;
 use crate::metrics::Phase;
 use crate::metrics::StrategyRun;
 use crate::scenario::metric::ExpectationResult;
@@ -154,6 +157,43 @@ pub struct ResultSummary {
     pub throughput_bucket_s: f64,
     /// Completions per bucket, from the start of the run.
     pub throughput_counts: Vec<u64>,
+    // --- fairness, herd, self-audit, repetitions (issue 17). Absent from files written before
+    // them, hence optional; `credpool report` and `compare` read both.
+    /// Who got served: Jain's indices, the worst user against the median one, starvation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<FairnessSummary>,
+    /// What refreshes did to the requests: herd size, overlap, refreshes per expiry, waste.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub herd: Option<HerdSummary>,
+    /// The harness's own lateness and dropped samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_audit: Option<SelfAudit>,
+    /// `credpool run --repeat N`: one entry per repetition (its own seed), repetition 0 first,
+    /// which is the run every other field of this entry describes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repetitions: Vec<Repetition>,
+}
+
+/// The figures of one repetition that `credpool compare` tests (one value per repetition).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Repetition {
+    pub seed: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub throughput_rps: f64,
+    pub latency_ms: LatencyStats,
+}
+
+impl Repetition {
+    pub fn of(seed: u64, run: &StrategyRun) -> Repetition {
+        Repetition {
+            seed,
+            requests: run.recorder.requests,
+            errors: run.recorder.errors,
+            throughput_rps: run.throughput_rps(),
+            latency_ms: run.latency(),
+        }
+    }
 }
 
 impl ResultSummary {
@@ -208,6 +248,15 @@ impl ResultSummary {
             timeline_sampled: r.requests as usize > r.timeline.len(),
             throughput_bucket_s: r.bucket_width().as_secs_f64(),
             throughput_counts: r.buckets.clone(),
+            fairness: Some(r.fairness.summary(
+                r.last_completion,
+                crate::metrics::fairness::starvation_window(std::time::Duration::from_secs_f64(
+                    r.total.quantile_ms(0.5) / 1e3,
+                )),
+            )),
+            herd: Some(run.herd.clone()),
+            self_audit: Some(SelfAudit::of(run)),
+            repetitions: Vec::new(),
         }
     }
 
@@ -234,6 +283,25 @@ impl ScenarioSummary {
             references: p.references.clone(),
             results: s.runs.iter().map(ResultSummary::from_run).collect(),
         }
+    }
+
+    /// The repetitions of one scenario (`credpool run --repeat N`, repetition 0 first): the first
+    /// in full, and each result's per-repetition figures from all of them (matched by strategy).
+    pub fn from_repetitions(reps: &[ScenarioRun]) -> ScenarioSummary {
+        let mut out = ScenarioSummary::from_run(&reps[0]);
+        for r in &mut out.results {
+            r.repetitions = reps
+                .iter()
+                .filter_map(|rep| {
+                    rep.runs
+                        .iter()
+                        .find(|run| run.strategy.to_string() == r.strategy)
+                        .map(|run| Repetition::of(rep.plan.seed, run))
+                })
+                .collect();
+        }
+        out.wall_time_s = reps.iter().map(|r| r.wall_time.as_secs_f64()).sum();
+        out
     }
 }
 

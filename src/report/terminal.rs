@@ -17,10 +17,16 @@ pub fn ms(v: f64) -> String {
     }
 }
 
+/// Jain's index for the table (`-` when the run has none: an older file, or nothing served).
+fn jain(v: Option<f64>) -> String {
+    v.map_or("-".into(), |j| format!("{j:.2}"))
+}
+
 fn row(r: &ResultSummary) -> String {
     let l = &r.latency_ms;
+    let f = r.fairness.as_ref();
     format!(
-        "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6} {:>5} {:>5}{}",
+        "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}{}",
         r.strategy,
         ms(l.min),
         ms(l.mean),
@@ -32,6 +38,9 @@ fn row(r: &ResultSummary) -> String {
         r.errors,
         r.refreshes,
         r.lost_updates,
+        jain(f.and_then(|f| f.jain_accounts)),
+        jain(f.and_then(|f| f.jain_users)),
+        r.herd.as_ref().map_or("-".into(), |h| h.max_waiters.to_string()),
         if r.deadlock.is_some() { "  DEADLOCK" } else { "" }
     )
 }
@@ -55,6 +64,47 @@ fn faults_line(r: &ResultSummary) -> Option<String> {
     ))
 }
 
+/// What the harness itself did, when it is worth a line: starved users, a herd with more than
+/// one refresh at once or wasted refreshes, dropped samples, a late generator (real mode), and
+/// (the number of repetitions is said once per scenario).
+fn harness_line(r: &ResultSummary) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(f) = &r.fairness {
+        if f.starved_users > 0 {
+            parts.push(format!(
+                "{} of {} users starved (no success for over {} ms, ten median latencies; longest {} ms)",
+                f.starved_users,
+                f.users,
+                ms(f.starvation_window_ms),
+                ms(f.longest_success_gap_ms)
+            ));
+        }
+    }
+    if let Some(h) = &r.herd {
+        if h.max_overlapping > 1 || h.wasted > 0 {
+            parts.push(format!(
+                "refresh herd: up to {} refreshes of one account at once, {} wasted, {:.2} per expiry",
+                h.max_overlapping,
+                h.wasted,
+                h.refreshes_per_expiry.unwrap_or(0.0)
+            ));
+        }
+    }
+    if let Some(a) = &r.self_audit {
+        if a.dropped.total > 0 {
+            parts.push(format!("{} samples dropped", a.dropped.total));
+        }
+        if a.start_lag_kind == "generator_lateness" {
+            parts.push(format!(
+                "generator lateness p99 {} ms, max {} ms",
+                ms(a.start_lag_ms.p99),
+                ms(a.start_lag_ms.max)
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| format!("  {} harness: {}", r.strategy, parts.join("; ")))
+}
+
 /// Renders one scenario's block.
 pub fn scenario_block(s: &ScenarioSummary) -> String {
     let mut out = String::new();
@@ -67,16 +117,40 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(out, "  {}", s.description);
     }
+    let reps = s.results.iter().map(|r| r.repetitions.len()).max().unwrap_or(0);
+    if reps > 1 {
+        let _ = writeln!(
+            out,
+            "  {reps} repetitions per strategy (seeds derived from {}): the table shows repetition 0; every repetition's figures are in summary.json",
+            s.seed
+        );
+    }
     let _ = writeln!(
         out,
-        "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>5} {:>5}",
-        "strategy (ms)", "min", "mean", "p50", "p99", "p99.9", "max", "req/s", "errors", "refr", "lost"
+        "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}",
+        "strategy (ms)",
+        "min",
+        "mean",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "req/s",
+        "errors",
+        "refr",
+        "lost",
+        "jainA",
+        "jainU",
+        "herd"
     );
     for r in &s.results {
         let _ = writeln!(out, "{}", row(r));
     }
     for r in &s.results {
         if let Some(line) = faults_line(r) {
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some(line) = harness_line(r) {
             let _ = writeln!(out, "{line}");
         }
     }

@@ -5,6 +5,7 @@
 //! - [`metric`]: metric names, expectations and their checks.
 //! - [`arrivals`]: when requests arrive and from whom.
 //! - [`runner`]: one scenario × one strategy, virtual or real.
+//! - [`repeat`]: one scenario N times over derived seeds (`--repeat`).
 //! - [`suite`]: finding scenario files and running many.
 //! - [`jobs`]: independent runs on every core, results in input order.
 //! - [`sweep`]: one scenario at several load levels (`[sweep]`, `credpool sweep`).
@@ -13,6 +14,7 @@ pub mod arrivals;
 pub mod jobs;
 pub mod metric;
 pub mod plan;
+pub mod repeat;
 pub mod runner;
 pub mod spec;
 pub mod suite;

@@ -17,6 +17,7 @@ use super::spec::{LoadModel, Mode};
 use crate::analysis::{fifo, littles_law};
 use crate::clock::{Clock, VIRTUAL_TIME_SCALE};
 use crate::metrics::audit::AuditedStore;
+use crate::metrics::herd::RefreshWatch;
 use crate::metrics::recorder::RequestRecord;
 use crate::metrics::steps::{StepBoard, Tracked};
 use crate::metrics::{Recorder, StrategyRun};
@@ -56,6 +57,8 @@ struct Shared<M, A> {
     in_flight: InFlight,
     /// The step each unfinished request last entered, for the watchdog's report.
     steps: Arc<StepBoard>,
+    /// Every refresh, for the herd figures (it wraps the token endpoint the strategy calls).
+    refreshes: Arc<RefreshWatch>,
     all_done: tokio::sync::Notify,
     total: u64,
     progress: Option<Progress>,
@@ -99,16 +102,17 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
         costs,
     )));
     let upstream = Arc::new(SimulatedUpstream::new(plan.upstream.clone(), clock));
+    let watch = watch_refreshes(plan, upstream.clone(), clock, &accounts);
     let env = Env {
         policy: plan.policy.clone(),
         accounts: accounts.clone(),
         costs,
         clock,
         store: store.clone(),
-        tokens: upstream.clone() as Arc<dyn TokenEndpoint>,
+        tokens: watch.clone(),
         options: plan.options.clone(),
     };
-    let mut run = drive(plan, name, env, upstream, progress).await;
+    let mut run = drive(plan, name, env, upstream, watch, progress).await;
     run.audit = store.audit(&accounts, backend.contents().as_deref());
     run.store = store.stats();
     run
@@ -138,20 +142,31 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
             .client()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
     );
+    let watch = watch_refreshes(plan, client.clone(), clock, &accounts);
     let env = Env {
         policy: plan.policy.clone(),
         accounts: accounts.clone(),
         costs: plan.costs,
         clock,
         store: store.clone(),
-        tokens: client.clone() as Arc<dyn TokenEndpoint>,
+        tokens: watch.clone(),
         options: plan.options.clone(),
     };
-    let mut run = drive(plan, name, env, client, progress).await;
+    let mut run = drive(plan, name, env, client, watch, progress).await;
     let text = backend.read().ok().flatten();
     run.audit = store.audit(&accounts, text.as_deref());
     run.store = store.stats();
     Ok(run)
+}
+
+/// The token endpoint `tokens` behind a [`RefreshWatch`], for the herd figures.
+fn watch_refreshes(
+    plan: &Plan,
+    tokens: Arc<dyn TokenEndpoint>,
+    clock: Clock,
+    accounts: &[crate::model::Account],
+) -> Arc<RefreshWatch> {
+    Arc::new(RefreshWatch::new(tokens, clock, &plan.policy, accounts))
 }
 
 /// A real file backend for real-mode runs.
@@ -165,16 +180,18 @@ async fn drive<A: Api>(
     name: StrategyName,
     env: Env,
     api: Arc<A>,
+    refreshes: Arc<RefreshWatch>,
     progress: Option<Progress>,
 ) -> StrategyRun {
     let clock = env.clock;
+    let w = refreshes;
     match name.build(env) {
-        AnyStrategy::GlobalMutex(s) => drive_with(plan, name, s, clock, api, progress).await,
-        AnyStrategy::Rwlock(s) => drive_with(plan, name, s, clock, api, progress).await,
-        AnyStrategy::QueuePool(s) => drive_with(plan, name, s, clock, api, progress).await,
-        AnyStrategy::Sharded(s) => drive_with(plan, name, s, clock, api, progress).await,
-        AnyStrategy::LockFree(s) => drive_with(plan, name, s, clock, api, progress).await,
-        AnyStrategy::AsShipped(s) => drive_with(plan, name, s, clock, api, progress).await,
+        AnyStrategy::GlobalMutex(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::Rwlock(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::QueuePool(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::Sharded(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::LockFree(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::AsShipped(s) => drive_with(plan, name, s, clock, api, w, progress).await,
     }
 }
 
@@ -185,15 +202,17 @@ async fn drive_with<M: CredentialManager, A: Api>(
     strategy: M,
     clock: Clock,
     api: Arc<A>,
+    refreshes: Arc<RefreshWatch>,
     progress: Option<Progress>,
 ) -> StrategyRun {
     let shared = Arc::new(Shared {
         strategy,
         api,
-        recorder: crate::sync::Mutex::new(Recorder::new(plan.seed)),
+        recorder: crate::sync::Mutex::new(Recorder::new(plan.seed, plan.credentials)),
         clock,
         in_flight: InFlight::default(),
         steps: Arc::new(StepBoard::default()),
+        refreshes,
         all_done: tokio::sync::Notify::new(),
         total: planned_requests(plan),
         progress,
@@ -288,6 +307,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
         closed_loop: plan.load.model != LoadModel::Open,
         recorder,
         stats,
+        herd: shared.refreshes.summary(),
         store: Default::default(),
         audit: Default::default(),
         wall_time: Duration::ZERO,
@@ -353,7 +373,8 @@ async fn one_request<M: CredentialManager, A: Api>(
     model: Arc<str>,
 ) {
     let f = &shared.in_flight;
-    shared.recorder.lock().started(arrival);
+    let actual_start = shared.clock.elapsed();
+    shared.recorder.lock().started(arrival, user, actual_start);
     let request = Request::new(number, user, model);
     f.acquiring.fetch_add(1, Ordering::Relaxed);
     let acquired = shared.strategy.acquire(&request).await;
@@ -361,6 +382,10 @@ async fn one_request<M: CredentialManager, A: Api>(
     let acquired_at = shared.clock.elapsed();
     let (mut record, done) = match acquired {
         Ok(lease) => {
+            if !(lease.timing.lock_wait + lease.timing.refresh_wait).is_zero() {
+                shared.refreshes.held_up(arrival, acquired_at);
+            }
+            let account = Some(lease.index);
             f.upstream.fetch_add(1, Ordering::Relaxed);
             let outcome = shared.api.call(number, lease.index, &lease.token).await;
             let called_at = shared.clock.elapsed();
@@ -382,6 +407,7 @@ async fn one_request<M: CredentialManager, A: Api>(
                 total: done.saturating_sub(arrival),
                 status,
                 ok: completed && (200..300).contains(&status),
+                account,
                 ..RequestRecord::default()
             };
             (record, done)
@@ -397,6 +423,7 @@ async fn one_request<M: CredentialManager, A: Api>(
         }
     };
     record.number = number;
+    record.user = user;
     record.arrival = arrival;
     record.acquired_at = acquired_at;
     shared.recorder.lock().finished(&record, done);

@@ -58,8 +58,7 @@ pub fn load_all(files: &[PathBuf], mode: Option<Mode>, seed: Option<u64>) -> Res
                 p = p.with_mode(m);
             }
             if let Some(s) = seed {
-                p.seed = s;
-                p.upstream.seed = s;
+                p = super::repeat::reseeded(&p, s);
             }
             Ok(p)
         })

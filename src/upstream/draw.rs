@@ -20,6 +20,8 @@ pub enum Stream {
     ThinkTime = 9,
     /// `credpool torture`: when to kill a writer process, and which.
     Torture = 10,
+    /// `credpool compare`: the bootstrap's resampling.
+    Bootstrap = 11,
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -27,6 +29,17 @@ fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// The seed of repetition `index` of a run seeded `seed` (`credpool run --repeat`): repetition
+/// 0 keeps `seed` itself, so a repeated run's first repetition is the plain run; the others are
+/// SplitMix64 mixes of (seed, index), deterministic and far apart.
+pub fn repetition_seed(seed: u64, index: u64) -> u64 {
+    if index == 0 {
+        seed
+    } else {
+        splitmix64(seed ^ splitmix64(index.wrapping_mul(0xD1B5_4A32_D192_ED03)))
+    }
 }
 
 /// A uniform draw in `[0, 1)` for `key` in `stream` under `seed`.

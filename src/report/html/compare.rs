@@ -4,11 +4,13 @@
 
 use super::escape::text as esc;
 use super::{page_end, page_start};
+use crate::analysis::stats::verdict::Verdict as RepetitionVerdict;
 use crate::metrics::LatencyHistogram;
 use crate::report::charts::{self, Marker, Palette, SeriesStyle};
 use crate::report::compare::{Comparison, Verdict};
 use crate::report::format;
 use crate::report::summary::Summary;
+use crate::report::verdicts;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -72,7 +74,9 @@ pub fn render(c: &Comparison, old: &Summary, new: &Summary) -> String {
             );
         }
     }
-    out.push_str("<p class=\"legend-note\">Each cell: the change from old to new (▲ up, ▼ down; green better, red worse), and old → new below. In the charts, old runs are dashed with hollow markers, new ones solid.</p>\n</header>\n");
+    out.push_str("<p class=\"legend-note\">Each cell: the change from old to new (▲ up, ▼ down; green better, red worse), and old → new below. In the charts, old runs are dashed with hollow markers, new ones solid.</p>\n");
+    verdict_method(&mut out, c);
+    out.push_str("</header>\n");
 
     let mut scenarios: Vec<&str> = Vec::new();
     for p in &c.pairs {
@@ -165,8 +169,69 @@ pub fn render(c: &Comparison, old: &Summary, new: &Summary) -> String {
             }
             out.push_str("</tr>\n");
         }
-        out.push_str("</tbody></table></div>\n</section>\n");
+        out.push_str("</tbody></table></div>\n");
+        verdict_table(&mut out, &pairs);
+        out.push_str("</section>\n");
     }
     page_end(&mut out);
     out
+}
+
+/// The header's statement of the statistics: unit of evidence, test, interval, rule, tally.
+fn verdict_method(out: &mut String, c: &Comparison) {
+    let all: Vec<_> = c.pairs.iter().flat_map(|p| p.verdicts.iter().cloned()).collect();
+    let [improved, regressed, same, descriptive] = verdicts::tally(&all);
+    let _ = write!(
+        out,
+        "<h2>Verdicts over repetitions</h2>\n<p><span class=\"pill ok\">{improved} improved</span> <span class=\"pill fail\">{regressed} regressed</span> <span class=\"pill\">{same} no_change</span> <span class=\"pill\">{descriptive} descriptive only</span></p>\n\
+         <p class=\"legend-note\">Requests inside one run are not independent (they share queues, locks and refreshes), so the statistics are over <b>repetitions</b>: each repetition (<code>credpool run --repeat N</code>) is a whole run on its own seed and gives one value per figure. Rule: {}. A run without repetitions gives one value per figure: its comparison is <b>descriptive only</b>, not a verdict. Every entry is in <code>{}</code> beside this page.</p>\n",
+        esc(&c.rule.describe()),
+        verdicts::FILE
+    );
+}
+
+/// Per strategy and figure: repetitions, means, change with its interval, p-value, verdict.
+fn verdict_table(out: &mut String, pairs: &[&crate::report::compare::Pair]) {
+    out.push_str("<div class=\"table-wrap\"><table class=\"compare verdicts\">\n<thead><tr><th>strategy</th><th>figure</th><th>repetitions old / new</th><th>mean old → new</th><th>change (interval)</th><th>p</th><th>verdict</th></tr></thead>\n<tbody>\n");
+    for p in pairs {
+        for v in &p.verdicts {
+            let show = |x: f64| {
+                if v.lower_is_better {
+                    format::duration(x)
+                } else {
+                    format::rate(x)
+                }
+            };
+            let change = match v.assessment.change {
+                Some(c) if v.verdict() == RepetitionVerdict::Descriptive => format!("{:+.1}%", c.estimate * 100.0),
+                Some(c) => format!(
+                    "{:+.1}% [{:+.1}%, {:+.1}%]",
+                    c.estimate * 100.0,
+                    c.low * 100.0,
+                    c.high * 100.0
+                ),
+                None => "—".into(),
+            };
+            let class = match v.verdict() {
+                RepetitionVerdict::Improved => "better",
+                RepetitionVerdict::Regressed => "worse",
+                _ => "same",
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{} / {}</td><td>{} → {}</td><td>{}</td><td>{}</td><td><span class=\"{class}\" title=\"{}\">{}</span></td></tr>",
+                esc(&v.strategy),
+                esc(&v.figure),
+                v.old_values.len(),
+                v.new_values.len(),
+                esc(&show(v.old_mean)),
+                esc(&show(v.new_mean)),
+                esc(&change),
+                v.assessment.p_value.map_or("—".into(), |p| format!("{p:.4}")),
+                esc(&v.assessment.reason),
+                v.verdict().as_str()
+            );
+        }
+    }
+    out.push_str("</tbody></table></div>\n");
 }

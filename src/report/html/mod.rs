@@ -6,11 +6,13 @@
 //! analysis, the shipped code's defects and their remedies) when it has any; then one section per
 //! scenario
 //! with its table of figures, its charts (see [`crate::report::charts`]), its predictions,
-//! expectations and references, and a reproducibility block. Every piece of text that came from a
+//! expectations and references, its [`fairness`] table (with the refresh herd and the self-audit),
+//! and a reproducibility block. Every piece of text that came from a
 //! file or a run goes through [`escape::text`].
 
 pub mod compare;
 pub mod escape;
+pub mod fairness;
 pub mod findings;
 pub mod latest;
 pub mod sweep;
@@ -684,6 +686,7 @@ fn scenario(
     stats_table(out, s, palette);
     scenario_charts(out, s, palette);
     scenario_tables(out, s, palette);
+    fairness::section(out, s);
     reproducibility(out, summary, s, hgrm);
     out.push_str("<p class=\"legend-note\"><a href=\"#matrix\">↑ back to the matrix</a></p>\n</section>\n");
 }

@@ -69,18 +69,16 @@ pub fn parse_error_value(value: &serde_json::Value) -> RetryHint {
     let mut retry_info_delay = None;
     let mut quota_reset_delay = None;
     let mut reset_at = None;
+    // Read by field, whatever a detail's `@type` says: `retryDelay` exists only in RetryInfo and
+    // `metadata.quotaReset*` only in ErrorInfo, and bodies relayed by proxies sometimes lose the type.
     for detail in details {
-        let kind = detail.get("@type").and_then(|t| t.as_str()).unwrap_or("");
-        if kind.ends_with("google.rpc.RetryInfo") {
-            retry_info_delay = retry_info_delay.or(detail.get("retryDelay").and_then(duration_field));
-        } else if kind.ends_with("google.rpc.ErrorInfo") {
-            let metadata = detail.get("metadata");
-            let field = |name: &str| metadata.and_then(|m| m.get(name));
-            quota_reset_delay = quota_reset_delay.or(field("quotaResetDelay").and_then(duration_field));
-            reset_at = reset_at.or(field("quotaResetTimeStamp")
-                .and_then(|t| t.as_str())
-                .and_then(from_rfc3339));
-        }
+        retry_info_delay = retry_info_delay.or(detail.get("retryDelay").and_then(duration_field));
+        let metadata = detail.get("metadata");
+        let field = |name: &str| metadata.and_then(|m| m.get(name));
+        quota_reset_delay = quota_reset_delay.or(field("quotaResetDelay").and_then(duration_field));
+        reset_at = reset_at.or(field("quotaResetTimeStamp")
+            .and_then(|t| t.as_str())
+            .and_then(from_rfc3339));
     }
     RetryHint {
         reset_at,

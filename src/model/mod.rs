@@ -9,6 +9,7 @@
 //! - [`policy`]: rotation, refresh margin, series bans, auto-ban codes.
 //! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
 //! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
+//! - [`rate_limit`]: what a 429 body says about when to retry (RetryInfo, ErrorInfo).
 //! - [`ticket`]: rotation as a pure function of a ticket number (for the lock-free strategy).
 
 pub mod account;
@@ -16,6 +17,7 @@ pub mod accounts_file;
 pub mod change;
 pub mod policy;
 pub mod pool;
+pub mod rate_limit;
 pub mod ticket;
 pub mod time;
 

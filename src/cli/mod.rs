@@ -12,6 +12,7 @@ pub mod report;
 pub mod run;
 pub mod store_worker;
 pub mod torture;
+pub mod upstream;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -74,6 +75,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
     Torture(torture::TortureArgs),
+    /// Serve the stateful mock of Google (token endpoint, Gemini and Code Assist APIs) on loopback.
+    Upstream(upstream::UpstreamArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -91,5 +94,6 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Compare(args) => compare::run(args),
         Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
+        Command::Upstream(args) => upstream::run(args),
     }
 }

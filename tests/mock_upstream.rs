@@ -13,6 +13,7 @@ use credpool::secret::Secret;
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "gemini-2.5-pro";
@@ -618,4 +619,56 @@ fn the_upstream_command_refuses_bad_input_with_positions() {
     let out = run(&["--listen", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback only"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_sends_every_arrival_and_times_it_from_its_intended_start() {
+    use credpool::scenario::http_load::{self, MakeRequest};
+    use http_body_util::Full;
+    let plan = scenario("credentials = 1", "api_latency = \"2ms\"");
+    let (mock, accounts) = Mock::from_plan(&plan, 1000);
+    let s = serve(mock).await;
+    let mut load = plan.load.clone();
+    load.model = credpool::scenario::spec::LoadModel::Open;
+    load.requests = 300;
+    load.stages = vec![(Duration::MAX, 1000.0, 1000.0)];
+    let auth = format!("Bearer {}", accounts[0].access_token.expose());
+    let make: Arc<MakeRequest> = Arc::new(move |n| {
+        // Every tenth request with a token the mock never issued.
+        let auth = if n % 10 == 0 {
+            "Bearer ya29.made-up".to_string()
+        } else {
+            auth.clone()
+        };
+        hyper::Request::post(format!("/v1beta/models/{MODEL}:generateContent"))
+            .header("authorization", auth)
+            .body(Full::new(bytes::Bytes::from_static(b"{}")))
+            .unwrap()
+    });
+    let t0 = Instant::now();
+    let r = http_load::run(s.running.addr, Arc::new(load), 1, 4, make)
+        .await
+        .unwrap();
+    assert_eq!(r.answered, 300);
+    assert_eq!(r.transport_errors, 0);
+    assert_eq!(r.statuses.get(&200), Some(&270));
+    assert_eq!(r.statuses.get(&401), Some(&30));
+    assert_eq!((r.latency.count(), r.lateness.count()), (300, 300));
+    // 300 arrivals at 1000/s: the run spans at least their 0.3 s.
+    assert!(t0.elapsed() >= Duration::from_millis(299));
+    // Latency counts from the intended start, so it includes the lateness and the 2 ms latency.
+    assert!(r.latency.quantile_ms(0.5) >= 2.0);
+    assert!(r.latency.max_ms() >= r.lateness.max_ms());
+    assert_eq!(s.mock.journal().len(), 300);
+    let e = http_load::run(
+        "10.0.0.1:80".parse().unwrap(),
+        Arc::new(plan.load.clone()),
+        1,
+        1,
+        Arc::new(|_| hyper::Request::new(Full::new(bytes::Bytes::new()))),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("loopback only"), "{e}");
+    s.running.stop().await;
 }

@@ -1,0 +1,163 @@
+//! The harness's own ceiling: `credpool upstream`'s mock driven directly (no proxy) by the
+//! open-loop HTTP load generator (`scenario::http_load`), both on one two-worker runtime on
+//! 127.0.0.1, as a target run would have them.
+//!
+//! ```text
+//! cargo run --release --example mock_load -- [--rate 30000] [--requests 150000] [--connections 64] [--stream]
+//! ```
+//!
+//! Prints the offered and achieved rate, the latency from each intended start, the generator's
+//! lateness (send − intended start), and the mock's own service time (from its journal: handler
+//! entry to the answer handed to the connection). Verdict rule: PASS when the achieved rate is at
+//! least 20,000 requests/s, every request got a 200, and the journal dropped nothing; else FAIL.
+//! The mock answers with zero modelled latency, so what is measured is the machinery.
+
+use bytes::Bytes;
+use credpool::mock::Mock;
+use credpool::scenario::http_load::{self, MakeRequest};
+use credpool::scenario::plan::LoadPlan;
+use credpool::scenario::spec::{Arrival, LoadModel};
+use credpool::upstream::faults::UpstreamModel;
+use credpool::upstream::http::REQUEST_HEADER;
+use http_body_util::Full;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The verdict's threshold (the issue's performance requirement).
+const REQUIRED_RPS: f64 = 20_000.0;
+
+struct Args {
+    rate: f64,
+    requests: u64,
+    connections: usize,
+    stream: bool,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        rate: 30_000.0,
+        requests: 150_000,
+        connections: 64,
+        stream: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--rate" => a.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--requests" => a.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?,
+            "--connections" => a.connections = value()?.parse().map_err(|e| format!("--connections: {e}"))?,
+            "--stream" => a.stream = true,
+            other => {
+                return Err(format!(
+                    "unknown argument {other}: expected --rate, --requests, --connections, --stream"
+                ))
+            }
+        }
+    }
+    if !(a.rate > 0.0) || a.requests == 0 || a.connections == 0 || a.requests > 10_000_000 {
+        return Err("expected a positive rate, 1..=10000000 requests and at least one connection".into());
+    }
+    Ok(a)
+}
+
+fn main() -> std::process::ExitCode {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mock_load: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(run(a))
+}
+
+async fn run(a: Args) -> std::process::ExitCode {
+    let mock = Mock::new(UpstreamModel::default(), a.requests as usize);
+    let account = mock.seed_account(mock.now_ms() + 3_600_000);
+    let running = mock
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("bind 127.0.0.1");
+    let load = Arc::new(LoadPlan {
+        model: LoadModel::Open,
+        requests: a.requests,
+        users: 1,
+        hot_user_share: 0.0,
+        think_time: Duration::ZERO,
+        arrival: Arrival::Constant,
+        stages: vec![(Duration::MAX, a.rate, a.rate)],
+        models: vec![Arc::from("gemini-2.5-pro")],
+    });
+    let authorization = format!("Bearer {}", account.access_token.expose());
+    let path = if a.stream {
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    } else {
+        "/v1beta/models/gemini-2.5-pro:generateContent"
+    };
+    let make: Arc<MakeRequest> = Arc::new(move |n| {
+        hyper::Request::post(path)
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .header(REQUEST_HEADER, n)
+            .body(Full::new(Bytes::from_static(b"{\"contents\":[]}")))
+            .expect("a valid request")
+    });
+    let result = http_load::run(running.addr, load, 1, a.connections, make)
+        .await
+        .expect("the load run");
+    running.stop().await;
+
+    let mut service = credpool::metrics::histogram::LatencyHistogram::default();
+    for r in mock.journal().records() {
+        service.record(Duration::from_nanos(r.finish_ns - r.arrival_ns));
+    }
+    let ok = result.statuses.get(&200).copied().unwrap_or(0);
+    let rps = result.throughput_rps();
+    println!(
+        "mock_load: {} requests offered at {:.0}/s over {} connections ({}), {:.2} s",
+        a.requests,
+        a.rate,
+        a.connections,
+        if a.stream {
+            "SSE, 3 chunks, 10 ms apart"
+        } else {
+            "generateContent"
+        },
+        result.wall.as_secs_f64()
+    );
+    println!(
+        "achieved {rps:.0} requests/s; answers {:?}; transport errors {}",
+        result.statuses, result.transport_errors
+    );
+    let row = |name: &str, s: credpool::metrics::histogram::LatencyStats| {
+        println!(
+            "{name:<32} p50 {:>9.3} ms  p90 {:>9.3} ms  p99 {:>9.3} ms  p99.9 {:>9.3} ms  max {:>9.3} ms",
+            s.p50, s.p90, s.p99, s.p999, s.max
+        )
+    };
+    row("latency (from intended start)", result.latency.stats());
+    row("generator lateness", result.lateness.stats());
+    row("mock service time (journal)", service.stats());
+    println!(
+        "journal: {} records, {} dropped",
+        mock.journal().len(),
+        mock.journal().dropped()
+    );
+    let pass = rps >= REQUIRED_RPS && ok == a.requests && mock.journal().dropped() == 0;
+    println!(
+        "{}: rule: achieved >= {REQUIRED_RPS:.0} requests/s, all {} answered 200, no journal drops",
+        if pass { "PASS" } else { "FAIL" },
+        a.requests
+    );
+    if pass {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
+}

@@ -35,7 +35,11 @@ pub fn stream(chunks: Vec<Bytes>, framing: Framing, first: Duration, interval: D
     let state = (chunks.into_iter().enumerate(), entry);
     let s = futures_util::stream::unfold(state, move |(mut chunks, mut entry)| async move {
         let (i, chunk) = chunks.next()?;
-        tokio::time::sleep(if i == 0 { first } else { interval }).await;
+        let pause = if i == 0 { first } else { interval };
+        // No timer for no pause: tokio's timer would round it up to the next millisecond.
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         let last = i + 1 == n;
         let piece = match framing {
             Framing::Sse => {

@@ -12,6 +12,9 @@
 //! it: offer more (the default, 30,000/s) to measure the ceiling, and 20,000/s to read the
 //! lateness at that rate.
 //!
+//! The same load first runs against a bare axum handler on the same accept loop (the HTTP stack
+//! and the generator alone), and the mock's throughput is stated as a ratio to it.
+//!
 //! Prints the offered and achieved rate, the latency from each intended start, the generator's
 //! lateness (send − intended start), and the mock's own service time (from its journal: handler
 //! entry to the answer handed to the connection). Verdict rule: PASS when the achieved rate is at
@@ -19,8 +22,9 @@
 //! The mock answers with zero modelled latency, so what is measured is the machinery.
 
 use bytes::Bytes;
+use credpool::metrics::histogram::{LatencyHistogram, LatencyStats};
 use credpool::mock::Mock;
-use credpool::scenario::http_load::{self, MakeRequest};
+use credpool::scenario::http_load::{self, LoadResult, MakeRequest};
 use credpool::scenario::plan::LoadPlan;
 use credpool::scenario::spec::{Arrival, LoadModel};
 use credpool::upstream::faults::UpstreamModel;
@@ -89,16 +93,8 @@ fn main() -> std::process::ExitCode {
     rt.block_on(run(a))
 }
 
-async fn run(a: Args) -> std::process::ExitCode {
-    let mut model = UpstreamModel::default();
-    model.wire.sse_interval = Duration::ZERO;
-    let mock = Mock::new(model, a.requests as usize);
-    let account = mock.seed_account(mock.now_ms() + 3_600_000);
-    let running = mock
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind 127.0.0.1");
-    let load = Arc::new(LoadPlan {
+fn plan(a: &Args) -> Arc<LoadPlan> {
+    Arc::new(LoadPlan {
         model: LoadModel::Open,
         requests: a.requests,
         users: 1,
@@ -107,65 +103,113 @@ async fn run(a: Args) -> std::process::ExitCode {
         arrival: Arrival::Constant,
         stages: vec![(Duration::MAX, a.rate, a.rate)],
         models: vec![Arc::from("gemini-2.5-pro")],
-    });
-    let authorization = format!("Bearer {}", account.access_token.expose());
-    let path = if a.stream {
-        "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
-    } else {
-        "/v1beta/models/gemini-2.5-pro:generateContent"
-    };
-    let make: Arc<MakeRequest> = Arc::new(move |n| {
+    })
+}
+
+fn requests(path: &'static str, authorization: String) -> Arc<MakeRequest> {
+    Arc::new(move |n| {
         hyper::Request::post(path)
             .header("authorization", &authorization)
             .header("content-type", "application/json")
             .header(REQUEST_HEADER, n)
             .body(Full::new(Bytes::from_static(b"{\"contents\":[]}")))
             .expect("a valid request")
-    });
-    let result = http_load::run(running.addr, load, 1, a.connections, make)
-        .await
-        .expect("the load run");
-    running.stop().await;
+    })
+}
 
-    let mut service = credpool::metrics::histogram::LatencyHistogram::default();
-    for r in mock.journal().records() {
-        service.record(Duration::from_nanos(r.finish_ns - r.arrival_ns));
-    }
-    let ok = result.statuses.get(&200).copied().unwrap_or(0);
-    let rps = result.throughput_rps();
+fn row(name: &str, s: LatencyStats) {
     println!(
-        "mock_load: {} requests offered at {:.0}/s over {} connections ({}), {:.2} s",
+        "  {name:<30} p50 {:>9.3} ms  p90 {:>9.3} ms  p99 {:>9.3} ms  p99.9 {:>9.3} ms  max {:>9.3} ms",
+        s.p50, s.p90, s.p99, s.p999, s.max
+    )
+}
+
+fn show(name: &str, r: &LoadResult) {
+    println!(
+        "{name}: achieved {:.0} requests/s in {:.2} s; answers {:?}; transport errors {}",
+        r.throughput_rps(),
+        r.wall.as_secs_f64(),
+        r.statuses,
+        r.transport_errors
+    );
+    row("latency (from intended start)", r.latency.stats());
+    row("generator lateness", r.lateness.stats());
+}
+
+/// The same load against a bare axum handler (a fixed 200 body) on the mock's own accept loop:
+/// the HTTP stack and the generator without the mock's work, for the ratio.
+async fn baseline(a: &Args, path: &'static str) -> LoadResult {
+    let body = Bytes::from(credpool::mock::google::content("gemini-2.5-pro", "mock answer", true).to_string());
+    let router = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { body }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("an address");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(credpool::mock::server::serve(router, listener, async move {
+        let _ = rx.await;
+    }));
+    let result = http_load::run(addr, plan(a), 1, a.connections, requests(path, "Bearer x".into()))
+        .await
+        .expect("the baseline run");
+    let _ = tx.send(());
+    let _ = server.await;
+    result
+}
+
+async fn run(a: Args) -> std::process::ExitCode {
+    let path = if a.stream {
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    } else {
+        "/v1beta/models/gemini-2.5-pro:generateContent"
+    };
+    println!(
+        "mock_load: {} requests offered at {:.0}/s over {} connections ({}), on one 2-worker runtime",
         a.requests,
         a.rate,
         a.connections,
         if a.stream {
-            "SSE, 3 chunks, 10 ms apart"
+            "SSE, 3 chunks, no pause"
         } else {
             "generateContent"
         },
-        result.wall.as_secs_f64()
     );
-    println!(
-        "achieved {rps:.0} requests/s; answers {:?}; transport errors {}",
-        result.statuses, result.transport_errors
-    );
-    let row = |name: &str, s: credpool::metrics::histogram::LatencyStats| {
-        println!(
-            "{name:<32} p50 {:>9.3} ms  p90 {:>9.3} ms  p99 {:>9.3} ms  p99.9 {:>9.3} ms  max {:>9.3} ms",
-            s.p50, s.p90, s.p99, s.p999, s.max
-        )
-    };
-    row("latency (from intended start)", result.latency.stats());
-    row("generator lateness", result.lateness.stats());
+    let bare = baseline(&a, path).await;
+    show("bare axum handler (baseline)", &bare);
+
+    let mut model = UpstreamModel::default();
+    model.wire.sse_interval = Duration::ZERO;
+    let mock = Mock::new(model, a.requests as usize);
+    let account = mock.seed_account(mock.now_ms() + 3_600_000);
+    let running = mock
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("bind 127.0.0.1");
+    let authorization = format!("Bearer {}", account.access_token.expose());
+    let result = http_load::run(running.addr, plan(&a), 1, a.connections, requests(path, authorization))
+        .await
+        .expect("the load run");
+    running.stop().await;
+    show("mock", &result);
+    let mut service = LatencyHistogram::default();
+    for r in mock.journal().records() {
+        service.record(Duration::from_nanos(r.finish_ns - r.arrival_ns));
+    }
     row("mock service time (journal)", service.stats());
+    let rps = result.throughput_rps();
     println!(
-        "journal: {} records, {} dropped",
+        "mock / bare throughput: {:.2}; journal: {} records, {} dropped",
+        rps / bare.throughput_rps(),
         mock.journal().len(),
         mock.journal().dropped()
     );
+    let ok = result.statuses.get(&200).copied().unwrap_or(0);
     let pass = rps >= REQUIRED_RPS && ok == a.requests && mock.journal().dropped() == 0;
     println!(
-        "{}: rule: achieved >= {REQUIRED_RPS:.0} requests/s, all {} answered 200, no journal drops",
+        "{}: rule: the mock achieved >= {REQUIRED_RPS:.0} requests/s, all {} answered 200, no journal drops",
         if pass { "PASS" } else { "FAIL" },
         a.requests
     );

@@ -218,3 +218,56 @@ impl UpstreamModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_faults_have_their_rates_and_leave_the_other_draws_alone() {
+        let plain = UpstreamModel {
+            seed: 5,
+            rates: StatusRates {
+                status_429: 0.2,
+                ..StatusRates::default()
+            },
+            api_latency: LatencyDist::Exponential {
+                mean: crate::duration::Span::from_millis(100),
+            },
+            ..UpstreamModel::default()
+        };
+        let mut faulty = plain.clone();
+        faulty.wire.reset_rate = 0.3;
+        faulty.wire.slow_body_rate = 0.1;
+        faulty.wire.slow_body = Duration::from_millis(50);
+        let n = 20_000;
+        let at = Duration::ZERO;
+        let resets = (0..n).filter(|&k| faulty.wire_fault(k, at).reset).count();
+        let slow = (0..n)
+            .filter(|&k| !faulty.wire_fault(k, at).body_delay.is_zero())
+            .count();
+        assert!((5_700..6_300).contains(&resets), "{resets}");
+        assert!((1_800..2_200).contains(&slow), "{slow}");
+        for k in 0..1_000 {
+            assert_eq!(plain.api(k, 0, at), faulty.api(k, 0, at));
+            assert_eq!(plain.wire_fault(k, at), WireFault::default());
+        }
+        // A window's extra latency: before the headers in the simulator, after them on the wire.
+        faulty.faults.push(FaultWindow {
+            from: Duration::ZERO,
+            until: Duration::from_secs(1),
+            rates: plain.rates,
+            refresh_failure_rate: 0.0,
+            refresh_5xx_rate: 0.0,
+            extra_latency: Duration::from_millis(7),
+            reset_rate: 0.0,
+        });
+        let w = faulty.wire_fault(3, at);
+        assert!(!w.reset);
+        assert_eq!(
+            faulty.api(3, 0, at).latency,
+            faulty.header_latency(3) + Duration::from_millis(7)
+        );
+        assert!(w.body_delay >= Duration::from_millis(7));
+    }
+}

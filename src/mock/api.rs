@@ -186,7 +186,7 @@ async fn answer(s: &Arc<MockState>, call: &Call<'_>, headers: &HeaderMap) -> Res
         Outcome::RateLimited { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             google::rate_limited(
-                s.model.wire.rate_limit_body,
+                s.model.rate_limit_body(),
                 s.model.retry_delay.unwrap_or_default(),
                 s.clock.now_ms(),
                 call.model,

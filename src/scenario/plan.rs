@@ -281,21 +281,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         ));
     }
     let w = &u.mock;
-    let rate_limit_body = match &w.rate_limit_body {
-        None if u.retry_delay.is_some() => RateLimitBody::RetryInfo,
-        None => RateLimitBody::Neither,
-        Some(b) => {
-            if *b.get_ref() != RateLimitBody::Neither && u.retry_delay.is_none() {
-                return Err(at(
-                    b.span(),
-                    "`upstream.mock.rate_limit_body` carries a delay, but `upstream.retry_delay` is not set: expected `upstream.retry_delay = \"...\"` or `rate_limit_body = \"neither\"`".into(),
-                ));
-            }
-            *b.get_ref()
+    if let Some(b) = &w.rate_limit_body {
+        if *b.get_ref() != RateLimitBody::Neither && u.retry_delay.is_none() {
+            return Err(at(
+                b.span(),
+                "`upstream.mock.rate_limit_body` carries a delay, but `upstream.retry_delay` is not set: expected `upstream.retry_delay = \"...\"` or `rate_limit_body = \"neither\"`".into(),
+            ));
         }
-    };
+    }
     let wire = WireModel {
-        rate_limit_body,
+        rate_limit_body: w.rate_limit_body.as_ref().map(|b| *b.get_ref()),
         reset_rate: w.reset_rate.0,
         slow_body_rate: w.slow_body_rate.0,
         slow_body: w.slow_body.0,

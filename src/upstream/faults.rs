@@ -35,7 +35,9 @@ pub struct FaultWindow {
 /// connection resets, slow bodies, SSE framing. The virtual-time simulator ignores it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WireModel {
-    pub rate_limit_body: RateLimitBody,
+    /// `None`: `retry_info` when the model has a `retry_delay`, else `neither` (see
+    /// [`UpstreamModel::rate_limit_body`]).
+    pub rate_limit_body: Option<RateLimitBody>,
     pub reset_rate: f64,
     pub slow_body_rate: f64,
     pub slow_body: Duration,
@@ -46,7 +48,7 @@ pub struct WireModel {
 impl Default for WireModel {
     fn default() -> Self {
         WireModel {
-            rate_limit_body: RateLimitBody::Neither,
+            rate_limit_body: None,
             reset_rate: 0.0,
             slow_body_rate: 0.0,
             slow_body: Duration::ZERO,
@@ -167,6 +169,16 @@ impl UpstreamModel {
             Outcome::Success
         };
         ApiAnswer { latency, outcome }
+    }
+
+    /// What a 429 body carries: the scenario's choice, else `retry_info` when there is a delay
+    /// to tell and `neither` when there is none.
+    pub fn rate_limit_body(&self) -> RateLimitBody {
+        match (self.wire.rate_limit_body, self.retry_delay) {
+            (Some(b), _) => b,
+            (None, Some(_)) => RateLimitBody::RetryInfo,
+            (None, None) => RateLimitBody::Neither,
+        }
     }
 
     /// The wire-level fault for API request `request`, made `at` after the start. A fault

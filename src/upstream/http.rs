@@ -114,7 +114,7 @@ impl Respond for ApiResponder {
             Outcome::Success => ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})),
             Outcome::RateLimited { .. } => ResponseTemplate::new(429).set_body_raw(
                 crate::mock::google::rate_limited(
-                    self.model.wire.rate_limit_body,
+                    self.model.rate_limit_body(),
                     self.model.retry_delay.unwrap_or_default(),
                     chrono::Utc::now().timestamp_millis(),
                     "mock",

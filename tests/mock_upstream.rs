@@ -587,7 +587,12 @@ fn the_upstream_command_serves_until_sigterm_and_leaves_a_journal() {
     );
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[1].contains(",generate,1,0,gemini-2.5-pro,200,valid,0"), "{csv}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("0 dropped"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 dropped"), "{stderr}");
+    // Tokens reach only the accounts file: not the journal, not the process's output.
+    for text in [&csv, &*stderr, &String::from_utf8_lossy(&out.stdout)] {
+        assert!(!text.contains("ya29.mock-") && !text.contains("1//mock-"), "{text}");
+    }
 }
 
 #[test]

@@ -206,9 +206,10 @@ fn success(s: &MockState, call: &Call<'_>, body_delay: std::time::Duration, mut 
         entry.record.flags |= FLAG_SLOW_BODY;
     }
     let wire = &s.model.wire;
+    let chunks = call.stream.then_some(wire.sse_chunks.max(1));
+    let pieces = s.answers.get(entry.record.model, call.model, call.code_assist, chunks);
     if !call.stream {
-        let v = google::wrap(google::content(call.model, "mock answer", true), call.code_assist);
-        let bytes = Bytes::from(v.to_string());
+        let bytes = pieces[0].clone();
         let body = if body_delay.is_zero() {
             drop(entry);
             Body::from(bytes)
@@ -222,20 +223,12 @@ fn success(s: &MockState, call: &Call<'_>, body_delay: std::time::Duration, mut 
         )
             .into_response();
     }
-    let n = wire.sse_chunks.max(1) as usize;
-    let chunks = (0..n)
-        .map(|i| {
-            let text = format!("chunk {} of {n}", i + 1);
-            let v = google::wrap(google::content(call.model, &text, i + 1 == n), call.code_assist);
-            Bytes::from(v.to_string())
-        })
-        .collect();
     let (framing, content_type) = if call.sse {
         (Framing::Sse, "text/event-stream")
     } else {
         (Framing::JsonArray, JSON)
     };
-    let body = body::stream(chunks, framing, body_delay, wire.sse_interval, entry);
+    let body = body::stream(pieces.to_vec(), framing, body_delay, wire.sse_interval, entry);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],

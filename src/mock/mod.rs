@@ -13,6 +13,7 @@
 //! - [`google`]: Google's JSON shapes (errors, 429 details, answers, token grants).
 //! - [`token_endpoint`]: `POST /token`.
 //! - [`api`]: `/v1beta/models/{model}:generateContent|streamGenerateContent`, `/v1internal:*`.
+//! - [`answers`]: success bodies serialised once per model and shared.
 //! - [`body`]: answers spent over time: slow bodies and streams (SSE or a JSON array).
 //! - [`admin`]: `/_mock/*`, the harness's surface (stats, journal, revocation), apart from Google's.
 //! - [`journal`] and [`models`]: one fixed-size record per request, in bounded memory.
@@ -21,6 +22,7 @@
 //! The surface is documented in docs/upstream.md.
 
 pub mod admin;
+pub mod answers;
 pub mod api;
 pub mod body;
 pub mod google;

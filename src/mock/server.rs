@@ -11,6 +11,7 @@
 //! accounts revoked) and returns the accounts, with the mock's tokens, for the target's accounts
 //! file; [`Mock::seed_account`] seeds one account with a chosen expiry.
 
+use super::answers::Answers;
 use super::journal::Journal;
 use super::tokens::{SeededAccount, TokenRegistry};
 use super::{admin, api, token_endpoint};
@@ -46,6 +47,8 @@ pub struct MockState {
     pub clock: Clock,
     /// Request numbers for requests that carry no `x-credpool-request` header.
     pub requests: AtomicU64,
+    /// Success bodies, serialised once per model.
+    pub answers: Answers,
 }
 
 /// A response extension: close the connection instead of answering.
@@ -68,6 +71,7 @@ impl Mock {
                 journal: Arc::new(Journal::new(journal_capacity)),
                 clock: Clock::wall(),
                 requests: AtomicU64::new(0),
+                answers: Answers::default(),
             }),
         }
     }

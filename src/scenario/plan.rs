@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Most chunks one mock stream may have (each is kept, serialised, per model).
+pub const MAX_SSE_CHUNKS: u64 = 10_000;
+
 /// Virtual runs start at this instant (2025-11-29T00:00:00Z), so their files are repeatable.
 pub const VIRTUAL_EPOCH_MS: EpochMs = 1_764_374_400_000;
 
@@ -289,12 +292,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             ));
         }
     }
+    let sse_chunks = w.sse_chunks.get_ref().0;
+    if sse_chunks > MAX_SSE_CHUNKS {
+        return Err(at(
+            w.sse_chunks.span(),
+            format!("`upstream.mock.sse_chunks` is {sse_chunks}: expected at most {MAX_SSE_CHUNKS} chunks per stream"),
+        ));
+    }
     let wire = WireModel {
         rate_limit_body: w.rate_limit_body.as_ref().map(|b| *b.get_ref()),
         reset_rate: w.reset_rate.0,
         slow_body_rate: w.slow_body_rate.0,
         slow_body: w.slow_body.0,
-        sse_chunks: w.sse_chunks.0.min(u32::MAX as u64) as u32,
+        sse_chunks: sse_chunks as u32,
         sse_interval: w.sse_interval.0,
     };
     let upstream = UpstreamModel {

@@ -282,7 +282,7 @@ pub struct WireSpec {
     pub slow_body: Span,
     /// Chunks of a `:streamGenerateContent` answer (the first after the drawn latency).
     #[serde(default = "three")]
-    pub sse_chunks: Positive,
+    pub sse_chunks: Spanned<Positive>,
     /// Pause between two chunks of a stream.
     #[serde(default = "ten_ms")]
     pub sse_interval: Span,
@@ -301,8 +301,8 @@ impl Default for WireSpec {
     }
 }
 
-fn three() -> Positive {
-    Positive(3)
+fn three() -> Spanned<Positive> {
+    Spanned::new(0..0, Positive(3))
 }
 fn ten_ms() -> Span {
     Span::from_millis(10)

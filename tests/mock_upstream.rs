@@ -282,6 +282,9 @@ fn a_delay_in_rate_limit_body_needs_retry_delay() {
     let text = "name = \"m\"\n[pool]\ncredentials = 1\n[load]\nmodel = \"burst\"\nrequests = 1\n[upstream.mock]\nsse_chunk = 3\n";
     let e = plan::parse(Path::new("m.toml"), text).unwrap_err().to_string();
     assert!(e.starts_with("m.toml:8:1:") && e.contains("sse_chunk"), "{e}");
+    let text = text.replace("sse_chunk = 3", "sse_chunks = 20000");
+    let e = plan::parse(Path::new("m.toml"), &text).unwrap_err().to_string();
+    assert!(e.starts_with("m.toml:8:14:") && e.contains("at most 10000"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,10 +120,16 @@ fn requests(path: &'static str, authorization: String) -> Arc<MakeRequest> {
     })
 }
 
-fn row(name: &str, s: LatencyStats) {
+/// One line of percentiles, in ms (`scale` 1) or µs (`scale` 1000).
+fn row(name: &str, s: LatencyStats, scale: f64) {
+    let unit = if scale == 1.0 { "ms" } else { "us" };
     println!(
-        "  {name:<30} p50 {:>9.3} ms  p90 {:>9.3} ms  p99 {:>9.3} ms  p99.9 {:>9.3} ms  max {:>9.3} ms",
-        s.p50, s.p90, s.p99, s.p999, s.max
+        "  {name:<30} p50 {:>9.3} {unit}  p90 {:>9.3} {unit}  p99 {:>9.3} {unit}  p99.9 {:>9.3} {unit}  max {:>9.3} {unit}",
+        s.p50 * scale,
+        s.p90 * scale,
+        s.p99 * scale,
+        s.p999 * scale,
+        s.max * scale
     )
 }
 
@@ -135,8 +141,8 @@ fn show(name: &str, r: &LoadResult) {
         r.statuses,
         r.transport_errors
     );
-    row("latency (from intended start)", r.latency.stats());
-    row("generator lateness", r.lateness.stats());
+    row("latency (from intended start)", r.latency.stats(), 1.0);
+    row("generator lateness", r.lateness.stats(), 1.0);
 }
 
 /// The same load against a bare axum handler (a fixed 200 body) on the mock's own accept loop:
@@ -201,7 +207,7 @@ async fn run(a: Args) -> std::process::ExitCode {
     for r in mock.journal().records() {
         service.record(Duration::from_nanos(r.finish_ns - r.arrival_ns));
     }
-    row("mock service time (journal)", service.stats());
+    row("mock service time (journal)", service.stats(), 1000.0);
     let rps = result.throughput_rps();
     println!(
         "mock / bare throughput: {:.2}; journal: {} records, {} dropped",

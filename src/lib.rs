@@ -9,6 +9,7 @@
 //! - [`store`]: `accounts.toml` persistence in four modes (naive, locked, durable, group_commit).
 //! - [`strategy`]: how concurrent requests share the pool: one file per strategy, one trait.
 //! - [`upstream`]: the token endpoint and API, simulated in virtual time or served over HTTP.
+//! - [`mock`]: `credpool upstream`, a stateful mock of Google (tokens, 401s, 429 bodies, SSE, journal).
 //! - [`scenario`]: scenario files -> validated plans -> runs on a virtual or wall clock.
 //! - [`metrics`]: per-phase HdrHistograms, counters, the consistency audit, fairness, refresh
 //!   herds and the harness's self-audit.
@@ -33,6 +34,7 @@ pub mod duration;
 pub mod fuzzing;
 pub mod input_error;
 pub mod metrics;
+pub mod mock;
 pub mod model;
 pub mod report;
 pub mod scenario;

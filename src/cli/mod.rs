@@ -14,6 +14,7 @@ pub mod serve;
 pub mod store_worker;
 pub mod sweep;
 pub mod torture;
+pub mod upstream;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -80,6 +81,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Crash-test a store mode on this disk: writer processes, SIGKILLs, a checker; exit 1 on data loss.
     Torture(torture::TortureArgs),
+    /// Serve the stateful mock of Google (token endpoint, Gemini and Code Assist APIs) on loopback.
+    Upstream(upstream::UpstreamArgs),
     /// A worker process of the multi-process store tests (not for people: hidden from --help).
     #[command(hide = true)]
     StoreWorker(store_worker::StoreWorkerArgs),
@@ -99,5 +102,6 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Serve(args) => serve::run(args),
         Command::Torture(args) => torture::run(args),
         Command::StoreWorker(args) => store_worker::run(args),
+        Command::Upstream(args) => upstream::run(args),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
 //! - [`rate_limit`]: what a 429 body says about when to retry (RetryInfo, ErrorInfo).
 //! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
+//! - [`rate_limit`]: what a 429 body says about when to retry (RetryInfo, ErrorInfo).
 //! - [`ticket`]: rotation as a pure function of a ticket number (for the lock-free strategy).
 
 pub mod account;

@@ -8,7 +8,7 @@ use std::path::Path;
 pub const FILE: &str = "summary.csv";
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
-fn field(s: &str) -> String {
+pub fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -4,20 +4,22 @@
 use super::plan::LoadPlan;
 use super::spec::Arrival;
 use crate::upstream::draw::{self, Stream};
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The open-load arrival process: intended start times, in order.
-pub struct Arrivals<'a> {
-    load: &'a LoadPlan,
+/// The open-load arrival process: intended start times, in order. Borrows its plan (`&LoadPlan`)
+/// or shares it (`Arc<LoadPlan>`, for generators whose connections are spawned tasks).
+pub struct Arrivals<L: Borrow<LoadPlan>> {
+    load: L,
     seed: u64,
     next: u64,
     /// Intended start of the next request, seconds since the start.
     t: f64,
 }
 
-impl<'a> Arrivals<'a> {
-    pub fn new(load: &'a LoadPlan, seed: u64) -> Self {
+impl<L: Borrow<LoadPlan>> Arrivals<L> {
+    pub fn new(load: L, seed: u64) -> Self {
         Arrivals {
             load,
             seed,
@@ -29,7 +31,7 @@ impl<'a> Arrivals<'a> {
     /// The rate at time `t` (seconds), or `None` after the last stage.
     fn rate_at(&self, t: f64) -> Option<(f64, f64)> {
         let mut start = 0.0;
-        for &(d, a, b) in &self.load.stages {
+        for &(d, a, b) in &self.load.borrow().stages {
             let len = if d == Duration::MAX {
                 f64::INFINITY
             } else {
@@ -50,11 +52,11 @@ impl<'a> Arrivals<'a> {
     }
 }
 
-impl Iterator for Arrivals<'_> {
+impl<L: Borrow<LoadPlan>> Iterator for Arrivals<L> {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        if self.next >= self.load.requests {
+        if self.next >= self.load.borrow().requests {
             return None;
         }
         // Skip stages with no traffic.
@@ -65,7 +67,7 @@ impl Iterator for Arrivals<'_> {
                 continue;
             }
             let at = self.t;
-            let gap = match self.load.arrival {
+            let gap = match self.load.borrow().arrival {
                 Arrival::Constant => 1.0 / rate,
                 Arrival::Poisson => -(1.0 - draw::uniform(self.seed, Stream::Arrival, self.next)).ln() / rate,
             };

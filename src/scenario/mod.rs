@@ -5,12 +5,14 @@
 //! - [`metric`]: metric names, expectations and their checks.
 //! - [`arrivals`]: when requests arrive and from whom.
 //! - [`runner`]: one scenario × one strategy, virtual or real.
+//! - [`http_load`]: the arrival process sent over HTTP to a server on loopback (open loop).
 //! - [`repeat`]: one scenario N times over derived seeds (`--repeat`).
 //! - [`suite`]: finding scenario files and running many.
 //! - [`jobs`]: independent runs on every core, results in input order.
 //! - [`sweep`]: one scenario at several load levels (`[sweep]`, `credpool sweep`).
 
 pub mod arrivals;
+pub mod http_load;
 pub mod jobs;
 pub mod metric;
 pub mod plan;

@@ -5,17 +5,20 @@
 //! names, load keys that fit the load model, expectation metrics that exist.
 
 use super::metric::{Check, Expectation, Metric, Target};
-use super::spec::{Arrival, LoadModel, Mode, ReferenceSpec, ScenarioSpec, StageSpec};
+use super::spec::{Arrival, LoadModel, Mode, RateLimitBody, ReferenceSpec, ScenarioSpec, StageSpec};
 use crate::costs::Costs;
 use crate::input_error::{read_input, InputError};
 use crate::model::{Account, EpochMs, Policy};
 use crate::store::StoreMode;
 use crate::strategy::{StrategyName, StrategyOptions};
-use crate::upstream::faults::{FaultWindow, StatusRates, UpstreamModel};
+use crate::upstream::faults::{FaultWindow, StatusRates, UpstreamModel, WireModel};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Most chunks one mock stream may have (each is kept, serialised, per model).
+pub const MAX_SSE_CHUNKS: u64 = 10_000;
 
 /// Virtual runs start at this instant (2025-11-29T00:00:00Z), so their files are repeatable.
 pub const VIRTUAL_EPOCH_MS: EpochMs = 1_764_374_400_000;
@@ -263,6 +266,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             refresh_failure_rate: s.refresh_failure_rate.0,
             refresh_5xx_rate: s.refresh_5xx_rate.0,
             extra_latency: s.extra_latency.0,
+            reset_rate: s.reset_rate.0,
         });
     }
     if rates.status_429 + rates.status_5xx + rates.status_401 + rates.status_403 > 1.0 + 1e-9 {
@@ -281,6 +285,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             "`upstream.refresh_failure_rate` and `upstream.refresh_5xx_rate` add up to more than 1: expected a total of at most 1.0",
         ));
     }
+    let w = &u.mock;
+    if let Some(b) = &w.rate_limit_body {
+        if *b.get_ref() != RateLimitBody::Neither && u.retry_delay.is_none() {
+            return Err(at(
+                b.span(),
+                "`upstream.mock.rate_limit_body` carries a delay, but `upstream.retry_delay` is not set: expected `upstream.retry_delay = \"...\"` or `rate_limit_body = \"neither\"`".into(),
+            ));
+        }
+    }
+    let sse_chunks = w.sse_chunks.get_ref().0;
+    if sse_chunks > MAX_SSE_CHUNKS {
+        return Err(at(
+            w.sse_chunks.span(),
+            format!("`upstream.mock.sse_chunks` is {sse_chunks}: expected at most {MAX_SSE_CHUNKS} chunks per stream"),
+        ));
+    }
+    let wire = WireModel {
+        rate_limit_body: w.rate_limit_body.as_ref().map(|b| *b.get_ref()),
+        reset_rate: w.reset_rate.0,
+        slow_body_rate: w.slow_body_rate.0,
+        slow_body: w.slow_body.0,
+        sse_chunks: sse_chunks as u32,
+        sse_interval: w.sse_interval.0,
+    };
     let upstream = UpstreamModel {
         seed: spec.seed,
         api_latency: u.api_latency,
@@ -296,6 +324,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         retry_delay: u.retry_delay.map(|s| s.0),
         token_lifetime_s: spec.pool.token_lifetime.0.as_secs() as i64,
         faults,
+        wire,
     };
 
     let mut expectations = Vec::new();

@@ -261,6 +261,68 @@ pub struct UpstreamSpec {
     /// Fault bursts: windows with different rates.
     #[serde(default)]
     pub faults: Vec<Spanned<FaultSpec>>,
+    /// `[upstream.mock]`: what only a server on the wire does (`credpool upstream`); virtual-time
+    /// runs ignore it.
+    #[serde(default)]
+    pub mock: WireSpec,
+}
+
+/// `[upstream.mock]`: the 429 body, connection resets, slow bodies and SSE framing of
+/// `credpool upstream` (docs/upstream.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireSpec {
+    /// Which retry information a 429 body carries. Default: `retry_info` when
+    /// `upstream.retry_delay` is set, else `neither`.
+    pub rate_limit_body: Option<Spanned<RateLimitBody>>,
+    /// Share of API requests whose connection is closed without an answer.
+    #[serde(default)]
+    pub reset_rate: Rate,
+    /// Share of successful API answers whose body comes `slow_body` after the headers.
+    #[serde(default)]
+    pub slow_body_rate: Rate,
+    #[serde(default)]
+    pub slow_body: Span,
+    /// Chunks of a `:streamGenerateContent` answer (the first after the drawn latency).
+    #[serde(default = "three")]
+    pub sse_chunks: Spanned<Positive>,
+    /// Pause between two chunks of a stream.
+    #[serde(default = "ten_ms")]
+    pub sse_interval: Span,
+}
+
+impl Default for WireSpec {
+    fn default() -> Self {
+        WireSpec {
+            rate_limit_body: None,
+            reset_rate: Rate(0.0),
+            slow_body_rate: Rate(0.0),
+            slow_body: Span::ZERO,
+            sse_chunks: three(),
+            sse_interval: ten_ms(),
+        }
+    }
+}
+
+fn three() -> Spanned<Positive> {
+    Spanned::new(0..0, Positive(3))
+}
+fn ten_ms() -> Span {
+    Span::from_millis(10)
+}
+
+/// What a 429 body says about when to retry (Google's `details`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBody {
+    /// `google.rpc.RetryInfo` with `retryDelay` only.
+    RetryInfo,
+    /// `google.rpc.ErrorInfo` with `quotaResetDelay` and `quotaResetTimeStamp` metadata only.
+    ErrorInfo,
+    /// Both details.
+    Both,
+    /// No retry information: the client's default ban applies.
+    Neither,
 }
 
 fn thirty_seconds() -> Span {
@@ -281,6 +343,7 @@ impl Default for UpstreamSpec {
             refresh_5xx_rate: Rate(0.0),
             retry_delay: None,
             faults: Vec::new(),
+            mock: WireSpec::default(),
         }
     }
 }
@@ -302,8 +365,13 @@ pub struct FaultSpec {
     pub refresh_failure_rate: Rate,
     #[serde(default)]
     pub refresh_5xx_rate: Rate,
+    /// Extra API latency inside the window; `credpool upstream` spends it after the headers
+    /// (a slow body).
     #[serde(default)]
     pub extra_latency: Span,
+    /// `credpool upstream` only: share of API requests whose connection is closed unanswered.
+    #[serde(default)]
+    pub reset_rate: Rate,
 }
 
 /// `[[expect]]`: a bound on a measured metric; a failed one makes the run exit 1.

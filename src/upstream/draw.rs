@@ -22,6 +22,10 @@ pub enum Stream {
     Torture = 10,
     /// `credpool compare`: the bootstrap's resampling.
     Bootstrap = 11,
+    /// `credpool upstream`: connection resets and slow bodies.
+    Wire = 12,
+    /// `credpool upstream`: the random part of the tokens it issues.
+    Token = 13,
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -42,9 +46,14 @@ pub fn repetition_seed(seed: u64, index: u64) -> u64 {
     }
 }
 
+/// 64 keyed random bits for `key` in `stream` under `seed`.
+pub fn bits(seed: u64, stream: Stream, key: u64) -> u64 {
+    splitmix64(splitmix64(seed ^ splitmix64(stream as u64)) ^ key)
+}
+
 /// A uniform draw in `[0, 1)` for `key` in `stream` under `seed`.
 pub fn uniform(seed: u64, stream: Stream, key: u64) -> f64 {
-    let h = splitmix64(splitmix64(seed ^ splitmix64(stream as u64)) ^ key);
+    let h = bits(seed, stream, key);
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 

@@ -6,7 +6,9 @@
 //! same upstream. The token endpoint takes the proxy's form POST (`client_id`, `client_secret`,
 //! `grant_type=refresh_token`, `refresh_token`) and answers JSON, `400 invalid_grant`, `503` (an
 //! outage), or nothing before the client's timeout; the API
-//! answers 200, 429 with a `retryDelay` body, 401/403 or 503 after the drawn latency.
+//! answers 200, 429 with Google's body (the scenario's `rate_limit_body` variant, written by
+//! [`crate::mock::google`] and read by [`crate::model::rate_limit`]), 401/403 or 503 after the
+//! drawn latency.
 //!
 //! Only loopback is ever contacted: the server binds 127.0.0.1 and the client has no proxy.
 
@@ -22,7 +24,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The header carrying the harness's request number, which keys the server's draws.
-const REQUEST_HEADER: &str = "x-credpool-request";
+pub const REQUEST_HEADER: &str = "x-credpool-request";
 
 /// A running mock upstream.
 pub struct MockUpstream {
@@ -110,16 +112,16 @@ impl Respond for ApiResponder {
         let answer = self.model.api(number, credential, self.started.elapsed());
         let t = match answer.outcome {
             Outcome::Success => ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})),
-            Outcome::RateLimited { retry_delay_ms, .. } => {
-                let mut details = serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}});
-                if let Some(ms) = retry_delay_ms {
-                    details["error"]["details"] = serde_json::json!([{
-                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                        "retryDelay": format!("{}s", ms as f64 / 1000.0),
-                    }]);
-                }
-                ResponseTemplate::new(429).set_body_json(details)
-            }
+            Outcome::RateLimited { .. } => ResponseTemplate::new(429).set_body_raw(
+                crate::mock::google::rate_limited(
+                    self.model.rate_limit_body(),
+                    self.model.retry_delay.unwrap_or_default(),
+                    chrono::Utc::now().timestamp_millis(),
+                    "mock",
+                )
+                .to_vec(),
+                "application/json",
+            ),
             Outcome::Status(code) => ResponseTemplate::new(code),
         };
         t.set_delay(answer.latency)

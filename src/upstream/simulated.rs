@@ -76,7 +76,21 @@ impl Api for SimulatedUpstream {
             if !answer.latency.is_zero() {
                 tokio::time::sleep(self.clock.spend(answer.latency)).await;
             }
-            answer.outcome
+            match answer.outcome {
+                // What the wire would say: the scenario's 429 body, read by the client's parser,
+                // so a virtual run bans exactly as a real one (RetryInfo, ErrorInfo, both, neither).
+                Outcome::RateLimited { .. } => {
+                    let now = self.clock.now_ms();
+                    let body = crate::mock::google::rate_limited(
+                        self.model.rate_limit_body(),
+                        self.model.retry_delay.unwrap_or_default(),
+                        now,
+                        "simulated",
+                    );
+                    crate::model::parse_error_body(&body).into_outcome()
+                }
+                other => other,
+            }
         }
     }
 }

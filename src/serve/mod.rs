@@ -46,7 +46,7 @@ use service::Service;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -139,6 +139,9 @@ pub fn router(svc: Arc<Service>) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // A 5xx here is mostly serve's own answer (503 while draining or when every
+                // credential is banned), already logged with its status: not an error of serve's.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
                 .make_span_with(|req: &Request| {
                     let id = req
                         .headers()
@@ -182,7 +185,7 @@ pub fn refused(access: Access, what: &str) -> Option<ApiError> {
         )),
         Access::Wrong => Some(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            format!("the key is not a {what} key"),
+            format!("that key is not one of the {what} keys"),
         )),
     }
 }

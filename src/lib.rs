@@ -13,6 +13,7 @@
 //! - [`metrics`]: per-phase HdrHistograms, counters and the consistency audit.
 //! - [`analysis`]: predictions (exact FIFO, Little's law) set beside measurements.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
+//! - [`fleet`]: several instances sharing one pool through Redis (or its in-memory model).
 //! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
 //! - [`cli`]: the `credpool` command line.
 //!
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod clock;
 pub mod costs;
 pub mod duration;
+pub mod fleet;
 pub mod fuzzing;
 pub mod input_error;
 pub mod metrics;

@@ -9,8 +9,12 @@
 //! - [`modelled`]: the same semantics in memory, each operation charging a round trip on the
 //!   crate's clock, for virtual-time simulations of N instances.
 //!
+//! - [`degraded`]: the instance's own copy of the pool, and the degraded mode it serves from when
+//!   the shared pool cannot be reached (the fleet strategy's instance-local synchronous core).
+//!
 //! The `fleet` strategy over a shared pool is [`crate::strategy::fleet`].
 
+pub mod degraded;
 pub mod keys;
 pub mod modelled;
 pub mod redis_pool;

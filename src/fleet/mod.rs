@@ -9,6 +9,7 @@
 //! - [`modelled`]: the same semantics in memory, each operation charging a round trip on the
 //!   crate's clock, for virtual-time simulations of N instances.
 //!
+//! - [`seeding`]: loading the shared pool from the system of record (after a restart, on import).
 //! - [`degraded`]: the instance's own copy of the pool, and the degraded mode it serves from when
 //!   the shared pool cannot be reached (the fleet strategy's instance-local synchronous core).
 //!
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod modelled;
 pub mod redis_pool;
 pub mod reply;
+pub mod seeding;
 pub mod shared_pool;
 
 pub use modelled::ModelledPool;

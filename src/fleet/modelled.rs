@@ -196,6 +196,9 @@ impl SharedPool for ModelledPool {
             let Some(e) = s.entries.get(&slot) else {
                 return LeaseAnswer::Gone;
             };
+            if e.disabled {
+                return LeaseAnswer::Disabled;
+            }
             let generation = e.generation;
             if generation != seen {
                 return LeaseAnswer::Stale { generation };

@@ -84,7 +84,8 @@ pub struct RedisPool {
 }
 
 impl RedisPool {
-    /// Connects lazily: an instance may start while Redis is down (and run degraded).
+    /// Connects lazily: an instance may start while Redis is down (and run degraded). Call it
+    /// inside a tokio runtime (the connection's tasks are spawned on it).
     pub fn open(url: &str, pool: &str, timeouts: RedisTimeouts) -> Result<RedisPool, String> {
         super::keys::valid_pool_name(pool)?;
         let client = ::redis::Client::open(url).map_err(|e| format!("redis URL {url:?}: {e}"))?;
@@ -220,14 +221,17 @@ impl SharedPool for RedisPool {
             inv.key(&self.keys.ids)
                 .key(&self.keys.gen)
                 .key(self.keys.lease(slot))
+                .key(&self.keys.dis)
                 .arg(slot)
                 .arg(owner)
                 .arg(ttl.as_millis().max(1) as u64)
                 .arg(seen);
             let mut r = self.run("lease", &inv).await?;
             let tag = r.string("the answer")?;
-            if tag == "gone" {
-                return Ok(LeaseAnswer::Gone);
+            match tag.as_str() {
+                "gone" => return Ok(LeaseAnswer::Gone),
+                "disabled" => return Ok(LeaseAnswer::Disabled),
+                _ => {}
             }
             let generation = r.uint("the generation")?;
             match tag.as_str() {

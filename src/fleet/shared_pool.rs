@@ -68,6 +68,8 @@ pub enum LeaseAnswer {
     Held { generation: u64 },
     /// The account is past the generation the caller saw: somebody refreshed already.
     Stale { generation: u64 },
+    /// The account is disabled: it is not refreshed (by anyone).
+    Disabled,
     /// The account was deleted.
     Gone,
 }
@@ -167,7 +169,7 @@ pub trait SharedPool: Send + Sync + 'static {
     fn enable(&self, slot: u64) -> BoxFuture<'_, SharedResult<WriteAnswer>>;
 
     /// Asks for the refresh lease of account `slot` (`SET NX PX ttl`, value `owner`), if the
-    /// account is still at generation `seen`.
+    /// account is still at generation `seen` and enabled.
     fn lease<'a>(&'a self, slot: u64, owner: &'a str, ttl: Duration, seen: u64)
         -> BoxFuture<'a, SharedResult<LeaseAnswer>>;
 

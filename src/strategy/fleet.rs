@@ -37,8 +37,7 @@ use super::lease::{AcquireError, AcquireTiming, Lease, Request};
 use super::CredentialManager;
 use crate::fleet::degraded::{LocalPick, LocalPool};
 use crate::fleet::{
-    AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, ModelledPool, SeedAccount, SeedAnswer, SharedError,
-    SharedPool,
+    seeding, AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, ModelledPool, SeedAnswer, SharedError, SharedPool,
 };
 use crate::model::{Account, AccountId, Change, PoolState, RefreshDue};
 use std::collections::HashMap;
@@ -95,14 +94,47 @@ struct Inner {
     /// assigned in the system of record's order when the pool is seeded); forgotten on a reseed.
     slots: Box<[AtomicU64]>,
     local: LocalPool,
-    /// One refresh per account at a time inside this instance; across the fleet, the lease.
-    flights: Box<[tokio::sync::Mutex<()>]>,
+    /// One refresh per account at a time inside this instance (across the fleet: the lease).
+    flights: Box<[Turn]>,
+    /// One seeding of an empty shared pool at a time inside this instance (across the fleet:
+    /// the seed script, which only the first seeder's call applies).
+    seeding: Turn,
     counters: Counters,
     attempts: RefreshAttempts,
 }
 
 pub struct Fleet {
     inner: Arc<Inner>,
+}
+
+/// A piece of work that one request of the instance does while the others wait, and that a
+/// waiter does not do again once it is its turn: it looks again at what the first one did.
+#[derive(Default)]
+struct Turn(tokio::sync::Mutex<u64>);
+
+impl Turn {
+    /// `Some(guard)`: do the work while holding it. `None`: another request did it (or was doing
+    /// it) while this one waited.
+    async fn take(&self) -> Option<tokio::sync::MutexGuard<'_, u64>> {
+        let seen = self.0.try_lock().map(|done| *done).ok();
+        let mut done = self.0.lock().await;
+        if seen != Some(*done) {
+            return None;
+        }
+        *done += 1;
+        Some(done)
+    }
+
+    /// Without waiting: `Some(guard)` if nobody is doing the work now.
+    fn try_take(&self) -> Option<tokio::sync::MutexGuard<'_, u64>> {
+        let mut done = self.0.try_lock().ok()?;
+        *done += 1;
+        Some(done)
+    }
+
+    fn busy(&self) -> bool {
+        self.0.try_lock().is_err()
+    }
 }
 
 /// How one turn of the refresh protocol ended.
@@ -139,7 +171,8 @@ impl Fleet {
             index_of,
             slots: (0..n).map(|_| AtomicU64::new(UNKNOWN_SLOT)).collect(),
             local,
-            flights: (0..n).map(|_| tokio::sync::Mutex::new(())).collect(),
+            flights: (0..n).map(|_| Turn::default()).collect(),
+            seeding: Turn::default(),
             counters: Counters::default(),
             attempts: RefreshAttempts::new(n),
             options,
@@ -248,8 +281,8 @@ impl Inner {
         }
     }
 
-    /// Seeds an empty shared pool from the system of record, then writes back the bans the
-    /// file holds (`max(old, new)`: harmless if another instance seeded first).
+    /// Seeds an empty shared pool from the system of record, bans included
+    /// ([`seeding::seed_from`]), and forgets the slots learned before.
     async fn reseed(&self) -> Result<(), SharedError> {
         let file = match self.env.store.load().await {
             Ok(file) => file,
@@ -258,38 +291,12 @@ impl Inner {
                 return Err(SharedError::Unreachable("the system of record cannot be read".into()));
             }
         };
-        let seeds: Vec<SeedAccount> = file
-            .accounts
-            .iter()
-            .map(|a| SeedAccount {
-                id: a.id.clone(),
-                token: a.access_token.clone(),
-                expires_at: a.expires_at(),
-                disabled: a.disabled,
-            })
-            .collect();
-        // Generations start from the server-independent clock in microseconds, so a pool seeded
-        // again after a restart starts above every generation handed out before it.
-        let base = (self.now().max(0) as u64).saturating_mul(1000);
-        if let SeedAnswer::Seeded(_) = self.pool.seed(&seeds, base, false).await? {
+        let (answer, _) = seeding::seed_from(&*self.pool, &file.accounts, self.now(), false).await?;
+        if let SeedAnswer::Seeded(_) = answer {
             Counters::bump(&self.counters.reseeds);
         }
         for slot in self.slots.iter() {
             slot.store(UNKNOWN_SLOT, Ordering::Relaxed);
-        }
-        let now = self.now();
-        let has_bans = file.accounts.iter().any(|a| a.bans.iter().any(|(_, u)| u.is_some_and(|u| u > now)));
-        if has_bans {
-            for shared in self.pool.snapshot().await? {
-                let Some(a) = file.accounts.iter().find(|a| a.id == shared.id) else {
-                    continue;
-                };
-                for (series, until) in &a.bans {
-                    if let Some(until) = until.filter(|u| *u > now) {
-                        self.pool.ban(shared.slot, series, until).await?;
-                    }
-                }
-            }
         }
         Ok(())
     }
@@ -301,7 +308,7 @@ impl Inner {
         let leased = match self.pool.lease(slot, &self.owner, ttl, generation).await {
             Ok(LeaseAnswer::Acquired { generation }) => generation,
             Ok(LeaseAnswer::Held { .. }) => return Refreshed::Held,
-            Ok(LeaseAnswer::Stale { .. } | LeaseAnswer::Gone) => return Refreshed::Done,
+            Ok(LeaseAnswer::Stale { .. } | LeaseAnswer::Disabled | LeaseAnswer::Gone) => return Refreshed::Done,
             Err(e) => {
                 self.enter_degraded(&e);
                 return Refreshed::Outage;
@@ -372,19 +379,22 @@ impl Inner {
     /// time: the others wait here, and find the generation moved on when their turn comes (the
     /// lease answers `Stale`, no second refresh).
     async fn refresh(&self, index: usize, slot: u64, generation: u64) -> Refreshed {
-        let _flight = self.flights[index].lock().await;
-        self.refresh_once(index, slot, generation).await
+        match self.flights[index].take().await {
+            Some(_flight) => self.refresh_once(index, slot, generation).await,
+            // Another request of this instance refreshed (or tried) meanwhile: look again.
+            None => Refreshed::Done,
+        }
     }
 
     /// The refresh-ahead window: refresh in the background unless this instance is already
     /// refreshing the account.
     fn refresh_ahead(self: &Arc<Self>, index: usize, slot: u64, generation: u64) {
-        if self.flights[index].try_lock().is_err() {
+        if self.flights[index].busy() {
             return;
         }
         let inner = self.clone();
         tokio::spawn(async move {
-            if let Ok(_flight) = inner.flights[index].try_lock() {
+            if let Some(_flight) = inner.flights[index].try_take() {
                 inner.refresh_once(index, slot, generation).await;
             }
         });
@@ -413,7 +423,12 @@ impl Inner {
                 }
                 Ok(AcquireAnswer::Unseeded) if !reseeded => {
                     reseeded = true;
-                    if let Err(e) = self.reseed().await {
+                    // One request seeds; the others wait for it and ask again.
+                    let seeded = match self.seeding.take().await {
+                        Some(_seeding) => self.reseed().await,
+                        None => Ok(()),
+                    };
+                    if let Err(e) = seeded {
                         self.enter_degraded(&e);
                         return self.acquire_locally(request, asked);
                     }

@@ -324,19 +324,33 @@ fn import_then_export_round_trips_the_shared_state_without_refresh_tokens() {
     // Importing again adds nothing and changes nothing.
     let again = credpool(&["accounts", "import", s(&path), "--redis", &url, "--pool", "cli"]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert!(stdout(&again).contains("0 account(s) it lacked added"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("0 account(s) it lacked added"),
+        "{}",
+        stdout(&again)
+    );
 
     let exported = dir.path().join("exported.toml");
     let out = credpool(&["accounts", "export", "--redis", &url, s(&exported), "--pool", "cli"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(fs::metadata(&exported).unwrap().permissions().mode() & 0o777, 0o600);
     let text = fs::read_to_string(&exported).unwrap();
-    assert!(text.contains("ya29.FAKE-access") && text.contains("ya29.BOB-SECRET"), "the access tokens");
-    assert!(!text.contains("1//0gFAKE-refresh") && !text.contains("1//0gBOB-REFRESH"), "no refresh token");
+    assert!(
+        text.contains("ya29.FAKE-access") && text.contains("ya29.BOB-SECRET"),
+        "the access tokens"
+    );
+    assert!(
+        !text.contains("1//0gFAKE-refresh") && !text.contains("1//0gBOB-REFRESH"),
+        "no refresh token"
+    );
     assert!(text.contains("alice@example.com") && text.contains("gemini_3_series_banned_until"));
     let listed = credpool(&["accounts", "list", s(&exported)]);
     assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
-    assert!(stdout(&listed).contains("gemini_3_series until 2099-11-29"), "{}", stdout(&listed));
+    assert!(
+        stdout(&listed).contains("gemini_3_series until 2099-11-29"),
+        "{}",
+        stdout(&listed)
+    );
 
     // Export never replaces a file.
     let written = fs::read(&exported).unwrap();
@@ -364,7 +378,11 @@ fn import_refuses_a_bad_file_or_url_and_leaves_redis_untouched() {
     let (_good_dir, good) = with_file("accounts.toml", FILE);
     let out = credpool(&["accounts", "import", s(&good), "--redis", "http://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("expected a URL of the form redis://"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected a URL of the form redis://"),
+        "{}",
+        stderr(&out)
+    );
     let out = credpool(&["accounts", "import", s(&good), "--redis", &url, "--pool", "a{b}"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("hash tag"), "{}", stderr(&out));

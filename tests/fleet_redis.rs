@@ -57,15 +57,37 @@ async fn ready(pool: &dyn SharedPool, k: u64, series: Option<&str>) -> Acquired 
 /// One random operation of the differential test, drawn from `seed` at step `step`.
 #[derive(Debug)]
 enum Op {
-    Acquire { k: u64, series: Option<&'static str>, again: bool },
-    Ban { slot: u64, series: &'static str, ahead: bool },
+    Acquire {
+        k: u64,
+        series: Option<&'static str>,
+        again: bool,
+    },
+    Ban {
+        slot: u64,
+        series: &'static str,
+        ahead: bool,
+    },
     Disable(u64),
     Enable(u64),
-    Lease { slot: u64, owner: &'static str, seen: u64 },
-    Release { slot: u64, owner: &'static str },
-    Commit { slot: u64, generation: u64, owner: &'static str },
+    Lease {
+        slot: u64,
+        owner: &'static str,
+        seen: u64,
+    },
+    Release {
+        slot: u64,
+        owner: &'static str,
+    },
+    Commit {
+        slot: u64,
+        generation: u64,
+        owner: &'static str,
+    },
     Delete(u64),
-    Seed { accounts: usize, add_missing: bool },
+    Seed {
+        accounts: usize,
+        add_missing: bool,
+    },
     Snapshot,
 }
 
@@ -76,7 +98,7 @@ const SERIES: [&str; 2] = ["claude_series", "gemini_3_series"];
 fn draw_op(seed: u64, step: u64) -> Op {
     let d = |what: u64, n: u64| index(seed, Stream::Sample, step * 16 + what, n);
     // Most sequences start on a seeded pool (one in five starts unseeded).
-    if step == 0 && seed % 5 != 0 {
+    if step == 0 && !seed.is_multiple_of(5) {
         return Op::Seed {
             accounts: 2 + (seed % 5) as usize,
             add_missing: false,
@@ -125,7 +147,9 @@ async fn apply(pool: &dyn SharedPool, op: &Op, last_ticket: &mut Option<u64>, st
     let series_list: Vec<String> = SERIES.iter().map(|s| s.to_string()).collect();
     match op {
         Op::Acquire { k, series, again } => {
-            let answer = pool.acquire(*k, *series, if *again { *last_ticket } else { None }).await;
+            let answer = pool
+                .acquire(*k, *series, if *again { *last_ticket } else { None })
+                .await;
             if let Ok(AcquireAnswer::Ready(a)) = &answer {
                 *last_ticket = Some(a.ticket);
                 return format!("{answer:?} token={}", a.token.expose());
@@ -134,7 +158,11 @@ async fn apply(pool: &dyn SharedPool, op: &Op, last_ticket: &mut Option<u64>, st
         }
         Op::Ban { slot, series, ahead } => {
             // Far from now either way, so the server's clock and the model's agree.
-            let until = if *ahead { now_ms() + 3_600_000 } else { now_ms() - 3_600_000 };
+            let until = if *ahead {
+                now_ms() + 3_600_000
+            } else {
+                now_ms() - 3_600_000
+            };
             // Deadlines differ between the two runs by the milliseconds between them: compare
             // only whether the kept deadline is ahead.
             match pool.ban(*slot, series, until).await {
@@ -148,9 +176,17 @@ async fn apply(pool: &dyn SharedPool, op: &Op, last_ticket: &mut Option<u64>, st
             format!("{:?}", pool.lease(*slot, owner, Duration::from_secs(60), *seen).await)
         }
         Op::Release { slot, owner } => format!("{:?}", pool.release(*slot, owner).await),
-        Op::Commit { slot, generation, owner } => {
+        Op::Commit {
+            slot,
+            generation,
+            owner,
+        } => {
             let token = Secret::new(format!("fresh-{step}"));
-            format!("{:?}", pool.commit(*slot, *generation, &token, Some(7_000 + step as i64), owner).await)
+            format!(
+                "{:?}",
+                pool.commit(*slot, *generation, &token, Some(7_000 + step as i64), owner)
+                    .await
+            )
         }
         Op::Delete(slot) => format!("{:?}", pool.delete(*slot, &series_list).await),
         Op::Seed { accounts, add_missing } => {
@@ -215,7 +251,9 @@ fn fresh_accounts(n: usize) -> Vec<Account> {
 
 /// Accounts whose tokens expire now (inside the refresh margin).
 fn expired_accounts(n: usize) -> Vec<Account> {
-    (0..n).map(|i| Account::synthetic(i, now_ms() - 3_600_000, 3600)).collect()
+    (0..n)
+        .map(|i| Account::synthetic(i, now_ms() - 3_600_000, 3600))
+        .collect()
 }
 
 fn fixture(accounts: Vec<Account>, policy: Policy, tokens: Arc<TokenDouble>) -> Fixture {
@@ -252,7 +290,13 @@ fn quick(owner: &str) -> FleetOptions {
 
 fn instances(server: &RedisServer, pool: &str, f: &Fixture, n: usize) -> Vec<Arc<Fleet>> {
     (0..n)
-        .map(|i| Arc::new(Fleet::new(f.env.clone(), Arc::new(open(server, pool)), quick(&format!("inst{i}")))))
+        .map(|i| {
+            Arc::new(Fleet::new(
+                f.env.clone(),
+                Arc::new(open(server, pool)),
+                quick(&format!("inst{i}")),
+            ))
+        })
         .collect()
 }
 
@@ -298,7 +342,10 @@ async fn rotation_is_exactly_k_calls_per_turn_across_instances() {
     }
     all.sort();
     let total = (handles * per_handle) as u64;
-    assert_eq!(all.iter().map(|(t, _)| *t).collect::<Vec<_>>(), (0..total).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        (0..total).collect::<Vec<_>>()
+    );
     for (ticket, slot) in &all {
         assert_eq!(*slot, (ticket / k) % n as u64, "ticket {ticket}");
     }
@@ -332,12 +379,22 @@ async fn a_ban_keeps_the_later_deadline_and_every_instance_skips_it() {
     assert_eq!(lease.index, 0);
     let reset = now_ms() + 1_800_000;
     fleet[0]
-        .complete(lease, &req, Outcome::RateLimited { reset_at: Some(reset), retry_delay_ms: None })
+        .complete(
+            lease,
+            &req,
+            Outcome::RateLimited {
+                reset_at: Some(reset),
+                retry_delay_ms: None,
+            },
+        )
         .await
         .unwrap();
     // Instance 1, which never saw the 429, skips account 0 from its next acquisition on.
     for i in 1..6 {
-        assert_eq!(serve(&fleet[1], i, Outcome::Success).await.as_str(), "account1@example.com");
+        assert_eq!(
+            serve(&fleet[1], i, Outcome::Success).await.as_str(),
+            "account1@example.com"
+        );
     }
     // A shorter ban afterwards does not shorten it: max(old, new).
     let pool = open(&server, "bans");
@@ -350,7 +407,9 @@ async fn a_ban_keeps_the_later_deadline_and_every_instance_skips_it() {
     );
     assert_eq!(
         pool.ban(0, &series, until + 5).await.unwrap(),
-        WriteAnswer::Done { ban_until: Some(until + 5) }
+        WriteAnswer::Done {
+            ban_until: Some(until + 5)
+        }
     );
     // Another series is not banned: a claude model still reaches account 0.
     let claude = Request::new(9, 0, "claude-sonnet-4-5");
@@ -386,7 +445,10 @@ async fn a_disable_is_seen_by_every_instance_on_its_next_acquisition_and_reaches
     for inst in &fleet {
         for _ in 0..6 {
             number += 1;
-            assert_ne!(serve(inst, number, Outcome::Success).await.as_str(), "account1@example.com");
+            assert_ne!(
+                serve(inst, number, Outcome::Success).await.as_str(),
+                "account1@example.com"
+            );
         }
     }
     assert!(f.persisted()[1].disabled, "the system of record holds the disable");
@@ -416,7 +478,11 @@ async fn many_instances_racing_refresh_each_generation_once() {
         assert!(t.await.unwrap(), "a request was handed an expired token");
     }
     for i in 0..n {
-        assert_eq!(tokens.calls(i), 1, "account {i}: refreshes across {instances_n} instances");
+        assert_eq!(
+            tokens.calls(i),
+            1,
+            "account {i}: refreshes across {instances_n} instances"
+        );
     }
     let snap = open(&server, "sf").snapshot().await.unwrap();
     let base = snap.iter().map(|a| a.generation).min().unwrap() - 1;
@@ -442,7 +508,10 @@ async fn a_paused_lease_holder_is_fenced_out_after_another_instance_refreshed() 
     };
     // B asks once A holds the lease; it gets it only after the TTL, refreshes and commits.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let lease = b.acquire(&request(1)).await.expect("B acquires after A's lease ran out");
+    let lease = b
+        .acquire(&request(1))
+        .await
+        .expect("B acquires after A's lease ran out");
     assert!(lease.token.expose().starts_with("fresh-0-"), "B's own refresh");
     assert_eq!(fast.calls(0), 1);
     let b_token = lease.token.clone();
@@ -465,12 +534,19 @@ async fn scripts_flushed_from_the_server_are_loaded_again() {
     serve(&fleet[0], 0, Outcome::Success).await;
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let sha = redis::Script::new(include_str!("../src/fleet/scripts/acquire.lua")).get_hash().to_string();
+    let sha = redis::Script::new(include_str!("../src/fleet/scripts/acquire.lua"))
+        .get_hash()
+        .to_string();
     let exists = |conn: &mut redis::aio::MultiplexedConnection| {
         let mut conn = conn.clone();
         let sha = sha.clone();
         async move {
-            let v: Vec<i64> = redis::cmd("SCRIPT").arg("EXISTS").arg(&sha).query_async(&mut conn).await.unwrap();
+            let v: Vec<i64> = redis::cmd("SCRIPT")
+                .arg("EXISTS")
+                .arg(&sha)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
             v[0]
         }
     };
@@ -510,11 +586,21 @@ async fn a_restart_with_nothing_on_disk_loses_no_account_and_relearns_bans() {
     let lease = fleet[0].acquire(&req).await.unwrap();
     assert_eq!(lease.index, 0);
     fleet[0]
-        .complete(lease, &req, Outcome::RateLimited { reset_at: None, retry_delay_ms: None })
+        .complete(
+            lease,
+            &req,
+            Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: None,
+            },
+        )
         .await
         .unwrap();
     let seeded_before: u64 = fleet.iter().map(|i| i.stats().reseeds).sum();
-    assert_eq!(seeded_before, 1, "the first acquisition found the pool empty and seeded it");
+    assert_eq!(
+        seeded_before, 1,
+        "the first acquisition found the pool empty and seeded it"
+    );
     server.stop();
     server.restart();
     let number = until_shared(&fleet[1], 1).await;
@@ -552,9 +638,15 @@ async fn a_deleted_account_is_not_resurrected() {
     let admin = open(&server, "del");
     assert!(admin.delete(1, &["gemini_3_series".to_string()]).await.unwrap());
     // Late writes from an instance that still knows it: every one answers Gone and writes nothing.
-    assert_eq!(admin.ban(1, "gemini_3_series", now_ms() + 1_000).await.unwrap(), WriteAnswer::Gone);
+    assert_eq!(
+        admin.ban(1, "gemini_3_series", now_ms() + 1_000).await.unwrap(),
+        WriteAnswer::Gone
+    );
     assert_eq!(admin.disable(1).await.unwrap(), WriteAnswer::Gone);
-    assert_eq!(admin.lease(1, "x", Duration::from_secs(1), 0).await.unwrap(), LeaseAnswer::Gone);
+    assert_eq!(
+        admin.lease(1, "x", Duration::from_secs(1), 0).await.unwrap(),
+        LeaseAnswer::Gone
+    );
     assert_eq!(
         admin.commit(1, 0, &Secret::new("late"), None, "x").await.unwrap(),
         CommitAnswer::Gone
@@ -563,14 +655,27 @@ async fn a_deleted_account_is_not_resurrected() {
     assert_eq!(admin.seed(&seeds(3), 0, false).await.unwrap(), SeedAnswer::Present(2));
     // The held lease completes with a 429 after the delete: its ban does not bring it back.
     fleet[1]
-        .complete(held, &held_req, Outcome::RateLimited { reset_at: None, retry_delay_ms: None })
+        .complete(
+            held,
+            &held_req,
+            Outcome::RateLimited {
+                reset_at: None,
+                retry_delay_ms: None,
+            },
+        )
         .await
         .unwrap();
     for i in 0..8 {
         let got = serve(&fleet[i % 2], number + i as u64, Outcome::Success).await;
         assert_ne!(got.as_str(), "account1@example.com");
     }
-    let ids: Vec<String> = admin.snapshot().await.unwrap().iter().map(|a| a.id.to_string()).collect();
+    let ids: Vec<String> = admin
+        .snapshot()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.to_string())
+        .collect();
     assert_eq!(ids, ["account0@example.com", "account2@example.com"]);
 }
 
@@ -589,11 +694,22 @@ async fn degraded_mode_is_entered_when_redis_dies_and_left_when_it_returns() {
     assert!(inst.is_degraded());
     // A 429 while degraded: a local ban, queued for the shared pool.
     let banned = lease.index;
-    inst.complete(lease, &req, Outcome::RateLimited { reset_at: None, retry_delay_ms: None })
-        .await
-        .unwrap();
+    inst.complete(
+        lease,
+        &req,
+        Outcome::RateLimited {
+            reset_at: None,
+            retry_delay_ms: None,
+        },
+    )
+    .await
+    .unwrap();
     for i in 3..9 {
-        assert_ne!(serve(inst, i, Outcome::Success).await, f.env.accounts[banned].id, "local ban");
+        assert_ne!(
+            serve(inst, i, Outcome::Success).await,
+            f.env.accounts[banned].id,
+            "local ban"
+        );
     }
     let st = inst.stats();
     assert_eq!(st.degraded_entries, 1);
@@ -604,5 +720,9 @@ async fn degraded_mode_is_entered_when_redis_dies_and_left_when_it_returns() {
     assert_eq!((st.degraded_entries, st.degraded_exits), (1, 1));
     let snap = open(&server, "deg").snapshot().await.unwrap();
     assert_eq!(snap.len(), 2);
-    assert_eq!(snap[banned].bans.len(), 1, "the ban learned while degraded reached the shared pool");
+    assert_eq!(
+        snap[banned].bans.len(),
+        1,
+        "the ban learned while degraded reached the shared pool"
+    );
 }

@@ -100,7 +100,11 @@ pub fn export(url: &str, file: &Path, pool: &str) -> CliResult {
             // `expires_in` 0, which the expiry rule reads exactly.
             expires_in: a.expires_at.map(|_| 0),
             timestamp: a.expires_at,
-            bans: a.bans.into_iter().map(|(series, until)| (series, Some(until))).collect(),
+            bans: a
+                .bans
+                .into_iter()
+                .map(|(series, until)| (series, Some(until)))
+                .collect(),
             ..Account::default()
         })
         .collect();

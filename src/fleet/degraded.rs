@@ -51,7 +51,10 @@ struct Mode {
 /// What a local acquisition found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalPick {
-    Ready { index: usize, token: Secret },
+    Ready {
+        index: usize,
+        token: Secret,
+    },
     /// Nothing usable without a refresh, which degraded mode may not do.
     Exhausted,
 }
@@ -186,7 +189,10 @@ mod tests {
     #[test]
     fn one_entry_and_one_exit_per_outage_and_changes_replayed_once() {
         let l = local(2, 1);
-        assert!(!l.queue(0, Change::Disabled), "not degraded: the caller writes it itself");
+        assert!(
+            !l.queue(0, Change::Disabled),
+            "not degraded: the caller writes it itself"
+        );
         assert!(l.enter(0));
         assert!(!l.enter(5));
         assert!(l.queue(1, Change::Disabled));
@@ -201,7 +207,10 @@ mod tests {
         l.enter(0);
         assert!(!l.probe_due(999));
         assert!(l.probe_due(1_000));
-        assert!(!l.probe_due(1_000), "the second caller in the same interval does not probe");
+        assert!(
+            !l.probe_due(1_000),
+            "the second caller in the same interval does not probe"
+        );
         assert!(l.probe_due(2_000));
     }
 

@@ -74,7 +74,9 @@ mod tests {
     #[test]
     fn every_key_carries_the_pool_as_its_hash_tag() {
         let k = Keys::new("main");
-        for key in [&k.meta, &k.ids, &k.tok, &k.gen, &k.exp, &k.dis, &k.bans, &k.by, &k.ticket] {
+        for key in [
+            &k.meta, &k.ids, &k.tok, &k.gen, &k.exp, &k.dis, &k.bans, &k.by, &k.ticket,
+        ] {
             assert!(key.starts_with("{main}:"), "{key}");
         }
         assert_eq!(k.lease(7), "{main}:lease:7");

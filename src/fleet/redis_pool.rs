@@ -97,8 +97,8 @@ impl RedisPool {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("redis URL {url:?}: {e}"))?;
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| format!("redis URL {url:?}: {e}"))?;
         Ok(RedisPool {
             conn,
             keys: Keys::new(pool),
@@ -141,7 +141,11 @@ fn write_answer(mut r: Reply, with_until: bool) -> SharedResult<WriteAnswer> {
     match r.string("the answer")?.as_str() {
         "gone" => Ok(WriteAnswer::Gone),
         "done" => Ok(WriteAnswer::Done {
-            ban_until: if with_until { r.optional_ms("the ban deadline")? } else { None },
+            ban_until: if with_until {
+                r.optional_ms("the ban deadline")?
+            } else {
+                None
+            },
         }),
         other => Err(r.unknown(other)),
     }
@@ -188,7 +192,11 @@ impl SharedPool for RedisPool {
     fn ban<'a>(&'a self, slot: u64, series: &'a str, until: EpochMs) -> BoxFuture<'a, SharedResult<WriteAnswer>> {
         Box::pin(async move {
             let mut inv = self.scripts.ban.prepare_invoke();
-            inv.key(&self.keys.ids).key(&self.keys.bans).arg(slot).arg(series).arg(until);
+            inv.key(&self.keys.ids)
+                .key(&self.keys.bans)
+                .arg(slot)
+                .arg(series)
+                .arg(until);
             write_answer(self.run("ban", &inv).await?, true)
         })
     }

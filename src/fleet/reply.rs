@@ -36,10 +36,15 @@ impl Reply {
     /// A string field (`Nil` and a missing field are errors).
     pub fn string(&mut self, what: &str) -> Result<String, SharedError> {
         match self.next(what)? {
-            Value::BulkString(b) => String::from_utf8(b).map_err(|_| Self::error(self.script, &format!("{what} is not UTF-8"))),
+            Value::BulkString(b) => {
+                String::from_utf8(b).map_err(|_| Self::error(self.script, &format!("{what} is not UTF-8")))
+            }
             Value::SimpleString(s) => Ok(s),
             Value::Int(i) => Ok(i.to_string()),
-            other => Err(Self::error(self.script, &format!("{what}: expected a string, got {}", kind(&other)))),
+            other => Err(Self::error(
+                self.script,
+                &format!("{what}: expected a string, got {}", kind(&other)),
+            )),
         }
     }
 
@@ -52,7 +57,10 @@ impl Reply {
                 .map(Some)
                 .map_err(|_| Self::error(self.script, &format!("{what} is not UTF-8"))),
             Value::Int(i) => Ok(Some(i.to_string())),
-            other => Err(Self::error(self.script, &format!("{what}: expected a string, got {}", kind(&other)))),
+            other => Err(Self::error(
+                self.script,
+                &format!("{what}: expected a string, got {}", kind(&other)),
+            )),
         }
     }
 
@@ -65,13 +73,21 @@ impl Reply {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| Self::error(script, &format!("{what}: expected an integer"))),
-            other => Err(Self::error(script, &format!("{what}: expected an integer, got {}", kind(&other)))),
+            other => Err(Self::error(
+                script,
+                &format!("{what}: expected an integer, got {}", kind(&other)),
+            )),
         }
     }
 
     pub fn uint(&mut self, what: &str) -> Result<u64, SharedError> {
         let v = self.int(what)?;
-        u64::try_from(v).map_err(|_| Self::error(self.script, &format!("{what}: expected a non-negative integer, got {v}")))
+        u64::try_from(v).map_err(|_| {
+            Self::error(
+                self.script,
+                &format!("{what}: expected a non-negative integer, got {v}"),
+            )
+        })
     }
 
     /// An optional epoch-ms field (`Nil` or empty: none).

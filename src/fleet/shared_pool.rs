@@ -78,10 +78,14 @@ pub enum LeaseAnswer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitAnswer {
     /// The token was stored; the account is now at `generation` (the fenced one + 1).
-    Committed { generation: u64 },
+    Committed {
+        generation: u64,
+    },
     /// Rejected: the account is at `generation`, not the one the caller refreshed from (another
     /// instance committed after this caller's lease ran out). The caller's token is not stored.
-    Stale { generation: u64 },
+    Stale {
+        generation: u64,
+    },
     Gone,
 }
 
@@ -170,8 +174,13 @@ pub trait SharedPool: Send + Sync + 'static {
 
     /// Asks for the refresh lease of account `slot` (`SET NX PX ttl`, value `owner`), if the
     /// account is still at generation `seen` and enabled.
-    fn lease<'a>(&'a self, slot: u64, owner: &'a str, ttl: Duration, seen: u64)
-        -> BoxFuture<'a, SharedResult<LeaseAnswer>>;
+    fn lease<'a>(
+        &'a self,
+        slot: u64,
+        owner: &'a str,
+        ttl: Duration,
+        seen: u64,
+    ) -> BoxFuture<'a, SharedResult<LeaseAnswer>>;
 
     /// Gives the lease back if `owner` holds it (after a failed refresh). Whether it did.
     fn release<'a>(&'a self, slot: u64, owner: &'a str) -> BoxFuture<'a, SharedResult<bool>>;

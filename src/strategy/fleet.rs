@@ -159,7 +159,12 @@ impl Fleet {
             options.refresh_timeout
         );
         let n = env.accounts.len();
-        let index_of = env.accounts.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+        let index_of = env
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
         let local = LocalPool::new(
             PoolState::new(env.policy.clone(), env.accounts.clone()),
             options.probe_interval.as_millis() as i64,

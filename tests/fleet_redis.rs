@@ -726,3 +726,31 @@ async fn degraded_mode_is_entered_when_redis_dies_and_left_when_it_returns() {
         "the ban learned while degraded reached the shared pool"
     );
 }
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_is_an_outage_until_it_answers_again() {
+    let server = RedisServer::start();
+    let f = fixture(fresh_accounts(2), policy(1), TokenDouble::new(2, Duration::ZERO, &[]));
+    let fleet = instances(&server, "stopped", &f, 1);
+    let inst = &fleet[0];
+    serve(inst, 0, Outcome::Success).await;
+    // SIGSTOP: the connection stays open and nothing answers; the command times out (500 ms),
+    // which may have been applied, and the request is served locally.
+    server.signal(libc::SIGSTOP);
+    let started = std::time::Instant::now();
+    serve(inst, 1, Outcome::Success).await;
+    let waited = started.elapsed();
+    assert!(inst.is_degraded());
+    assert!(
+        waited >= Duration::from_millis(400),
+        "no timeout was waited for: {waited:?}"
+    );
+    assert_eq!(inst.stats().degraded_entries, 1);
+    server.signal(libc::SIGCONT);
+    until_shared(inst, 2).await;
+    assert_eq!(inst.stats().degraded_exits, 1);
+    // Back to the shared rotation: both accounts in turn.
+    let a = serve(inst, 300, Outcome::Success).await;
+    let b = serve(inst, 301, Outcome::Success).await;
+    assert_ne!(a, b);
+}

@@ -213,3 +213,42 @@ pub trait SharedPool: Send + Sync + 'static {
     /// Every account as it stands, in slot order.
     fn snapshot(&self) -> BoxFuture<'_, SharedResult<Vec<SharedAccount>>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_token() {
+        let token = Secret::new("ya29.SHARED-SECRET");
+        let acquired = Acquired {
+            ticket: 1,
+            slot: 0,
+            id: AccountId::from("a@example.com"),
+            token: token.clone(),
+            generation: 7,
+            expires_at: None,
+        };
+        let seed = SeedAccount {
+            id: AccountId::from("a@example.com"),
+            token: token.clone(),
+            expires_at: None,
+            disabled: false,
+        };
+        let shared = SharedAccount {
+            slot: 0,
+            id: AccountId::from("a@example.com"),
+            token,
+            generation: 7,
+            expires_at: None,
+            disabled: false,
+            bans: Vec::new(),
+        };
+        let text = format!(
+            "{acquired:?} {:?} {seed:?} {shared:?}",
+            AcquireAnswer::Ready(acquired.clone())
+        );
+        assert!(!text.contains("SHARED-SECRET"), "{text}");
+        assert!(text.contains("a@example.com"));
+    }
+}

@@ -746,11 +746,35 @@ async fn a_redis_that_stops_answering_is_an_outage_until_it_answers_again() {
         "no timeout was waited for: {waited:?}"
     );
     assert_eq!(inst.stats().degraded_entries, 1);
+    // A 429 while degraded, on the account this instance never acquired through the shared pool
+    // (its slot is looked up when the change is written): queued, and written when the pool
+    // answers again (the server kept its state, so only the replay can put the ban there).
+    let req = request(2);
+    let lease = inst.acquire(&req).await.expect("served locally");
+    assert_eq!(lease.index, 1, "local rotation moved on");
+    let banned = lease.id.clone();
+    inst.complete(
+        lease,
+        &req,
+        Outcome::RateLimited {
+            reset_at: None,
+            retry_delay_ms: None,
+        },
+    )
+    .await
+    .unwrap();
     server.signal(libc::SIGCONT);
-    until_shared(inst, 2).await;
+    until_shared(inst, 3).await;
     assert_eq!(inst.stats().degraded_exits, 1);
-    // Back to the shared rotation: both accounts in turn.
-    let a = serve(inst, 300, Outcome::Success).await;
-    let b = serve(inst, 301, Outcome::Success).await;
-    assert_ne!(a, b);
+    assert_eq!(
+        inst.stats().reseeds,
+        1,
+        "the pool was seeded once, at the start: no restart"
+    );
+    let snap = open(&server, "stopped").snapshot().await.unwrap();
+    let kept = snap.iter().find(|a| a.id == banned).unwrap();
+    assert_eq!(kept.bans.len(), 1, "the ban made while degraded was replayed");
+    for i in 300..304 {
+        assert_ne!(serve(inst, i, Outcome::Success).await, banned);
+    }
 }

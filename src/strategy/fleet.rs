@@ -244,9 +244,24 @@ impl Inner {
         (slot != UNKNOWN_SLOT).then_some(slot)
     }
 
+    /// Account `index`'s slot, looked up in the shared pool (one snapshot, which teaches every
+    /// slot) when this instance has not seen it since the last seeding. `None`: not in the pool.
+    async fn slot_of(&self, index: usize) -> Result<Option<u64>, SharedError> {
+        if let Some(slot) = self.slot(index) {
+            return Ok(Some(slot));
+        }
+        for shared in self.pool.snapshot().await? {
+            if let Some(&i) = self.index_of.get(&shared.id) {
+                self.slots[i].store(shared.slot, Ordering::Relaxed);
+            }
+        }
+        Ok(self.slot(index))
+    }
+
     /// Writes a change that affects selection (a ban, a disable, an enable) to the shared pool.
     async fn write_change(&self, index: usize, change: &Change) -> Result<(), SharedError> {
-        let Some(slot) = self.slot(index) else {
+        let Some(slot) = self.slot_of(index).await? else {
+            // Deleted from the shared pool: nothing to write (no resurrection).
             return Ok(());
         };
         match change {

@@ -15,6 +15,7 @@
 mod support;
 
 mod disable;
+mod fleet;
 mod negative_controls;
 mod queue_pool;
 mod rotation;

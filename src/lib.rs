@@ -17,6 +17,7 @@
 //!   statistics that tell a real change from noise over repetitions.
 //! - [`report`]: terminal table, JSON, CSV, `.hgrm` and the HTML report with SVG charts.
 //! - [`target`]: any proxy under test: its process group, placeholders, protocols and verdicts.
+//! - [`fleet`]: several instances sharing one pool through Redis (or its in-memory model).
 //! - [`torture`]: `credpool torture`, crash-testing a store mode with real processes and SIGKILL.
 //! - [`serve`]: `credpool serve`, one strategy and the store behind HTTP (lease API, reverse
 //!   proxy, admin, metrics).
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod clock;
 pub mod costs;
 pub mod duration;
+pub mod fleet;
 pub mod fuzzing;
 pub mod input_error;
 pub mod metrics;

@@ -1,6 +1,10 @@
 //! `credpool accounts ...` and `credpool check` through the real binary: exit codes, messages,
-//! files left byte-for-byte unchanged on error, and no token in any output.
+//! files left byte-for-byte unchanged on error, and no token in any output. `import` and `export`
+//! run against a private redis-server (tests/common/redis_server.rs).
 
+mod common;
+
+use common::redis_server::RedisServer;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -304,4 +308,82 @@ fn the_store_worker_is_hidden_from_help() {
     let help = stdout(&out);
     assert!(help.contains("accounts") && help.contains("check"), "{help}");
     assert!(!help.contains("store-worker"), "{help}");
+}
+
+#[test]
+fn import_then_export_round_trips_the_shared_state_without_refresh_tokens() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let (dir, path) = with_file("accounts.toml", FILE);
+    let before = fs::read(&path).unwrap();
+    let out = credpool(&["accounts", "import", s(&path), "--redis", &url, "--pool", "cli"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 account(s) loaded"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 ban(s) running"), "{}", stdout(&out));
+    assert_eq!(fs::read(&path).unwrap(), before, "import never changes the file");
+    // Importing again adds nothing and changes nothing.
+    let again = credpool(&["accounts", "import", s(&path), "--redis", &url, "--pool", "cli"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("0 account(s) it lacked added"),
+        "{}",
+        stdout(&again)
+    );
+
+    let exported = dir.path().join("exported.toml");
+    let out = credpool(&["accounts", "export", "--redis", &url, s(&exported), "--pool", "cli"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fs::metadata(&exported).unwrap().permissions().mode() & 0o777, 0o600);
+    let text = fs::read_to_string(&exported).unwrap();
+    assert!(
+        text.contains("ya29.FAKE-access") && text.contains("ya29.BOB-SECRET"),
+        "the access tokens"
+    );
+    assert!(
+        !text.contains("1//0gFAKE-refresh") && !text.contains("1//0gBOB-REFRESH"),
+        "no refresh token"
+    );
+    assert!(text.contains("alice@example.com") && text.contains("gemini_3_series_banned_until"));
+    let listed = credpool(&["accounts", "list", s(&exported)]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(
+        stdout(&listed).contains("gemini_3_series until 2099-11-29"),
+        "{}",
+        stdout(&listed)
+    );
+
+    // Export never replaces a file.
+    let written = fs::read(&exported).unwrap();
+    let out = credpool(&["accounts", "export", "--redis", &url, s(&exported), "--pool", "cli"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("exists"), "{}", stderr(&out));
+    assert_eq!(fs::read(&exported).unwrap(), written);
+}
+
+#[test]
+fn import_refuses_a_bad_file_or_url_and_leaves_redis_untouched() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let (dir, path) = with_file("accounts.toml", "[[accounts]]\naccess_token = 3\n");
+    let out = credpool(&["accounts", "import", s(&path), "--redis", &url]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("accounts.toml:2:"), "{}", stderr(&out));
+    // Nothing reached Redis: an export finds no account.
+    let exported = dir.path().join("out.toml");
+    let out = credpool(&["accounts", "export", "--redis", &url, s(&exported)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("holds no account"), "{}", stderr(&out));
+    assert!(!exported.exists());
+    // A URL that is not a Redis URL, and a pool name that cannot be a hash tag.
+    let (_good_dir, good) = with_file("accounts.toml", FILE);
+    let out = credpool(&["accounts", "import", s(&good), "--redis", "http://127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("expected a URL of the form redis://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = credpool(&["accounts", "import", s(&good), "--redis", &url, "--pool", "a{b}"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("hash tag"), "{}", stderr(&out));
 }

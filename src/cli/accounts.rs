@@ -1,5 +1,6 @@
 //! `credpool accounts list|disable|enable|clean FILE`: look at and switch accounts in an accounts
-//! file, and remove the temp files that killed writers left beside it.
+//! file, and remove the temp files that killed writers left beside it (`import` and `export`,
+//! between a file and a fleet's shared pool in Redis, are in [`super::fleet_accounts`]).
 //!
 //! `list` only reads (it never takes a lock or writes); it mentions leftover temp files. `disable` and `enable` go through the
 //! `durable` store, so they are safe to run beside a live proxy that uses credpool's locking:
@@ -48,6 +49,28 @@ pub enum AccountsCommand {
         /// The accounts.toml whose leftover temp files to remove.
         file: PathBuf,
     },
+    /// Load an accounts file into a fleet's shared pool in Redis (the ids it lacks are added;
+    /// nothing there is removed or overwritten). The file is validated first, as by `check`.
+    Import {
+        file: PathBuf,
+        /// The Redis holding the fleet's shared state: redis://HOST[:PORT][/DB].
+        #[arg(long)]
+        redis: String,
+        /// The pool's name (its keys' hash tag).
+        #[arg(long, default_value = super::fleet_accounts::DEFAULT_POOL)]
+        pool: String,
+    },
+    /// Write a fleet's shared pool as it stands to a new accounts file (mode 0600; never over an
+    /// existing file; without refresh tokens, which Redis does not hold).
+    Export {
+        /// The Redis holding the fleet's shared state: redis://HOST[:PORT][/DB].
+        #[arg(long)]
+        redis: String,
+        file: PathBuf,
+        /// The pool's name (its keys' hash tag).
+        #[arg(long, default_value = super::fleet_accounts::DEFAULT_POOL)]
+        pool: String,
+    },
 }
 
 pub fn run(cmd: AccountsCommand) -> CliResult {
@@ -56,12 +79,14 @@ pub fn run(cmd: AccountsCommand) -> CliResult {
         AccountsCommand::Disable { file, id } => switch(&file, AccountId::from(id), Change::Disabled),
         AccountsCommand::Enable { file, id } => switch(&file, AccountId::from(id), Change::Enabled),
         AccountsCommand::Clean { file } => clean(&file),
+        AccountsCommand::Import { file, redis, pool } => super::fleet_accounts::import(&file, &redis, &pool),
+        AccountsCommand::Export { redis, file, pool } => super::fleet_accounts::export(&redis, &file, &pool),
     }
 }
 
 /// Reads and validates the pool as `check` does: a missing, unreadable, unparsable or empty file
 /// is refused with exit 2, and nothing is created or changed.
-fn read_pool(path: &Path) -> Result<AccountsFile, Failure> {
+pub(super) fn read_pool(path: &Path) -> Result<AccountsFile, Failure> {
     let text = read_input(path).map_err(|e| Failure::BadInput(e.to_string()))?;
     parse_pool(path, &text).map_err(|e| Failure::BadInput(e.to_string()))
 }

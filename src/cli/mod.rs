@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod bench_summary;
 pub mod check;
 pub mod compare;
+pub mod fleet_accounts;
 pub mod list;
 pub mod report;
 pub mod run;

@@ -87,10 +87,7 @@ impl Account {
     /// The proxy's rule: refresh when `now >= timestamp + expires_in*1000 - margin`, or when
     /// either field is missing.
     pub fn needs_refresh(&self, now: EpochMs, margin_ms: i64) -> bool {
-        match self.expires_at() {
-            Some(at) => now >= at - margin_ms,
-            None => true,
-        }
+        expires_within(self.expires_at(), now, margin_ms)
     }
 
     /// Whether `series` is banned at `now`.
@@ -109,6 +106,16 @@ impl Account {
             Some(entry) => entry.1 = Some(until),
             None => self.bans.push((series.to_string(), Some(until))),
         }
+    }
+}
+
+/// The proxy's expiry rule on an expiry instant alone (what the fleet's shared state keeps): a
+/// token expiring at `expires_at` must be refreshed at `now` when `now >= expires_at - margin`,
+/// or when its expiry is unknown.
+pub fn expires_within(expires_at: Option<EpochMs>, now: EpochMs, margin_ms: i64) -> bool {
+    match expires_at {
+        Some(at) => now >= at - margin_ms,
+        None => true,
     }
 }
 

@@ -120,9 +120,16 @@ impl Policy {
     /// `Now` is exactly [`Account::needs_refresh`] with the margin, the rule every strategy uses;
     /// `Ahead` is the extra window only strategies that refresh ahead of expiry act on.
     pub fn refresh_due(&self, account: &Account, now: EpochMs) -> RefreshDue {
-        if account.needs_refresh(now, self.refresh_margin_ms) {
+        self.refresh_due_at(account.expires_at(), now)
+    }
+
+    /// [`refresh_due`](Self::refresh_due) for a token known only by its expiry instant (the
+    /// fleet's shared state keeps no more).
+    pub fn refresh_due_at(&self, expires_at: Option<EpochMs>, now: EpochMs) -> RefreshDue {
+        use super::account::expires_within;
+        if expires_within(expires_at, now, self.refresh_margin_ms) {
             RefreshDue::Now
-        } else if account.needs_refresh(now, self.refresh_ahead_ms.max(self.refresh_margin_ms)) {
+        } else if expires_within(expires_at, now, self.refresh_ahead_ms.max(self.refresh_margin_ms)) {
             RefreshDue::Ahead
         } else {
             RefreshDue::No

@@ -62,6 +62,15 @@ pub struct Counters {
     pub disables: AtomicU64,
     pub exhausted: AtomicU64,
     pub store_errors: AtomicU64,
+    /// `fleet` only (zero elsewhere): times the instance entered degraded mode (the shared pool
+    /// unreachable), left it, and acquisitions served locally meanwhile.
+    pub degraded_entries: AtomicU64,
+    pub degraded_exits: AtomicU64,
+    pub degraded_acquisitions: AtomicU64,
+    /// `fleet` only: refresh commits the generation fence rejected (another instance had
+    /// committed first), and times the shared pool was found empty and seeded from the store.
+    pub stale_commits: AtomicU64,
+    pub reseeds: AtomicU64,
 }
 
 impl Counters {
@@ -79,6 +88,11 @@ impl Counters {
             disables: self.disables.load(Ordering::Relaxed),
             exhausted: self.exhausted.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
+            degraded_entries: self.degraded_entries.load(Ordering::Relaxed),
+            degraded_exits: self.degraded_exits.load(Ordering::Relaxed),
+            degraded_acquisitions: self.degraded_acquisitions.load(Ordering::Relaxed),
+            stale_commits: self.stale_commits.load(Ordering::Relaxed),
+            reseeds: self.reseeds.load(Ordering::Relaxed),
         }
     }
 }
@@ -95,6 +109,17 @@ pub struct StrategyStats {
     pub disables: u64,
     pub exhausted: u64,
     pub store_errors: u64,
+    /// `fleet` only (see [`Counters`]); absent from older files, hence the defaults.
+    #[serde(default)]
+    pub degraded_entries: u64,
+    #[serde(default)]
+    pub degraded_exits: u64,
+    #[serde(default)]
+    pub degraded_acquisitions: u64,
+    #[serde(default)]
+    pub stale_commits: u64,
+    #[serde(default)]
+    pub reseeds: u64,
 }
 
 impl Env {

@@ -10,6 +10,7 @@
 //! | [`queue_pool`] | exclusive check-out from a FIFO, FIFO waiters | after check-out, no lock | by the credential's holder (one refresher per credential) | concurrency capped at credentials × permits |
 //! | [`sharded`] | per-user shard lock; a dry shard steals in fixed order, one lock at a time | under the home shard's lock | inside the shard lock | balance and pool-wide rotation (K per shard) |
 //! | [`lock_free`] | snapshot borrow + a ticket from the thread's block ([`ticket_blocks`]), no lock | outside any lock | single-flight per credential, in the background ahead of expiry | simplicity; a disable is not retroactive for acquisitions already resolved |
+//! | [`fleet`] | one round trip to the shared pool (Redis): a fleet-wide ticket, bans and disables skipped on the server | outside any lock | single-flight across the fleet: a lease per account, the commit fenced by a generation | a round trip per acquisition; exactness while degraded (Redis unreachable) |
 //! | [`as_shipped`] | the shipped proxy's code paths (a30aa35): `_operation_lock`, a storage lock, one event loop | under the operation lock, on the loop | inside the operation lock, after a 31 ms loop stall | everything: a replica of the defects, not a design |
 //!
 //! Every strategy but `global_mutex` keeps its shared state in a synchronous *core* (short
@@ -23,6 +24,7 @@
 
 pub mod as_shipped;
 pub mod env;
+pub mod fleet;
 pub mod global_mutex;
 pub mod lease;
 pub mod lock_free;

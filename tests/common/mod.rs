@@ -1,7 +1,10 @@
 //! Test doubles and fixtures shared by the strategy test files: a token endpoint on tokio's clock
-//! that counts its calls and fails for chosen credentials, and an [`Env`] over an in-memory store.
+//! that counts its calls and fails for chosen credentials, an [`Env`] over an in-memory store, and
+//! ([`redis_server`]) a private `redis-server` per test.
 
 #![allow(dead_code)] // each test file uses its own subset
+
+pub mod redis_server;
 
 use credpool::clock::Clock;
 use credpool::costs::Costs;

@@ -1,0 +1,85 @@
+//! N `fleet` instances in one virtual-time simulation over one modelled Redis
+//! (`fleet::ModelledPool`, each operation a round trip on the paused clock), beside N `lock_free`
+//! instances, each with its own memory, over the same accounts file: the fleet defect the shared
+//! state removes (one refresh per instance per expiry) shown on the same inputs.
+
+mod common;
+
+use common::*;
+use credpool::fleet::ModelledPool;
+use credpool::model::Outcome;
+use credpool::strategy::fleet::{Fleet, FleetOptions};
+use credpool::strategy::lock_free::LockFree;
+use credpool::strategy::{CredentialManager, Request};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACCOUNTS: usize = 4;
+const INSTANCES: usize = 4;
+const PER_INSTANCE: usize = 24;
+const K: u64 = 3;
+
+/// Every instance serves `PER_INSTANCE` concurrent requests; the accounts' ids, per account.
+async fn burst<M: CredentialManager>(instances: &[Arc<M>]) -> HashMap<String, usize> {
+    let tasks: Vec<_> = (0..INSTANCES * PER_INSTANCE)
+        .map(|i| {
+            let inst = instances[i % INSTANCES].clone();
+            tokio::spawn(async move {
+                let req = Request::new(i as u64, 0, MODEL);
+                let lease = inst.acquire(&req).await.expect("acquire");
+                let id = lease.id.to_string();
+                inst.complete(lease, &req, Outcome::Success).await.unwrap();
+                id
+            })
+        })
+        .collect();
+    let mut per_account = HashMap::new();
+    for t in tasks {
+        *per_account.entry(t.await.unwrap()).or_default() += 1;
+    }
+    per_account
+}
+
+#[tokio::test(start_paused = true)]
+async fn fleet_instances_refresh_once_per_expiry_where_separate_instances_refresh_once_each() {
+    let tokens = TokenDouble::new(ACCOUNTS, Duration::from_millis(500), &[]);
+    let f = Fixture::new((0..ACCOUNTS).map(expired).collect(), policy(K), tokens.clone());
+    let redis = Arc::new(ModelledPool::new(f.env.clock, Duration::from_micros(200)));
+    let fleet: Vec<Arc<Fleet>> = (0..INSTANCES)
+        .map(|i| {
+            let options = FleetOptions {
+                owner: Some(format!("sim{i}")),
+                ..FleetOptions::default()
+            };
+            Arc::new(Fleet::new(f.env.clone(), redis.clone(), options))
+        })
+        .collect();
+    let per_account = burst(&fleet).await;
+    for i in 0..ACCOUNTS {
+        assert_eq!(
+            tokens.calls(i),
+            1,
+            "account {i}: one refresh across {INSTANCES} instances"
+        );
+    }
+    // One ticket counter: every account served exactly its share (whole turns of K).
+    assert_eq!(per_account.len(), ACCOUNTS);
+    assert!(
+        per_account.values().all(|c| *c == INSTANCES * PER_INSTANCE / ACCOUNTS),
+        "{per_account:?}"
+    );
+
+    // The same inputs, four lock_free instances: each refreshes every account itself.
+    let tokens = TokenDouble::new(ACCOUNTS, Duration::from_millis(500), &[]);
+    let f = Fixture::new((0..ACCOUNTS).map(expired).collect(), policy(K), tokens.clone());
+    let separate: Vec<Arc<LockFree>> = (0..INSTANCES).map(|_| Arc::new(LockFree::new(f.env.clone()))).collect();
+    burst(&separate).await;
+    for i in 0..ACCOUNTS {
+        assert_eq!(
+            tokens.calls(i),
+            INSTANCES as u64,
+            "account {i}: one refresh per instance"
+        );
+    }
+}

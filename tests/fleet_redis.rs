@@ -14,7 +14,7 @@ use credpool::fleet::{
     AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, ModelledPool, RedisPool, RedisTimeouts, SeedAccount,
     SeedAnswer, SharedPool, WriteAnswer,
 };
-use credpool::model::{Account, AccountId, EpochMs, Outcome, Policy};
+use credpool::model::{Account, AccountId, Change, EpochMs, Outcome, Policy};
 use credpool::secret::Secret;
 use credpool::store::StoreMode;
 use credpool::strategy::fleet::{Fleet, FleetOptions};
@@ -453,6 +453,43 @@ async fn a_disable_is_seen_by_every_instance_on_its_next_acquisition_and_reaches
     }
     assert!(f.persisted()[1].disabled, "the system of record holds the disable");
     assert!(open(&server, "dis").snapshot().await.unwrap()[1].disabled);
+}
+
+#[tokio::test]
+async fn an_operators_switch_on_one_instance_reaches_every_instance() {
+    let server = RedisServer::start();
+    let f = fixture(fresh_accounts(3), policy(1), TokenDouble::new(3, Duration::ZERO, &[]));
+    let fleet = instances(&server, "switch", &f, 3);
+    // The first acquisition seeds the shared pool from the system of record. (A switch before
+    // that reaches the fleet through the file: serve writes it to the store first.)
+    let mut number = 0;
+    serve(&fleet[1], number, Outcome::Success).await;
+    assert!(
+        fleet[0].switch(2, &Change::Disabled).await,
+        "enabled -> disabled is a change"
+    );
+    assert!(
+        !fleet[0].switch(2, &Change::Disabled).await,
+        "disabled -> disabled is not"
+    );
+    for inst in &fleet {
+        for _ in 0..6 {
+            number += 1;
+            assert_ne!(
+                serve(inst, number, Outcome::Success).await.as_str(),
+                "account2@example.com"
+            );
+        }
+    }
+    assert!(open(&server, "switch").snapshot().await.unwrap()[2].disabled);
+    // Enabled again from another instance: every instance may lease it on its next turns.
+    fleet[1].switch(2, &Change::Enabled).await;
+    let mut seen = false;
+    for _ in 0..6 {
+        number += 1;
+        seen |= serve(&fleet[2], number, Outcome::Success).await.as_str() == "account2@example.com";
+    }
+    assert!(seen, "an enable reaches the other instances");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

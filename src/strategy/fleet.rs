@@ -510,20 +510,35 @@ impl Inner {
             Counters::bump(&self.counters.disables);
         }
         if change.affects_selection() {
-            let queued = self.local.is_degraded() && self.local.queue(lease.index, change.clone());
-            if !queued {
-                if let Err(e) = self.write_change(lease.index, &change).await {
-                    self.enter_degraded(&e);
-                    if !self.local.queue(lease.index, change.clone()) {
-                        // Degraded mode ended meanwhile: the pool answers again; write it now.
-                        let _ = self.write_change(lease.index, &change).await;
-                    }
-                }
-            }
+            self.publish(lease.index, &change).await;
         }
         if self.env.should_persist(&change) {
             self.env.persist(&self.counters, &lease.id, change).await;
         }
+    }
+
+    /// Writes a change that affects selection to the shared pool, or queues it for replay while
+    /// the pool cannot be reached (entering degraded mode when this write finds it so).
+    async fn publish(&self, index: usize, change: &Change) {
+        let queued = self.local.is_degraded() && self.local.queue(index, change.clone());
+        if !queued {
+            if let Err(e) = self.write_change(index, change).await {
+                self.enter_degraded(&e);
+                if !self.local.queue(index, change.clone()) {
+                    // Degraded mode ended meanwhile: the pool answers again; write it now.
+                    let _ = self.write_change(index, change).await;
+                }
+            }
+        }
+    }
+
+    /// An operator's disable or enable: applied to the local copy and published fleet-wide.
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        let was_disabled = self.local.account(index).disabled;
+        self.local.apply(index, change);
+        let changed = self.local.account(index).disabled != was_disabled;
+        self.publish(index, change).await;
+        changed
     }
 }
 
@@ -553,5 +568,11 @@ impl CredentialManager for Fleet {
     /// The local copy: the accounts as this instance last saw them, with its own bookkeeping.
     async fn accounts(&self) -> Vec<Account> {
         self.inner.local.accounts()
+    }
+
+    /// Published to the shared pool whether or not this instance's copy changed: another
+    /// instance may hold the account in the other state.
+    async fn switch(&self, index: usize, change: &Change) -> bool {
+        self.inner.switch(index, change).await
     }
 }

@@ -38,9 +38,11 @@ pub fn render(r: &SweepReport) -> String {
         esc(&r.scenario),
         esc(&r.description),
         r.levels.len(),
-        esc(r.kind.as_str()),
+        // "rate" or "users" level(s): the kind names the swept quantity.
+        esc(r.kind.as_str().trim_end_matches('s')),
         if r.levels.len() == 1 { "" } else { "s" },
-        esc(&r.levels.iter().map(|v| format::significant(*v, 4)).collect::<Vec<_>>().join(", ")),
+        // Levels are what the scenario wrote (5, 7.5, 120): shortest exact form, not 4 digits.
+        esc(&r.levels.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")),
         r.strategies.len(),
         if r.strategies.len() == 1 { "y" } else { "ies" },
         r.seeds.len(),

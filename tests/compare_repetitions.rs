@@ -173,3 +173,55 @@ fn bad_repeat_and_compare_options_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--alpha must be in (0, 1)"));
 }
+
+/// `summary.json` without what differs from one execution to the next: wall times, when it
+/// started, the command line (it names the output folder).
+fn figures(mut v: serde_json::Value) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for key in ["wall_time_s", "started_at", "command"] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn repetitions_give_the_same_figures_whatever_the_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_scenario(dir.path(), "reps.toml", &scenario(100));
+    let run = |jobs: &str| {
+        let out = dir.path().join(format!("jobs-{jobs}"));
+        let args = [
+            "run",
+            "-q",
+            "--repeat",
+            "4",
+            "--jobs",
+            jobs,
+            "--out",
+            out.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ];
+        credpool_ok(dir.path(), &args, 0);
+        json(&out.join("summary.json"))
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!(
+        one["scenarios"][0]["results"][0]["repetitions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(figures(one), figures(two), "the job pool changed a figure");
+    // A zero is refused as bad usage.
+    credpool_ok(dir.path(), &["run", "-q", "--jobs", "0", file.to_str().unwrap()], 2);
+}

@@ -104,7 +104,7 @@ api_latency = {{ dist = "lognormal", median = "{median_ms}ms", p99 = "{p99}ms" }
 /// `n` repetitions of `plan` from base seed `seed`, as `credpool run --repeat n --seed seed`.
 fn repeated(plan: &Plan, seed: u64, n: u32) -> ScenarioSummary {
     let plan = repeat::reseeded(plan, seed);
-    let reps = repeat::run_repetitions(&plan, &[StrategyName::LockFree], n, None).unwrap();
+    let reps = repeat::run_repetitions(&plan, &[StrategyName::LockFree], n, 2, None).unwrap();
     ScenarioSummary::from_repetitions(&reps)
 }
 

@@ -1,5 +1,5 @@
 //! `credpool run [FILE|DIR]... [--strategy a,b] [--mode virtual|real] [--seed N] [--repeat N]
-//! [--out DIR]`: runs scenarios and writes the report.
+//! [--jobs J] [--out DIR]`: runs scenarios and writes the report.
 
 use super::{CliResult, Failure};
 use crate::report::summary::{Machine, ScenarioSummary, Summary, SCHEMA_VERSION};
@@ -37,9 +37,16 @@ pub struct RunArgs {
     /// it), for `credpool compare`'s statistics. Tables and charts show repetition 0.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
+    /// Worker threads for a scenario's runs (its strategies and repetitions; default: the
+    /// number of cores). The figures are the same for any number; real-mode runs go one at a time.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
 }
 
 pub fn run(args: RunArgs) -> CliResult {
+    let jobs = args
+        .jobs
+        .map_or_else(crate::scenario::jobs::default_jobs, |j| j as usize);
     let files = suite::discover(&args.paths).map_err(|e| Failure::BadInput(e.to_string()))?;
     let plans = suite::load_all(&files, args.mode, args.seed).map_err(|e| Failure::BadInput(e.to_string()))?;
     let only: Option<Vec<StrategyName>> = if args.strategy.is_empty() {
@@ -90,7 +97,7 @@ pub fn run(args: RunArgs) -> CliResult {
             continue;
         }
         bar.set_message(plan.name.clone());
-        let reps = crate::scenario::repeat::run_repetitions(plan, &strategies, args.repeat, Some(tick.clone()))
+        let reps = crate::scenario::repeat::run_repetitions(plan, &strategies, args.repeat, jobs, Some(tick.clone()))
             .map_err(Failure::BadInput)?;
         let block = ScenarioSummary::from_repetitions(&reps);
         if !args.quiet {

@@ -6,15 +6,18 @@
 //! first repetition reproduces it; repetition `i` is seeded
 //! [`crate::upstream::draw::repetition_seed`]`(seed, i)`.
 //!
-//! [`run_repetitions`] runs them one after another; each repetition is independent of the
-//! others (its own runtime, store and upstream), so a job pool can run them in any order and on
-//! any core, and [`plans`] gives every repetition's plan up front for it.
+//! [`run_repetitions`] runs every (repetition, strategy) pair as one unit of the job pool
+//! ([`super::jobs`]): each is independent of the others (its own runtime, store and upstream), so
+//! the figures are the same whatever the parallelism, and [`plans`] gives every repetition's plan
+//! up front.
 
+use super::jobs::{run_units, Unit};
 use super::plan::Plan;
 use super::runner::Progress;
-use super::suite::{self, ScenarioRun};
+use super::suite::ScenarioRun;
 use crate::strategy::StrategyName;
 use crate::upstream::draw::repetition_seed;
+use std::sync::Arc;
 
 /// `plan` with every seed set to `seed` (arrivals, users, upstream draws).
 pub fn reseeded(plan: &Plan, seed: u64) -> Plan {
@@ -31,16 +34,37 @@ pub fn plans(plan: &Plan, n: u32) -> Vec<Plan> {
         .collect()
 }
 
-/// Runs `n` repetitions of `plan` with `strategies`, in order, repetition 0 first.
+/// Runs `n` repetitions of `plan` with `strategies` on up to `jobs` threads (real-mode runs one at
+/// a time), repetition 0 first, each repetition's runs in `strategies`' order. A repetition's
+/// `wall_time` is the time its runs took, added up (they may have run beside other runs).
 pub fn run_repetitions(
     plan: &Plan,
     strategies: &[StrategyName],
     n: u32,
+    jobs: usize,
     progress: Option<Progress>,
 ) -> Result<Vec<ScenarioRun>, String> {
-    plans(plan, n)
+    let plans: Vec<Arc<Plan>> = plans(plan, n).into_iter().map(Arc::new).collect();
+    let units: Vec<Unit> = plans
         .iter()
-        .map(|p| suite::run_scenario(p, strategies, progress.clone()))
+        .flat_map(|p| {
+            strategies.iter().map(|&strategy| Unit {
+                plan: p.clone(),
+                strategy,
+            })
+        })
+        .collect();
+    let mut results = run_units(&units, jobs, progress).into_iter();
+    plans
+        .iter()
+        .map(|p| {
+            let runs = results.by_ref().take(strategies.len()).collect::<Result<Vec<_>, _>>()?;
+            Ok(ScenarioRun {
+                plan: (**p).clone(),
+                wall_time: runs.iter().map(|r| r.wall_time).sum(),
+                runs,
+            })
+        })
         .collect()
 }
 

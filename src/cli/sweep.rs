@@ -31,7 +31,7 @@ pub struct SweepArgs {
     /// The p99 latency objective, e.g. `500ms`.
     #[arg(long, value_parser = parse_span)]
     pub slo_p99: Option<Duration>,
-    /// Runs per level and strategy, with consecutive seeds (the same for every strategy).
+    /// Runs per level and strategy, seeded as `credpool run --repeat` (the same for every strategy).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
     /// Worker threads (default: the number of cores).

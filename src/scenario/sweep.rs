@@ -6,7 +6,8 @@
 //! upstream draws (common random numbers). A rate sweep keeps the scenario's *duration*: at rate
 //! `r` the run issues `requests × r / rate` requests, so every level offers load for the same
 //! virtual time and a higher rate is not also a shorter run. With `repeat = N`, every unit is run
-//! with seeds `seed, seed + 1, ..., seed + N - 1`, the same seeds for every strategy.
+//! with the seeds of `credpool run --repeat N` ([`super::repeat`]: the scenario's seed first), the
+//! same seeds for every strategy.
 //!
 //! This module owns the `[sweep]` table's validation ([`validate`]), the level overrides
 //! ([`at_level`]) and running the units ([`run`]); turning runs into points, capacity, knee and
@@ -183,19 +184,14 @@ pub fn at_level(plan: &Plan, levels: &Levels, index: usize) -> Plan {
 }
 
 /// The plan with another seed (for repetitions): arrivals and upstream draws both follow it.
-pub fn with_seed(plan: &Plan, seed: u64) -> Plan {
-    let mut p = plan.clone();
-    p.seed = seed;
-    p.upstream.seed = seed;
-    p
-}
+pub use super::repeat::reseeded as with_seed;
 
 /// What to sweep and how.
 #[derive(Clone, Debug)]
 pub struct Request {
     pub levels: Levels,
     pub strategies: Vec<StrategyName>,
-    /// Runs per unit, with consecutive seeds from the plan's.
+    /// Runs per unit, with the repetition seeds derived from the plan's.
     pub repeat: u32,
     pub jobs: usize,
 }
@@ -211,7 +207,7 @@ pub struct Runs {
 pub fn run(plan: &Plan, req: &Request, progress: Option<Progress>) -> Result<Runs, String> {
     let levels = req.levels.values();
     let seeds: Vec<u64> = (0..u64::from(req.repeat.max(1)))
-        .map(|i| plan.seed.wrapping_add(i))
+        .map(|i| crate::upstream::draw::repetition_seed(plan.seed, i))
         .collect();
     let mut units = Vec::new();
     let mut plans = Vec::new();

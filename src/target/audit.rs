@@ -1,0 +1,337 @@
+//! The audits of a target: figures computed from what the mock of Google saw (its journal) and
+//! from the target's accounts file, never from anything the target says about itself; and the
+//! verdict on each figure, by a rule stated beside it.
+//!
+//! The rules (also in docs/target.md):
+//!
+//! - `expired_token_uses`, `revoked_token_uses`: API calls the mock found carrying a token past
+//!   its expiry, or of a revoked grant. PASS at 0.
+//! - `max_concurrent_refreshes`: the most refreshes of one account in flight at once at the
+//!   token endpoint (arrival to answer). PASS at 1 or less (single flight).
+//! - `refreshes_per_expiry`: refreshes over refresh episodes, an episode being a run of one
+//!   account's refreshes each arriving before the previous ones had all been answered. Shown; its
+//!   verdict is the same rule as `max_concurrent_refreshes` (1.0 means single flight).
+//! - `banned_series_uses`: API calls for a model on an account that arrived inside the ban a 429
+//!   for that model and account asked for (`[upstream] retry_delay`, from the 429's answer), after a
+//!   reaction allowance of [`REACTION_ALLOWANCE`] for calls already dispatched. Counted only when
+//!   the 429 bodies carry a delay. PASS at 0.
+//! - `calls_per_turn_max`: the longest run of consecutive API calls (by arrival) on one account,
+//!   against `[pool] calls_per_rotation` K. PASS at K or less.
+//! - `client_errors` (2xx answers carrying an error), `leaked_401s` (401s passed to clients),
+//!   `hung` (no whole answer within `timeout`): PASS at 0.
+//! - `file_unreadable_reads`, `file_empty_reads`: reads of the accounts file, polled during the
+//!   run, that did not parse or were empty. PASS at 0.
+//! - `lost_updates`: per account, in the file as read at the end: a refreshed token missing (the
+//!   file's token is not one the mock issued in the account's last refresh episode), or an error
+//!   status the mock answered the account (429, 5xx) missing from its `error_codes`. PASS at 0.
+
+use super::accounts_file::{AccountView, Read};
+use crate::mock::journal::{Auth, Endpoint, Record, NO_ACCOUNT};
+use crate::mock::tokens::{TokenCheck, TokenRegistry};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Calls dispatched before the target could have seen a 429 are not counted against its ban.
+pub const REACTION_ALLOWANCE: Duration = Duration::from_millis(100);
+
+/// The audit of one target run (`summary.json`: the `audit` object of a target's result).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetAudit {
+    pub expired_token_uses: u64,
+    pub revoked_token_uses: u64,
+    /// API calls with a token the mock never issued.
+    pub unknown_token_uses: u64,
+    /// Token endpoint calls for a known account.
+    pub refreshes: u64,
+    pub max_concurrent_refreshes: u64,
+    pub refresh_episodes: u64,
+    pub refreshes_per_expiry: f64,
+    /// `None` when the 429 bodies carry no delay (nothing to obey).
+    pub banned_series_uses: Option<u64>,
+    pub calls_per_turn_max: u64,
+    /// The K the rotation is judged against.
+    pub calls_per_rotation: u64,
+    pub client_errors: u64,
+    pub leaked_401s: u64,
+    pub hung: u64,
+    pub file_reads: u64,
+    pub file_unreadable_reads: u64,
+    pub file_empty_reads: u64,
+    /// `None` when the file could not be read at the end.
+    pub lost_updates: Option<u64>,
+    /// Records the journal could not hold (the audit is incomplete when not 0).
+    pub journal_dropped: u64,
+    pub verdicts: Vec<AuditVerdict>,
+}
+
+/// One figure's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditVerdict {
+    pub audit: String,
+    pub value: f64,
+    /// The rule, e.g. "PASS when <= 1".
+    pub rule: String,
+    pub pass: bool,
+}
+
+impl TargetAudit {
+    pub fn violations(&self) -> impl Iterator<Item = &AuditVerdict> {
+        self.verdicts.iter().filter(|v| !v.pass)
+    }
+
+    /// The verdicts, from the figures, by the module's rules.
+    fn judge(&mut self) {
+        let mut v = Vec::new();
+        let mut at_most = |audit: &str, value: f64, limit: f64| {
+            v.push(AuditVerdict {
+                audit: audit.into(),
+                value,
+                rule: format!("PASS when <= {limit}"),
+                pass: value <= limit,
+            })
+        };
+        at_most("expired_token_uses", self.expired_token_uses as f64, 0.0);
+        at_most("revoked_token_uses", self.revoked_token_uses as f64, 0.0);
+        at_most("max_concurrent_refreshes", self.max_concurrent_refreshes as f64, 1.0);
+        at_most("refreshes_per_expiry", self.refreshes_per_expiry, 1.0);
+        if let Some(n) = self.banned_series_uses {
+            at_most("banned_series_uses", n as f64, 0.0);
+        }
+        at_most(
+            "calls_per_turn_max",
+            self.calls_per_turn_max as f64,
+            self.calls_per_rotation as f64,
+        );
+        at_most("client_errors", self.client_errors as f64, 0.0);
+        at_most("leaked_401s", self.leaked_401s as f64, 0.0);
+        at_most("hung", self.hung as f64, 0.0);
+        at_most("file_unreadable_reads", self.file_unreadable_reads as f64, 0.0);
+        at_most("file_empty_reads", self.file_empty_reads as f64, 0.0);
+        if let Some(n) = self.lost_updates {
+            at_most("lost_updates", n as f64, 0.0);
+        }
+        at_most("journal_dropped", self.journal_dropped as f64, 0.0);
+        self.verdicts = v;
+    }
+}
+
+/// Everything the audit reads.
+pub struct Inputs<'a> {
+    pub records: &'a [Record],
+    pub journal_dropped: u64,
+    pub tokens: &'a TokenRegistry,
+    /// The ban a 429 asks for, if its body carries one.
+    pub ban: Option<Duration>,
+    pub calls_per_rotation: u64,
+    pub client: &'a super::load::ClientSide,
+    /// Reads polled during the run.
+    pub polled: &'a [Read],
+    /// The read at the end.
+    pub last: &'a Read,
+}
+
+pub fn audit(input: &Inputs) -> TargetAudit {
+    let records = input.records;
+    let api: Vec<&Record> = {
+        let mut a: Vec<&Record> = records.iter().filter(|r| r.endpoint.is_api()).collect();
+        a.sort_by_key(|r| r.arrival_ns);
+        a
+    };
+    let refreshes: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::Token && r.account != NO_ACCOUNT)
+        .collect();
+    let episodes = episodes(&refreshes);
+    let mut out = TargetAudit {
+        expired_token_uses: api.iter().filter(|r| r.auth == Auth::Expired).count() as u64,
+        revoked_token_uses: api.iter().filter(|r| r.auth == Auth::Revoked).count() as u64,
+        unknown_token_uses: api.iter().filter(|r| r.auth == Auth::Unknown).count() as u64,
+        refreshes: refreshes.len() as u64,
+        max_concurrent_refreshes: max_overlap(&refreshes),
+        refresh_episodes: episodes.values().map(|e| e.len() as u64).sum(),
+        refreshes_per_expiry: 0.0,
+        banned_series_uses: input.ban.map(|ban| banned_uses(&api, ban)),
+        calls_per_turn_max: longest_turn(&api),
+        calls_per_rotation: input.calls_per_rotation,
+        client_errors: input.client.client_errors,
+        leaked_401s: input.client.statuses.get(&401).copied().unwrap_or(0),
+        hung: input.client.hung,
+        file_reads: input.polled.len() as u64,
+        file_unreadable_reads: input.polled.iter().filter(|r| **r == Read::Unreadable).count() as u64,
+        file_empty_reads: input.polled.iter().filter(|r| **r == Read::Empty).count() as u64,
+        lost_updates: match input.last {
+            Read::Accounts(accounts) => Some(lost_updates(&api, &episodes, accounts, input.tokens)),
+            _ => None,
+        },
+        journal_dropped: input.journal_dropped,
+        verdicts: Vec::new(),
+    };
+    if out.refresh_episodes > 0 {
+        out.refreshes_per_expiry = out.refreshes as f64 / out.refresh_episodes as f64;
+    }
+    out.judge();
+    out
+}
+
+/// The most refreshes of one account whose [arrival, finish] intervals overlap.
+fn max_overlap(refreshes: &[&Record]) -> u64 {
+    let mut by_account: BTreeMap<u32, Vec<(u64, i32)>> = BTreeMap::new();
+    for r in refreshes {
+        let events = by_account.entry(r.account).or_default();
+        events.push((r.arrival_ns, 1));
+        events.push((r.finish_ns, -1));
+    }
+    let mut max = 0;
+    for events in by_account.values_mut() {
+        // An answer at the same instant as an arrival ends first: they did not overlap.
+        events.sort_by_key(|&(t, delta)| (t, delta));
+        let mut now = 0i64;
+        for (_, delta) in events.iter() {
+            now += *delta as i64;
+            max = max.max(now);
+        }
+    }
+    max as u64
+}
+
+/// Each account's refresh episodes, in order; each episode the generations its refreshes were
+/// issued (0 for a refresh that was refused).
+fn episodes(refreshes: &[&Record]) -> BTreeMap<u32, Vec<Vec<u32>>> {
+    let mut sorted: Vec<&&Record> = refreshes.iter().collect();
+    sorted.sort_by_key(|r| r.arrival_ns);
+    let mut out: BTreeMap<u32, (u64, Vec<Vec<u32>>)> = BTreeMap::new();
+    for r in sorted {
+        let (open_until, list) = out.entry(r.account).or_insert((0, Vec::new()));
+        if list.is_empty() || r.arrival_ns > *open_until {
+            list.push(Vec::new());
+            *open_until = 0;
+        }
+        *open_until = (*open_until).max(r.finish_ns);
+        let generation = if r.status == 200 { r.generation } else { 0 };
+        list.last_mut().expect("an episode").push(generation);
+    }
+    out.into_iter().map(|(a, (_, l))| (a, l)).collect()
+}
+
+/// API calls inside a ban: for a 429 answered at `f` for (account, model), calls for the same pair
+/// arriving in (f + allowance, f + ban).
+fn banned_uses(api: &[&Record], ban: Duration) -> u64 {
+    let allowance = REACTION_ALLOWANCE.as_nanos() as u64;
+    let ban = ban.as_nanos() as u64;
+    let mut bans: BTreeMap<(u32, u16), Vec<u64>> = BTreeMap::new();
+    for r in api.iter().filter(|r| r.status == 429 && r.account != NO_ACCOUNT) {
+        bans.entry((r.account, r.model)).or_default().push(r.finish_ns);
+    }
+    api.iter()
+        .filter(|r| {
+            bans.get(&(r.account, r.model)).is_some_and(|ends| {
+                ends.iter()
+                    .any(|&f| r.arrival_ns > f + allowance && r.arrival_ns < f + ban)
+            })
+        })
+        .count() as u64
+}
+
+/// The longest run of consecutive API calls (by arrival) on one account.
+fn longest_turn(api: &[&Record]) -> u64 {
+    let (mut longest, mut run, mut current) = (0u64, 0u64, None);
+    for r in api.iter().filter(|r| r.account != NO_ACCOUNT) {
+        if current == Some(r.account) {
+            run += 1;
+        } else {
+            current = Some(r.account);
+            run = 1;
+        }
+        longest = longest.max(run);
+    }
+    longest
+}
+
+/// See the module doc. `accounts` are in file order, which is account index order (credpool
+/// wrote them so; a target that reorders its file is compared by token, not position).
+fn lost_updates(
+    api: &[&Record],
+    episodes: &BTreeMap<u32, Vec<Vec<u32>>>,
+    accounts: &[AccountView],
+    tokens: &TokenRegistry,
+) -> u64 {
+    // The file's token per account, found through the mock's registry (whatever the file order).
+    let mut in_file: BTreeMap<u32, (u32, &AccountView)> = BTreeMap::new();
+    for view in accounts {
+        let issued = match tokens.check(view.access_token.expose(), 0) {
+            TokenCheck::Valid(i) | TokenCheck::Expired(i) | TokenCheck::Revoked(i) => i,
+            TokenCheck::Unknown => continue,
+        };
+        in_file.insert(issued.account, (issued.generation, view));
+    }
+    let mut lost = 0;
+    for (account, list) in episodes {
+        let Some(last) = list.last() else { continue };
+        let issued: BTreeSet<u32> = last.iter().copied().filter(|&g| g > 0).collect();
+        if issued.is_empty() {
+            continue; // the last episode issued nothing: no token to keep
+        }
+        match in_file.get(account) {
+            Some((generation, _)) if issued.contains(generation) => {}
+            _ => lost += 1,
+        }
+    }
+    let mut answered: BTreeMap<u32, BTreeSet<u16>> = BTreeMap::new();
+    for r in api.iter().filter(|r| r.status == 429 || r.status >= 500) {
+        answered.entry(r.account).or_default().insert(r.status);
+    }
+    for (account, statuses) in answered {
+        let kept: BTreeSet<u16> = in_file
+            .get(&account)
+            .map(|(_, v)| v.error_codes.iter().copied().collect())
+            .unwrap_or_default();
+        lost += statuses.difference(&kept).count() as u64;
+    }
+    lost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(endpoint: Endpoint, account: u32, arrival_ms: u64, finish_ms: u64, status: u16) -> Record {
+        Record {
+            arrival_ns: arrival_ms * 1_000_000,
+            finish_ns: finish_ms * 1_000_000,
+            account,
+            generation: 1,
+            model: 0,
+            status,
+            endpoint,
+            auth: Auth::Valid,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn overlap_episodes_bans_and_turns() {
+        let t = |a, s, f| rec(Endpoint::Token, a, s, f, 200);
+        let single = [t(0, 0, 10), t(0, 10, 20), t(1, 5, 15)];
+        let refs: Vec<&Record> = single.iter().collect();
+        assert_eq!(max_overlap(&refs), 1);
+        assert_eq!(episodes(&refs)[&0].len(), 2);
+        let herd = [t(0, 0, 10), t(0, 2, 12), t(0, 4, 14)];
+        let refs: Vec<&Record> = herd.iter().collect();
+        assert_eq!(max_overlap(&refs), 3);
+        assert_eq!(episodes(&refs)[&0].len(), 1);
+
+        let g = |a, s, status| rec(Endpoint::GenerateContent, a, s, s + 1, status);
+        let calls = [
+            g(0, 0, 429),
+            g(0, 50, 200),
+            g(0, 500, 200),
+            g(1, 600, 200),
+            g(0, 3000, 200),
+        ];
+        let api: Vec<&Record> = calls.iter().collect();
+        // Within the allowance (50 ms), inside the ban (500 ms), after it (3000 ms).
+        assert_eq!(banned_uses(&api, Duration::from_secs(2)), 1);
+        assert_eq!(longest_turn(&api), 3);
+    }
+}

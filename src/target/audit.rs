@@ -16,7 +16,10 @@
 //!   reaction allowance of [`REACTION_ALLOWANCE`] for calls already dispatched. Counted only when
 //!   the 429 bodies carry a delay. PASS at 0.
 //! - `calls_per_turn_max`: the longest run of consecutive API calls (by arrival) on one account,
-//!   against `[pool] calls_per_rotation` K. PASS at K or less.
+//!   against `[pool] calls_per_rotation` K, leaving out calls within [`BAN_HORIZON`] bans after
+//!   any 429 (a pool with banned accounts rightly serves from fewer). PASS at K or less. Calls
+//!   that waited on a refresh reach the upstream together, so the figure is meaningful when a
+//!   refresh takes less than a whole rotation over the pool.
 //! - `client_errors` (2xx answers carrying an error), `leaked_401s` (401s passed to clients),
 //!   `hung` (no whole answer within `timeout`): PASS at 0.
 //! - `file_unreadable_reads`, `file_empty_reads`: reads of the accounts file, polled during the
@@ -31,6 +34,9 @@ use crate::mock::tokens::{TokenCheck, TokenRegistry};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+/// Rotation is judged only this many bans after the last 429 (see [`longest_turn`]).
+pub const BAN_HORIZON: u64 = 4;
 
 /// Calls dispatched before the target could have seen a 429 are not counted against its ban.
 pub const REACTION_ALLOWANCE: Duration = Duration::from_millis(100);
@@ -152,7 +158,7 @@ pub fn audit(input: &Inputs) -> TargetAudit {
         refresh_episodes: episodes.values().map(|e| e.len() as u64).sum(),
         refreshes_per_expiry: 0.0,
         banned_series_uses: input.ban.map(|ban| banned_uses(&api, ban)),
-        calls_per_turn_max: longest_turn(&api),
+        calls_per_turn_max: longest_turn(&api, input.ban),
         calls_per_rotation: input.calls_per_rotation,
         client_errors: input.client.client_errors,
         leaked_401s: input.client.statuses.get(&401).copied().unwrap_or(0),
@@ -203,7 +209,7 @@ fn episodes(refreshes: &[&Record]) -> BTreeMap<u32, Vec<Vec<u32>>> {
     let mut out: BTreeMap<u32, (u64, Vec<Vec<u32>>)> = BTreeMap::new();
     for r in sorted {
         let (open_until, list) = out.entry(r.account).or_insert((0, Vec::new()));
-        if list.is_empty() || r.arrival_ns > *open_until {
+        if list.is_empty() || r.arrival_ns >= *open_until {
             list.push(Vec::new());
             *open_until = 0;
         }
@@ -233,10 +239,27 @@ fn banned_uses(api: &[&Record], ban: Duration) -> u64 {
         .count() as u64
 }
 
-/// The longest run of consecutive API calls (by arrival) on one account.
-fn longest_turn(api: &[&Record]) -> u64 {
+/// The longest run of consecutive API calls (by arrival) on one account, among calls made while
+/// no 429 was recent: within [`BAN_HORIZON`] times the ban after any 429 (ever after, when the
+/// 429s carry no delay), a pool rightly serves from fewer accounts, and a call then breaks the
+/// run instead of extending it.
+fn longest_turn(api: &[&Record], ban: Option<Duration>) -> u64 {
+    let horizon = ban.map_or(u64::MAX, |b| (b.as_nanos() as u64).saturating_mul(BAN_HORIZON));
+    let limits: Vec<u64> = api.iter().filter(|r| r.status == 429).map(|r| r.finish_ns).collect();
+    let mut next_429 = 0;
+    let mut banned_until = 0u64;
     let (mut longest, mut run, mut current) = (0u64, 0u64, None);
     for r in api.iter().filter(|r| r.account != NO_ACCOUNT) {
+        // 429s answered before this call arrived (both lists are in time order).
+        while next_429 < limits.len() && limits[next_429] <= r.arrival_ns {
+            banned_until = banned_until.max(limits[next_429].saturating_add(horizon));
+            next_429 += 1;
+        }
+        if r.arrival_ns < banned_until && next_429 > 0 {
+            current = None;
+            run = 0;
+            continue;
+        }
         if current == Some(r.account) {
             run += 1;
         } else {
@@ -332,6 +355,10 @@ mod tests {
         let api: Vec<&Record> = calls.iter().collect();
         // Within the allowance (50 ms), inside the ban (500 ms), after it (3000 ms).
         assert_eq!(banned_uses(&api, Duration::from_secs(2)), 1);
-        assert_eq!(longest_turn(&api), 3);
+        // The 429 answered at 1 ms (ban 2 s) leaves out every later call up to 8 s: only the 429
+        // itself counts. Without it, the runs are 2 (account 0), 1, 1.
+        assert_eq!(longest_turn(&api, Some(Duration::from_secs(2))), 1);
+        let no_429: Vec<&Record> = calls[1..].iter().collect();
+        assert_eq!(longest_turn(&no_429, Some(Duration::from_secs(2))), 2);
     }
 }

@@ -357,3 +357,42 @@ fn bad_target_tables_are_refused_at_their_line() {
         );
     }
 }
+
+#[test]
+fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("both.toml");
+    let text = Case {
+        pool: "expired = [0]",
+        requests: 200,
+        ..Case::default()
+    }
+    .toml()
+    .replace("seed = 1\n", "seed = 1\nstrategies = [\"global_mutex\"]\n");
+    std::fs::write(&path, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = credpool(&["run".as_ref(), path.as_os_str(), "--out".as_ref(), out_dir.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("refproxy audit: 0 of 12 verdicts FAIL"), "{stdout}");
+    let summary = credpool::report::json::read(&out_dir).unwrap();
+    let results = &summary.scenarios[0].results;
+    let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();
+    assert_eq!(names, ["global_mutex", "refproxy"]);
+    let target = &results[1];
+    assert_eq!(target.mode, "target");
+    assert_eq!(target.requests, 200);
+    let audit = target.audit.as_ref().expect("an audit object");
+    assert_eq!(audit.violations().count(), 0, "{:?}", audit.verdicts);
+    assert!(results[0].audit.is_none(), "strategies carry no target audit");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(html.contains("Target audit: refproxy") && html.contains("max_concurrent_refreshes"));
+    // The JSON holds no token the mock issued (they are all "ya29.mock-..." or "1//...").
+    let json = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
+    assert!(!json.contains("ya29.mock-"), "an access token reached summary.json");
+}

@@ -396,3 +396,35 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
     let json = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
     assert!(!json.contains("ya29.mock-"), "an access token reached summary.json");
 }
+
+#[test]
+fn credpool_serve_as_a_target_has_no_violations() {
+    // serve's reverse proxy (protocol gemini), strategy lock_free, the group_commit store; its
+    // rotation K is 100 (its default), so is the scenario's. Tokens live 10 minutes: serve's
+    // refresh margin is the policy's 5 minutes.
+    let text = Case {
+        pool: "expired = [0]",
+        requests: 300,
+        target: "protocol = \"gemini\"",
+        ..Case::default()
+    }
+    .toml()
+    .replace("calls_per_rotation = 5", "calls_per_rotation = 100")
+    .replace(
+        "token_lifetime = \"3s\"\nrefresh_margin = \"1s\"\nrefresh_ahead = \"1s\"",
+        "token_lifetime = \"600s\"",
+    );
+    let serve = format!(
+        "command = [\"{}\", \"serve\", \"--accounts={{accounts}}\", \"--listen=127.0.0.1:{{port}}\", \"--token-url={{token_url}}\", \"--api-url={{api_url}}\", \"--client-id=credpool-client\", \"--client-secret=credpool-secret\", \"--strategy=lock_free\"]",
+        env!("CARGO_BIN_EXE_credpool")
+    );
+    let start = text.find("command = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!("{}{serve}{}", &text[..start], &text[end..]);
+    let plan = plan::parse(Path::new("serve-target.toml"), &text).expect("a valid scenario");
+    let run = runner::run(&plan).expect("serve as a target");
+    let a = &run.audit;
+    assert!(failing(a).is_empty(), "{:?}", a.verdicts);
+    assert_eq!(run.client.successes, 300, "{:?}", run.client);
+    assert!(a.refreshes >= 1, "account 0's expired token was refreshed");
+}

@@ -284,14 +284,15 @@ fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-#[test]
-fn a_target_that_never_becomes_ready_is_exit_2_and_killed() {
+/// Runs a scenario whose target writes its pid to a file and then runs `then` (a shell command);
+/// returns credpool's exit code, stderr and whether that pid is still alive.
+fn run_never_ready(then: &str) -> (Option<i32>, String, bool) {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     let path = scenario_file(
         dir.path(),
         &format!(
-            "command = [\"sh\", \"-c\", \"echo $$ > {}; echo never ready >&2; exec sleep 60\"]\nready = \"/healthz\"\nready_timeout = \"1s\"",
+            "command = [\"sh\", \"-c\", \"echo $$ > {}; echo never ready >&2; {then}\", \"sh\", \"{{port}}\"]\nready = \"/healthz\"\nready_timeout = \"1s\"",
             pid_file.display()
         ),
     );
@@ -303,14 +304,34 @@ fn a_target_that_never_becomes_ready_is_exit_2_and_killed() {
         out_dir.as_os_str(),
         "--quiet".as_ref(),
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        alive(pid),
+    )
+}
+
+#[test]
+fn a_target_that_never_becomes_ready_is_exit_2_and_killed() {
+    // Never listens.
+    let (code, stderr, left) = run_never_ready("exec sleep 60");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("was not ready") && stderr.contains("never ready"),
+        stderr.contains("was not ready") && stderr.contains("nothing listening") && stderr.contains("never ready"),
         "{stderr}"
     );
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    assert!(!alive(pid), "the target {pid} was left running");
+    assert!(!left, "the target was left running");
+    // Listens on its port and never answers (a hang): the same, after the ready timeout.
+    let (code, stderr, left) = run_never_ready(
+        "exec python3 -c 'import socket, sys, time; s = socket.socket(); s.bind((\\\"127.0.0.1\\\", int(sys.argv[1]))); s.listen(); time.sleep(60)' $1",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was not ready") && stderr.contains("no answer within"),
+        "{stderr}"
+    );
+    assert!(!left, "the hanging target was left running");
 }
 
 #[test]

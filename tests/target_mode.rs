@@ -418,15 +418,14 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
     assert!(!json.contains("ya29.mock-"), "an access token reached summary.json");
 }
 
-#[test]
-fn credpool_serve_as_a_target_has_no_violations() {
-    // serve's reverse proxy (protocol gemini), strategy lock_free, the group_commit store; its
-    // rotation K is 100 (its default), so is the scenario's. Tokens live 10 minutes: serve's
-    // refresh margin is the policy's 5 minutes.
+/// A scenario with `credpool serve --strategy STRATEGY` as its target, speaking `protocol`.
+/// serve's rotation K is 100 (its default), so is the scenario's; tokens live 10 minutes (serve's
+/// refresh margin is the policy's 5 minutes), account 0's has expired.
+fn serve_target(strategy: &str, protocol: &str) -> TargetRun {
     let text = Case {
         pool: "expired = [0]",
         requests: 300,
-        target: "protocol = \"gemini\"",
+        target: &format!("protocol = \"{protocol}\""),
         ..Case::default()
     }
     .toml()
@@ -436,16 +435,35 @@ fn credpool_serve_as_a_target_has_no_violations() {
         "token_lifetime = \"600s\"",
     );
     let serve = format!(
-        "command = [\"{}\", \"serve\", \"--accounts={{accounts}}\", \"--listen=127.0.0.1:{{port}}\", \"--token-url={{token_url}}\", \"--api-url={{api_url}}\", \"--client-id=credpool-client\", \"--client-secret=credpool-secret\", \"--strategy=lock_free\"]",
+        "command = [\"{}\", \"serve\", \"--accounts={{accounts}}\", \"--listen=127.0.0.1:{{port}}\", \"--token-url={{token_url}}\", \"--api-url={{api_url}}\", \"--client-id=credpool-client\", \"--client-secret=credpool-secret\", \"--strategy={strategy}\"]",
         env!("CARGO_BIN_EXE_credpool")
     );
     let start = text.find("command = [").unwrap();
     let end = start + text[start..].find('\n').unwrap();
     let text = format!("{}{serve}{}", &text[..start], &text[end..]);
     let plan = plan::parse(Path::new("serve-target.toml"), &text).expect("a valid scenario");
-    let run = runner::run(&plan).expect("serve as a target");
-    let a = &run.audit;
-    assert!(failing(a).is_empty(), "{:?}", a.verdicts);
-    assert_eq!(run.client.successes, 300, "{:?}", run.client);
-    assert!(a.refreshes >= 1, "account 0's expired token was refreshed");
+    runner::run(&plan).expect("serve as a target")
+}
+
+#[test]
+fn credpool_serve_as_a_target_has_no_violations() {
+    // Its reverse proxy (gemini), and its lease API with the strategies that rotate over the
+    // whole pool (`sharded` rotates within a user's shard: with the load's one user, one account
+    // serves every call, which `calls_per_turn_max` over the pool rightly reports).
+    for (strategy, protocol) in [
+        ("lock_free", "gemini"),
+        ("lock_free", "lease"),
+        ("global_mutex", "lease"),
+        ("rwlock", "lease"),
+        ("queue_pool", "lease"),
+    ] {
+        let run = serve_target(strategy, protocol);
+        let a = &run.audit;
+        assert!(failing(a).is_empty(), "{strategy} {protocol}: {:?}", a.verdicts);
+        assert_eq!(run.client.successes, 300, "{strategy} {protocol}: {:?}", run.client);
+        assert!(
+            a.refreshes >= 1,
+            "{strategy} {protocol}: account 0's expired token was refreshed"
+        );
+    }
 }

@@ -579,7 +579,7 @@ pub enum TargetProtocol {
     Openai,
     Gemini,
     CodeAssist,
-    /// credpool serve's lease API (not supported yet: refused by the plan).
+    /// credpool serve's lease API: credpool leases, calls the mock with the token, completes.
     Lease,
 }
 

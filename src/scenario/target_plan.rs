@@ -134,12 +134,7 @@ pub fn validate(path: &Path, text: &str, spec: &Spanned<TargetSpec>) -> Result<T
         }
         (TargetProtocol::Gemini, false) => Protocol::Gemini,
         (TargetProtocol::CodeAssist, false) => Protocol::CodeAssist,
-        (TargetProtocol::Lease, false) => {
-            return Err(at(
-                t.protocol.span(),
-                "`target.protocol = \"lease\"` is not supported yet: expected \"openai\", \"gemini\" or \"code_assist\" (credpool serve's reverse proxy speaks \"gemini\")".into(),
-            ))
-        }
+        (TargetProtocol::Lease, false) => Protocol::Lease,
     };
     let setup = match &t.setup {
         Some(s) => Some(placeholders(s, "setup")?),

@@ -14,11 +14,13 @@
 //!   its timeout is hung).
 //!
 //! - [`accounts_file`]: the target's accounts file, written with the mock's tokens and read back.
+//! - [`lease`]: the `lease` protocol (credpool serve's lease API): lease, call, complete.
 //! - [`load`]: the scenario's `[load]` sent to the target, open loop, one bounded task a request.
 //! - [`audit`]: the figures from the mock's journal and the file, and the verdict on each.
 //! - [`runner`]: one target run, from the mock's start to the audit.
 pub mod accounts_file;
 pub mod audit;
+pub mod lease;
 pub mod load;
 pub mod placeholders;
 pub mod process;

@@ -150,6 +150,7 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         model: String::new(),
         api_key: target.api_key.clone(),
         timeout: target.timeout,
+        upstream_url: running.url(),
     };
     let client = load::drive(&endpoint, &plan.load, plan.seed, target.model.as_deref()).await;
     polling.store(false, Ordering::Relaxed);

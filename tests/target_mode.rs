@@ -400,7 +400,7 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("refproxy audit: 0 of 12 verdicts FAIL"), "{stdout}");
+    assert!(stdout.contains("refproxy audit: 0 of 13 verdicts FAIL"), "{stdout}");
     let summary = credpool::report::json::read(&out_dir).unwrap();
     let results = &summary.scenarios[0].results;
     let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();
@@ -419,8 +419,8 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
 }
 
 /// A scenario with `credpool serve --strategy STRATEGY` as its target, speaking `protocol`.
-/// serve's rotation K is 100 (its default), so is the scenario's; tokens live 10 minutes (serve's
-/// refresh margin is the policy's 5 minutes), account 0's has expired.
+/// serve's rotation K is 100 (its default), so is the scenario's; tokens live an hour (serve
+/// refreshes ahead within the policy's 5 + 5 minutes), account 0's has expired.
 fn serve_target(strategy: &str, protocol: &str) -> TargetRun {
     let text = Case {
         pool: "expired = [0]",
@@ -432,7 +432,7 @@ fn serve_target(strategy: &str, protocol: &str) -> TargetRun {
     .replace("calls_per_rotation = 5", "calls_per_rotation = 100")
     .replace(
         "token_lifetime = \"3s\"\nrefresh_margin = \"1s\"\nrefresh_ahead = \"1s\"",
-        "token_lifetime = \"600s\"",
+        "token_lifetime = \"3600s\"",
     );
     let serve = format!(
         "command = [\"{}\", \"serve\", \"--accounts={{accounts}}\", \"--listen=127.0.0.1:{{port}}\", \"--token-url={{token_url}}\", \"--api-url={{api_url}}\", \"--client-id=credpool-client\", \"--client-secret=credpool-secret\", \"--strategy={strategy}\"]",
@@ -466,4 +466,21 @@ fn credpool_serve_as_a_target_has_no_violations() {
             "{strategy} {protocol}: account 0's expired token was refreshed"
         );
     }
+}
+
+#[test]
+fn refreshing_earlier_than_the_margin_turns_on_wasted_refreshes() {
+    // The proxy refreshes 2.5 s before expiry; the scenario's window (margin and ahead) is 1 s. Tokens live 3 s, so
+    // each account's token is refreshed about 0.5 s after it was issued, while 2.5 s are left.
+    let run = Case {
+        proxy_args: "--refresh-margin-s=2.5",
+        requests: 400,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    // Four accounts over 2 s: each token refreshed every ~0.5 s while in use, the first of each
+    // account's turns at least.
+    assert!((2..=40).contains(&a.wasted_refreshes), "{}", a.wasted_refreshes);
+    assert_eq!(failing(a), ["wasted_refreshes"], "{:?}", a.verdicts);
 }

@@ -11,6 +11,10 @@
 //! - `refreshes_per_expiry`: refreshes over refresh episodes, an episode being a run of one
 //!   account's refreshes each arriving before the previous ones had all been answered. Shown; its
 //!   verdict is the same rule as `max_concurrent_refreshes` (1.0 means single flight).
+//! - `wasted_refreshes`: refreshes that arrived while the account's newest token (the seeded one,
+//!   or the last one the mock had issued it by then) had more than the refresh window left
+//!   (`max(refresh_margin, refresh_ahead)` of `[pool]`, as the simulator's herd figures count
+//!   it: no strategy had a reason to). PASS at 0.
 //! - `banned_series_uses`: API calls for a model on an account that arrived inside the ban a 429
 //!   for that model and account asked for (`[upstream] retry_delay`, from the 429's answer), after a
 //!   reaction allowance of [`REACTION_ALLOWANCE`] for calls already dispatched. Counted only when
@@ -53,6 +57,8 @@ pub struct TargetAudit {
     pub max_concurrent_refreshes: u64,
     pub refresh_episodes: u64,
     pub refreshes_per_expiry: f64,
+    #[serde(default)]
+    pub wasted_refreshes: u64,
     /// `None` when the 429 bodies carry no delay (nothing to obey).
     pub banned_series_uses: Option<u64>,
     pub calls_per_turn_max: u64,
@@ -101,6 +107,7 @@ impl TargetAudit {
         at_most("revoked_token_uses", self.revoked_token_uses as f64, 0.0);
         at_most("max_concurrent_refreshes", self.max_concurrent_refreshes as f64, 1.0);
         at_most("refreshes_per_expiry", self.refreshes_per_expiry, 1.0);
+        at_most("wasted_refreshes", self.wasted_refreshes as f64, 0.0);
         if let Some(n) = self.banned_series_uses {
             at_most("banned_series_uses", n as f64, 0.0);
         }
@@ -127,6 +134,10 @@ pub struct Inputs<'a> {
     pub records: &'a [Record],
     pub journal_dropped: u64,
     pub tokens: &'a TokenRegistry,
+    /// The journal's time 0 on the wall clock, epoch ms (token expiries are epoch ms).
+    pub journal_origin_ms: i64,
+    /// `max(refresh_margin, refresh_ahead)`: a refresh earlier than this before expiry is wasted.
+    pub refresh_window_ms: i64,
     /// The ban a 429 asks for, if its body carries one.
     pub ban: Option<Duration>,
     pub calls_per_rotation: u64,
@@ -157,6 +168,7 @@ pub fn audit(input: &Inputs) -> TargetAudit {
         max_concurrent_refreshes: max_overlap(&refreshes),
         refresh_episodes: episodes.values().map(|e| e.len() as u64).sum(),
         refreshes_per_expiry: 0.0,
+        wasted_refreshes: wasted(&refreshes, input),
         banned_series_uses: input.ban.map(|ban| banned_uses(&api, ban)),
         calls_per_turn_max: longest_turn(&api, input.ban),
         calls_per_rotation: input.calls_per_rotation,
@@ -199,6 +211,35 @@ fn max_overlap(refreshes: &[&Record]) -> u64 {
         }
     }
     max as u64
+}
+
+/// Refreshes made while the account's newest token had more than the margin left.
+fn wasted(refreshes: &[&Record], input: &Inputs) -> u64 {
+    let expiries = input.tokens.expiries();
+    let mut issued: Vec<&&Record> = refreshes.iter().filter(|r| r.status == 200).collect();
+    issued.sort_by_key(|r| r.finish_ns);
+    let mut by_arrival: Vec<&&Record> = refreshes.iter().collect();
+    by_arrival.sort_by_key(|r| r.arrival_ns);
+    // The newest generation each account held, as of the refresh being looked at (0: seeded).
+    let mut newest: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut next = 0;
+    let mut wasted = 0;
+    for r in by_arrival {
+        while next < issued.len() && issued[next].finish_ns < r.arrival_ns {
+            let g = newest.entry(issued[next].account).or_insert(0);
+            *g = (*g).max(issued[next].generation);
+            next += 1;
+        }
+        let held = newest.get(&r.account).copied().unwrap_or(0);
+        let at_ms = input.journal_origin_ms + (r.arrival_ns / 1_000_000) as i64;
+        if expiries
+            .get(&(r.account, held))
+            .is_some_and(|&expires| expires - at_ms > input.refresh_window_ms)
+        {
+            wasted += 1;
+        }
+    }
+    wasted
 }
 
 /// Each account's refresh episodes, in order; each episode the generations its refreshes were

@@ -179,10 +179,13 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         RateLimitBody::Neither => None,
         _ => mock.model().retry_delay,
     };
+    let journal_origin_ms = mock.now_ms() - (mock.journal().now_ns() / 1_000_000) as i64;
     let audit = audit::audit(&audit::Inputs {
         records: &records,
         journal_dropped: mock.journal().dropped(),
         tokens: mock.tokens(),
+        journal_origin_ms,
+        refresh_window_ms: plan.policy.refresh_margin_ms.max(plan.policy.refresh_ahead_ms),
         ban,
         calls_per_rotation: plan.policy.calls_per_rotation,
         client: &client,

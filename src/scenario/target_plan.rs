@@ -158,3 +158,76 @@ pub fn validate(path: &Path, text: &str, spec: &Spanned<TargetSpec>) -> Result<T
         setup,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::plan::parse;
+    use crate::target::protocol::Protocol;
+    use std::path::Path;
+
+    const BASE: &str = "name = \"t\"\n[pool]\ncredentials = 2\n[load]\nmodel = \"open\"\nrequests = 10\nrate = 10\n";
+
+    fn plan(extra: &str) -> Result<crate::scenario::Plan, String> {
+        parse(Path::new("t.toml"), &format!("{BASE}{extra}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_target_alone_runs_no_strategy_and_beside_written_strategies_both() {
+        let alone = plan(
+            "[target]\nname = \"p\"\ncommand = [\"p\", \"--port={port}\"]\nprotocol = \"openai\"\nstream = true\n",
+        )
+        .unwrap();
+        assert!(alone.strategies.is_empty());
+        let t = alone.target.unwrap();
+        assert_eq!(t.protocol, Protocol::OpenAi { stream: true });
+        assert_eq!((t.ready.as_str(), t.timeout), ("/", super::DEFAULT_TIMEOUT));
+        let both = parse(
+            Path::new("t.toml"),
+            &format!(
+                "strategies = [\"rwlock\"]\n{BASE}[target]\nname = \"p\"\ncommand = [\"p\"]\nprotocol = \"lease\"\n"
+            ),
+        )
+        .map(|p| p.strategies.len());
+        assert_eq!(both.unwrap(), 1);
+    }
+
+    #[test]
+    fn cross_field_rules_are_refused_with_their_reason() {
+        for (extra, expected) in [
+            (
+                "[target]\nname = \"p\"\ncommand = [\"p\"]\nprotocol = \"gemini\"\nstream = true\n",
+                "is for protocol \"openai\"",
+            ),
+            (
+                "[target]\nname = \"rwlock\"\ncommand = [\"p\"]\nprotocol = \"gemini\"\n",
+                "built-in strategy",
+            ),
+            (
+                "[target]\nname = \"p\"\ncommand = []\nprotocol = \"gemini\"\n",
+                "is empty",
+            ),
+            (
+                "[target]\nname = \"p\"\ncommand = [\"p\"]\nprotocol = \"gemini\"\nenv = { A = \"{nope}\" }\n",
+                "unknown placeholder {nope}",
+            ),
+            (
+                "[target]\nname = \"p\"\ncommand = [\"p\"]\nsetup = [\"{x\"]\nprotocol = \"gemini\"\n",
+                "never closed",
+            ),
+            (
+                "[target]\nname = \"p\"\ncommand = [\"p\"]\nprotocol = \"gemini\"\ntimeout = \"0s\"\n",
+                "above 0",
+            ),
+        ] {
+            let e = plan(extra).unwrap_err();
+            assert!(e.contains(expected) && e.contains("t.toml:"), "{extra}: {e}");
+        }
+        let closed = parse(
+            Path::new("t.toml"),
+            "name = \"t\"\n[pool]\ncredentials = 2\n[load]\nmodel = \"closed\"\nrequests = 10\n[target]\nname = \"p\"\ncommand = [\"p\"]\nprotocol = \"gemini\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(closed.contains("open or burst load"), "{closed}");
+    }
+}

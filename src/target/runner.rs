@@ -107,7 +107,9 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
             .map(|(k, v)| values.expand(v).map(|v| (k.clone(), v)))
             .collect::<Result<_, _>>()
             .map_err(|e| format!("target {}: {e}", target.name))?,
-        workdir: workdir.path().to_path_buf(),
+        // credpool's own working directory, so a relative path in `command` means what it says;
+        // `{workdir}` is the run's scratch folder.
+        workdir: std::env::current_dir().unwrap_or_else(|_| workdir.path().to_path_buf()),
         log: None,
     };
     let fail = |e: super::process::TargetError| format!("target {}: {e}", target.name);

@@ -121,6 +121,11 @@ fn a_correct_proxy_has_no_violations_over_seeds() {
         // Not a vacuous pass: the audits had something to look at.
         assert!(a.refreshes >= 1, "seed {seed}: {a:?}");
         assert!(a.banned_series_uses.is_some(), "429 bodies carry a delay");
+        assert_eq!(
+            (a.lost_updates, a.damaged_accounts),
+            (Some(0), Some(0)),
+            "the final file was read"
+        );
         assert!(a.file_reads > 50, "seed {seed}: {} file reads", a.file_reads);
         assert_eq!(run.client.requests, 400);
         assert!(run.client.successes > 300, "seed {seed}: {:?}", run.client);
@@ -400,7 +405,7 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("refproxy audit: 0 of 13 verdicts FAIL"), "{stdout}");
+    assert!(stdout.contains("refproxy audit: 0 of 14 verdicts FAIL"), "{stdout}");
     let summary = credpool::report::json::read(&out_dir).unwrap();
     let results = &summary.scenarios[0].results;
     let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();

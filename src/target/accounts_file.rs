@@ -17,7 +17,11 @@ use std::path::{Path, PathBuf};
 pub struct AccountView {
     /// Kept only to be looked up in the mock's registry; never printed.
     pub access_token: crate::secret::Secret,
+    /// The account's identity across reads (the mock never rotates refresh tokens).
+    pub refresh_token: crate::secret::Secret,
     pub error_codes: Vec<u16>,
+    /// The entry's top-level keys: what `damaged_accounts` compares with what credpool wrote.
+    pub keys: std::collections::BTreeSet<String>,
 }
 
 /// The outcome of reading the file once.
@@ -97,6 +101,10 @@ fn parse_toml(bytes: &[u8]) -> Option<Vec<AccountView>> {
         .map(|a| {
             Some(AccountView {
                 access_token: crate::secret::Secret::new(a.get("access_token")?.as_str()?),
+                refresh_token: crate::secret::Secret::new(
+                    a.get("refresh_token").and_then(|t| t.as_str()).unwrap_or_default(),
+                ),
+                keys: a.as_table()?.keys().cloned().collect(),
                 error_codes: codes(
                     a.get("error_codes")
                         .and_then(|c| c.as_array())
@@ -138,6 +146,10 @@ fn read_json_dir(dir: &Path) -> Read {
         };
         out.push(AccountView {
             access_token: crate::secret::Secret::new(token),
+            refresh_token: crate::secret::Secret::new(
+                v.get("refresh_token").and_then(|t| t.as_str()).unwrap_or_default(),
+            ),
+            keys: v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default(),
             error_codes: codes(
                 v.get("error_codes")
                     .and_then(|c| c.as_array())

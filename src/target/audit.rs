@@ -31,6 +31,9 @@
 //! - `lost_updates`: per account, in the file as read at the end: a refreshed token missing (the
 //!   file's token is not one the mock issued in the account's last refresh episode), or an error
 //!   status the mock answered the account (429, 5xx) missing from its `error_codes`. PASS at 0.
+//! - `damaged_accounts`: accounts credpool wrote that the final file has not exactly once (by
+//!   refresh token), or has without one of the keys credpool wrote at the entry's top level
+//!   (lost, or moved into a sub-table). A file can parse and still be torn. PASS at 0.
 
 use super::accounts_file::{AccountView, Read};
 use crate::mock::journal::{Auth, Endpoint, Record, NO_ACCOUNT};
@@ -72,6 +75,9 @@ pub struct TargetAudit {
     pub file_empty_reads: u64,
     /// `None` when the file could not be read at the end.
     pub lost_updates: Option<u64>,
+    /// `None` when the file could not be read at the end.
+    #[serde(default)]
+    pub damaged_accounts: Option<u64>,
     /// Records the journal could not hold (the audit is incomplete when not 0).
     pub journal_dropped: u64,
     pub verdicts: Vec<AuditVerdict>,
@@ -124,6 +130,9 @@ impl TargetAudit {
         if let Some(n) = self.lost_updates {
             at_most("lost_updates", n as f64, 0.0);
         }
+        if let Some(n) = self.damaged_accounts {
+            at_most("damaged_accounts", n as f64, 0.0);
+        }
         at_most("journal_dropped", self.journal_dropped as f64, 0.0);
         self.verdicts = v;
     }
@@ -146,6 +155,8 @@ pub struct Inputs<'a> {
     pub polled: &'a [Read],
     /// The read at the end.
     pub last: &'a Read,
+    /// The file as credpool wrote it, read back before the target started.
+    pub written: &'a [AccountView],
 }
 
 pub fn audit(input: &Inputs) -> TargetAudit {
@@ -182,6 +193,10 @@ pub fn audit(input: &Inputs) -> TargetAudit {
             Read::Accounts(accounts) => Some(lost_updates(&api, &episodes, accounts, input.tokens)),
             _ => None,
         },
+        damaged_accounts: match input.last {
+            Read::Accounts(accounts) => Some(damaged(input.written, accounts)),
+            _ => None,
+        },
         journal_dropped: input.journal_dropped,
         verdicts: Vec::new(),
     };
@@ -211,6 +226,20 @@ fn max_overlap(refreshes: &[&Record]) -> u64 {
         }
     }
     max as u64
+}
+
+/// See the module doc: each written account found once, with every key it was written with.
+fn damaged(written: &[AccountView], last: &[AccountView]) -> u64 {
+    written
+        .iter()
+        .filter(|w| {
+            let mut found = last.iter().filter(|l| l.refresh_token == w.refresh_token);
+            match (found.next(), found.next()) {
+                (Some(only), None) => !w.keys.is_subset(&only.keys),
+                _ => true,
+            }
+        })
+        .count() as u64
 }
 
 /// Refreshes made while the account's newest token had more than the margin left.
@@ -371,6 +400,33 @@ mod tests {
             auth: Auth::Valid,
             flags: 0,
         }
+    }
+
+    #[test]
+    fn damaged_accounts_are_lost_duplicated_or_missing_keys() {
+        let view = |refresh: &str, keys: &[&str]| AccountView {
+            refresh_token: crate::secret::Secret::new(refresh),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..AccountView::default()
+        };
+        let written = [
+            view("a", &["email", "refresh_token"]),
+            view("b", &["email", "refresh_token"]),
+        ];
+        let whole = [
+            view("a", &["email", "refresh_token", "extra"]),
+            view("b", &["email", "refresh_token"]),
+        ];
+        assert_eq!(damaged(&written, &whole), 0, "added keys are the target's business");
+        let key_lost = [view("a", &["refresh_token"]), view("b", &["email", "refresh_token"])];
+        assert_eq!(damaged(&written, &key_lost), 1);
+        let duplicated = [
+            view("a", &["email", "refresh_token"]),
+            view("a", &["email", "refresh_token"]),
+            view("b", &["email", "refresh_token"]),
+        ];
+        assert_eq!(damaged(&written, &duplicated), 1);
+        assert_eq!(damaged(&written, &whole[..1]), 1, "account b is gone");
     }
 
     #[test]

@@ -77,6 +77,17 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         .map_err(|e| format!("cannot start the mock upstream on 127.0.0.1: {e}"))?;
     let accounts_path = accounts_file::write(workdir.path(), target.accounts_format, accounts)
         .map_err(|e| format!("{}: cannot write the target's accounts: {e}", workdir.path().display()))?;
+    // The file as written, read back the way the audit reads the final one (the baseline of
+    // `damaged_accounts`).
+    let written = match accounts_file::read(&accounts_path, target.accounts_format) {
+        accounts_file::Read::Accounts(views) => views,
+        _ => {
+            return Err(format!(
+                "{}: the accounts file credpool wrote does not read back",
+                accounts_path.display()
+            ))
+        }
+    };
     let port = super::free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
     let mut values = Values::default();
@@ -193,6 +204,7 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         client: &client,
         polled: &polled,
         last: &last,
+        written: &written,
     });
     Ok(TargetRun {
         name: target.name.clone(),

@@ -192,7 +192,7 @@ const MANY_WRITES: &str = "status_429_rate = 0.2\n\n[upstream.mock]\nrate_limit_
 
 #[test]
 fn unlocked_read_modify_write_loses_updates() {
-    let run = Case {
+    let case = Case {
         proxy_args: "--defects=unlocked_rmw --calls-per-rotation=1",
         pool: "expired = [0, 1, 2, 3]",
         // Four refreshes (one per account) answered within 4 ms of each other: their writes of
@@ -201,8 +201,15 @@ fn unlocked_read_modify_write_loses_updates() {
         model: "gemini-2.5-pro",
         upstream: MANY_WRITES,
         ..Case::default()
-    }
-    .run();
+    };
+    // Rotation is not under test here: at 1000 requests/s the calls that waited on the first
+    // refreshes (40 ms, about 10 per account) reach the mock together, the documented limit of
+    // `calls_per_turn_max`, so the scenario's K is set above it.
+    let text = case
+        .toml()
+        .replace("calls_per_rotation = 5", "calls_per_rotation = 100");
+    let plan = plan::parse(Path::new("target-test.toml"), &text).expect("a valid scenario");
+    let run = runner::run(&plan).expect("the target run");
     let a = &run.audit;
     let lost = a.lost_updates.expect("the file read at the end");
     assert!((1..=8).contains(&lost), "{lost}");
@@ -242,6 +249,8 @@ fn a_failed_refresh_is_an_error_chunk_and_with_the_hang_defect_a_hung_request() 
     };
     let clean = case("").run();
     assert_eq!(clean.audit.hung, 0);
+    // The proxy disables account 0 after its refresh fails, and the file keeps it disabled.
+    assert_eq!(clean.audit.resurrected_accounts, Some(0));
     assert!(clean.audit.client_errors >= 1, "{:?}", clean.audit.verdicts);
     let hanging = case("--defects=hang_after_headers").run();
     assert!(hanging.audit.hung >= 1, "{:?}", hanging.audit.verdicts);
@@ -405,7 +414,7 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("refproxy audit: 0 of 14 verdicts FAIL"), "{stdout}");
+    assert!(stdout.contains("refproxy audit: 0 of 15 verdicts FAIL"), "{stdout}");
     let summary = credpool::report::json::read(&out_dir).unwrap();
     let results = &summary.scenarios[0].results;
     let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();

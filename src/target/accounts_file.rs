@@ -22,6 +22,40 @@ pub struct AccountView {
     pub error_codes: Vec<u16>,
     /// The entry's top-level keys: what `damaged_accounts` compares with what credpool wrote.
     pub keys: std::collections::BTreeSet<String>,
+    pub disabled: bool,
+}
+
+/// The reads polled during a run, tallied as they come (bounded memory whatever the run's length).
+#[derive(Clone, Debug, Default)]
+pub struct PollTally {
+    pub reads: u64,
+    pub unreadable: u64,
+    pub empty: u64,
+    /// Accounts (by a hash of their refresh token) some read found disabled.
+    pub disabled_seen: std::collections::BTreeSet<u64>,
+}
+
+impl PollTally {
+    pub fn add(&mut self, read: &Read) {
+        self.reads += 1;
+        match read {
+            Read::Empty => self.empty += 1,
+            Read::Unreadable => self.unreadable += 1,
+            Read::Accounts(views) => {
+                for v in views.iter().filter(|v| v.disabled) {
+                    self.disabled_seen.insert(identity(v));
+                }
+            }
+        }
+    }
+}
+
+/// An account's identity across reads without keeping its refresh token.
+pub fn identity(view: &AccountView) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    view.refresh_token.expose().hash(&mut h);
+    h.finish()
 }
 
 /// The outcome of reading the file once.
@@ -105,6 +139,7 @@ fn parse_toml(bytes: &[u8]) -> Option<Vec<AccountView>> {
                     a.get("refresh_token").and_then(|t| t.as_str()).unwrap_or_default(),
                 ),
                 keys: a.as_table()?.keys().cloned().collect(),
+                disabled: a.get("disabled").and_then(|d| d.as_bool()).unwrap_or(false),
                 error_codes: codes(
                     a.get("error_codes")
                         .and_then(|c| c.as_array())
@@ -150,6 +185,7 @@ fn read_json_dir(dir: &Path) -> Read {
                 v.get("refresh_token").and_then(|t| t.as_str()).unwrap_or_default(),
             ),
             keys: v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default(),
+            disabled: v.get("disabled").and_then(|d| d.as_bool()).unwrap_or(false),
             error_codes: codes(
                 v.get("error_codes")
                     .and_then(|c| c.as_array())

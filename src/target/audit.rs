@@ -34,8 +34,10 @@
 //! - `damaged_accounts`: accounts credpool wrote that the final file has not exactly once (by
 //!   refresh token), or has without one of the keys credpool wrote at the entry's top level
 //!   (lost, or moved into a sub-table). A file can parse and still be torn. PASS at 0.
+//! - `resurrected_accounts`: accounts some read during the run found disabled that the final
+//!   file has enabled again (nothing in a run re-enables an account). PASS at 0.
 
-use super::accounts_file::{AccountView, Read};
+use super::accounts_file::{identity, AccountView, PollTally, Read};
 use crate::mock::journal::{Auth, Endpoint, Record, NO_ACCOUNT};
 use crate::mock::tokens::{TokenCheck, TokenRegistry};
 use serde::{Deserialize, Serialize};
@@ -78,6 +80,9 @@ pub struct TargetAudit {
     /// `None` when the file could not be read at the end.
     #[serde(default)]
     pub damaged_accounts: Option<u64>,
+    /// `None` when the file could not be read at the end.
+    #[serde(default)]
+    pub resurrected_accounts: Option<u64>,
     /// Records the journal could not hold (the audit is incomplete when not 0).
     pub journal_dropped: u64,
     pub verdicts: Vec<AuditVerdict>,
@@ -133,6 +138,9 @@ impl TargetAudit {
         if let Some(n) = self.damaged_accounts {
             at_most("damaged_accounts", n as f64, 0.0);
         }
+        if let Some(n) = self.resurrected_accounts {
+            at_most("resurrected_accounts", n as f64, 0.0);
+        }
         at_most("journal_dropped", self.journal_dropped as f64, 0.0);
         self.verdicts = v;
     }
@@ -152,7 +160,7 @@ pub struct Inputs<'a> {
     pub calls_per_rotation: u64,
     pub client: &'a super::load::ClientSide,
     /// Reads polled during the run.
-    pub polled: &'a [Read],
+    pub polled: &'a PollTally,
     /// The read at the end.
     pub last: &'a Read,
     /// The file as credpool wrote it, read back before the target started.
@@ -186,11 +194,15 @@ pub fn audit(input: &Inputs) -> TargetAudit {
         client_errors: input.client.client_errors,
         leaked_401s: input.client.statuses.get(&401).copied().unwrap_or(0),
         hung: input.client.hung,
-        file_reads: input.polled.len() as u64,
-        file_unreadable_reads: input.polled.iter().filter(|r| **r == Read::Unreadable).count() as u64,
-        file_empty_reads: input.polled.iter().filter(|r| **r == Read::Empty).count() as u64,
+        file_reads: input.polled.reads,
+        file_unreadable_reads: input.polled.unreadable,
+        file_empty_reads: input.polled.empty,
         lost_updates: match input.last {
             Read::Accounts(accounts) => Some(lost_updates(&api, &episodes, accounts, input.tokens)),
+            _ => None,
+        },
+        resurrected_accounts: match input.last {
+            Read::Accounts(accounts) => Some(resurrected(input.polled, accounts)),
             _ => None,
         },
         damaged_accounts: match input.last {
@@ -226,6 +238,13 @@ fn max_overlap(refreshes: &[&Record]) -> u64 {
         }
     }
     max as u64
+}
+
+/// Accounts enabled in `last` that some polled read found disabled.
+fn resurrected(polled: &PollTally, last: &[AccountView]) -> u64 {
+    last.iter()
+        .filter(|a| !a.disabled && polled.disabled_seen.contains(&identity(a)))
+        .count() as u64
 }
 
 /// See the module doc: each written account found once, with every key it was written with.
@@ -427,6 +446,22 @@ mod tests {
         ];
         assert_eq!(damaged(&written, &duplicated), 1);
         assert_eq!(damaged(&written, &whole[..1]), 1, "account b is gone");
+    }
+
+    #[test]
+    fn an_account_seen_disabled_and_enabled_at_the_end_is_resurrected() {
+        let view = |refresh: &str, disabled: bool| AccountView {
+            refresh_token: crate::secret::Secret::new(refresh),
+            disabled,
+            ..AccountView::default()
+        };
+        let mut polled = PollTally::default();
+        polled.add(&Read::Accounts(vec![view("a", false), view("b", false)]));
+        polled.add(&Read::Accounts(vec![view("a", true), view("b", false)]));
+        polled.add(&Read::Empty);
+        assert_eq!((polled.reads, polled.empty), (3, 1));
+        assert_eq!(resurrected(&polled, &[view("a", true), view("b", false)]), 0);
+        assert_eq!(resurrected(&polled, &[view("a", false), view("b", false)]), 1);
     }
 
     #[test]

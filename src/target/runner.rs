@@ -149,12 +149,12 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         let path = accounts_path.clone();
         let format = target.accounts_format;
         std::thread::spawn(move || {
-            let mut reads = Vec::new();
+            let mut tally = accounts_file::PollTally::default();
             while polling.load(Ordering::Relaxed) {
-                reads.push(accounts_file::read(&path, format));
+                tally.add(&accounts_file::read(&path, format));
                 std::thread::sleep(POLL_INTERVAL);
             }
-            reads
+            tally
         })
     };
     let endpoint = Endpoint {

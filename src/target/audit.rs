@@ -21,9 +21,9 @@
 //!   the 429 bodies carry a delay. PASS at 0.
 //! - `calls_per_turn_max`: the longest run of consecutive API calls (by arrival) on one account,
 //!   against `[pool] calls_per_rotation` K, leaving out calls within [`BAN_HORIZON`] bans after
-//!   any 429 (a pool with banned accounts rightly serves from fewer). PASS at K or less. Calls
-//!   that waited on a refresh reach the upstream together, so the figure is meaningful when a
-//!   refresh takes less than a whole rotation over the pool.
+//!   any 429 (a pool with banned accounts rightly serves from fewer), and calls arriving within one
+//!   refresh's duration after a refresh of their account was answered (they waited on it and
+//!   arrive together). PASS at K or less.
 //! - `client_errors` (2xx answers carrying an error), `leaked_401s` (401s passed to clients),
 //!   `hung` (no whole answer within `timeout`): PASS at 0.
 //! - `file_unreadable_reads`, `file_empty_reads`: reads of the accounts file, polled during the
@@ -189,7 +189,7 @@ pub fn audit(input: &Inputs) -> TargetAudit {
         refreshes_per_expiry: 0.0,
         wasted_refreshes: wasted(&refreshes, input),
         banned_series_uses: input.ban.map(|ban| banned_uses(&api, ban)),
-        calls_per_turn_max: longest_turn(&api, input.ban),
+        calls_per_turn_max: longest_turn(&api, input.ban, &refreshes),
         calls_per_rotation: input.calls_per_rotation,
         client_errors: input.client.client_errors,
         leaked_401s: input.client.statuses.get(&401).copied().unwrap_or(0),
@@ -331,10 +331,20 @@ fn banned_uses(api: &[&Record], ban: Duration) -> u64 {
 /// The longest run of consecutive API calls (by arrival) on one account, among calls made while
 /// no 429 was recent: within [`BAN_HORIZON`] times the ban after any 429 (ever after, when the
 /// 429s carry no delay), a pool rightly serves from fewer accounts, and a call then breaks the
-/// run instead of extending it.
-fn longest_turn(api: &[&Record], ban: Option<Duration>) -> u64 {
+/// run instead of extending it. Calls that arrive within one refresh's duration after a refresh
+/// of their account was answered are skipped (neither counted nor breaking the run): they waited
+/// on it and reach the upstream together, whatever the rotation did.
+fn longest_turn(api: &[&Record], ban: Option<Duration>, refreshes: &[&Record]) -> u64 {
     let horizon = ban.map_or(u64::MAX, |b| (b.as_nanos() as u64).saturating_mul(BAN_HORIZON));
     let limits: Vec<u64> = api.iter().filter(|r| r.status == 429).map(|r| r.finish_ns).collect();
+    let mut waited_on: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
+    for r in refreshes {
+        let took = r.finish_ns.saturating_sub(r.arrival_ns);
+        waited_on
+            .entry(r.account)
+            .or_default()
+            .push((r.finish_ns, r.finish_ns.saturating_add(took)));
+    }
     let mut next_429 = 0;
     let mut banned_until = 0u64;
     let (mut longest, mut run, mut current) = (0u64, 0u64, None);
@@ -347,6 +357,13 @@ fn longest_turn(api: &[&Record], ban: Option<Duration>) -> u64 {
         if r.arrival_ns < banned_until && next_429 > 0 {
             current = None;
             run = 0;
+            continue;
+        }
+        let waited = waited_on.get(&r.account).is_some_and(|w| {
+            w.iter()
+                .any(|&(from, until)| r.arrival_ns >= from && r.arrival_ns <= until)
+        });
+        if waited {
             continue;
         }
         if current == Some(r.account) {
@@ -489,8 +506,24 @@ mod tests {
         assert_eq!(banned_uses(&api, Duration::from_secs(2)), 1);
         // The 429 answered at 1 ms (ban 2 s) leaves out every later call up to 8 s: only the 429
         // itself counts. Without it, the runs are 2 (account 0), 1, 1.
-        assert_eq!(longest_turn(&api, Some(Duration::from_secs(2))), 1);
+        assert_eq!(longest_turn(&api, Some(Duration::from_secs(2)), &[]), 1);
         let no_429: Vec<&Record> = calls[1..].iter().collect();
-        assert_eq!(longest_turn(&no_429, Some(Duration::from_secs(2))), 2);
+        assert_eq!(longest_turn(&no_429, Some(Duration::from_secs(2)), &[]), 2);
+        // Calls that waited on a refresh of account 0 (answered at 40 ms after 40 ms) are skipped:
+        // 0 0 0 [waited: 0 0 0] 1 gives a run of 3, not 6.
+        let piled = [
+            g(0, 0, 200),
+            g(0, 1, 200),
+            g(0, 2, 200),
+            g(0, 41, 200),
+            g(0, 42, 200),
+            g(0, 43, 200),
+            g(1, 44, 200),
+        ];
+        let piled: Vec<&Record> = piled.iter().collect();
+        let refresh = [t(0, 0, 40)];
+        let refresh: Vec<&Record> = refresh.iter().collect();
+        assert_eq!(longest_turn(&piled, None, &refresh), 3);
+        assert_eq!(longest_turn(&piled, None, &[]), 6);
     }
 }

@@ -87,11 +87,19 @@ pub fn check_scenario(path: &Path, text: &str) -> Result<String, InputError> {
     let plan = crate::scenario::plan::parse(path, text)?;
     let names: Vec<&str> = plan.strategies.iter().map(|s| s.as_str()).collect();
     Ok(format!(
-        "scenario {:?}, {} mode, {} credentials, {} requests, strategies {}",
+        "scenario {:?}, {} mode, {} credentials, {} requests, strategies {}{}",
         plan.name,
         plan.mode.as_str(),
         plan.credentials,
         plan.load.requests,
-        names.join(", ")
+        if names.is_empty() {
+            "(none)".into()
+        } else {
+            names.join(", ")
+        },
+        plan.target
+            .as_ref()
+            .map(|t| format!(", target {:?}", t.name))
+            .unwrap_or_default()
     ))
 }

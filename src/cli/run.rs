@@ -2,7 +2,7 @@
 //! [--jobs J] [--out DIR]`: runs scenarios and writes the report.
 
 use super::{CliResult, Failure};
-use crate::report::summary::{Machine, ScenarioSummary, Summary, SCHEMA_VERSION};
+use crate::report::summary::{Machine, ResultSummary, ScenarioSummary, Summary, SCHEMA_VERSION};
 use crate::report::{json, terminal};
 use crate::scenario::spec::Mode;
 use crate::scenario::suite;
@@ -93,13 +93,21 @@ pub fn run(args: RunArgs) -> CliResult {
     };
     for plan in &plans {
         let strategies = suite::strategies_for(plan, only.as_deref());
-        if strategies.is_empty() {
+        if strategies.is_empty() && plan.target.is_none() {
             continue;
         }
         bar.set_message(plan.name.clone());
         let reps = crate::scenario::repeat::run_repetitions(plan, &strategies, args.repeat, jobs, Some(tick.clone()))
             .map_err(Failure::BadInput)?;
-        let block = ScenarioSummary::from_repetitions(&reps);
+        let mut block = ScenarioSummary::from_repetitions(&reps);
+        if plan.target.is_some() {
+            // The target once, beside the strategies, on the same input (repetition 0's seed).
+            let run = bar
+                .suspend(|| crate::target::runner::run(plan))
+                .map_err(Failure::BadInput)?;
+            block.results.push(ResultSummary::from_target(plan, &run));
+            block.wall_time_s += run.wall_time.as_secs_f64();
+        }
         if !args.quiet {
             bar.suspend(|| print!("{}", terminal::scenario_block(&block)));
         }

@@ -149,6 +149,17 @@ impl TokenRegistry {
         self.inner.read().access.len()
     }
 
+    /// When each access token issued so far expires, by (account, generation): for audits that
+    /// ask what token an account held at some instant.
+    pub fn expiries(&self) -> std::collections::HashMap<(u32, u32), EpochMs> {
+        self.inner
+            .read()
+            .access
+            .values()
+            .map(|i| ((i.account, i.generation), i.expires_at_ms))
+            .collect()
+    }
+
     /// Revokes `account`'s grant: its refresh token answers `invalid_grant` and every access
     /// token it was issued answers 401. `false` when there is no such account.
     pub fn revoke(&self, account: u32) -> bool {

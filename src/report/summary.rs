@@ -172,6 +172,29 @@ pub struct ResultSummary {
     /// which is the run every other field of this entry describes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repetitions: Vec<Repetition>,
+    // --- target mode (issue 15). Absent from strategies' results and from older files.
+    /// A `[target]` result: the audit from the mock's journal and the target's accounts file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::target::audit::TargetAudit>,
+    /// A `[target]` result: what the client side and the mock measured besides the latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetFigures>,
+}
+
+/// The figures of a target run that a strategy's result has no field for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetFigures {
+    pub successes: u64,
+    /// Non-2xx answers to clients, by status.
+    pub statuses: BTreeMap<u16, u64>,
+    pub client_errors: u64,
+    pub hung: u64,
+    pub transport_errors: u64,
+    /// The mock's own service time (its journal: arrival to answer finished), ms.
+    pub mock_service_ms: LatencyStats,
+    pub upstream_requests: u64,
+    /// Whether the target ignored SIGTERM and was killed.
+    pub killed: bool,
 }
 
 /// The figures of one repetition that `credpool compare` tests (one value per repetition).
@@ -257,6 +280,75 @@ impl ResultSummary {
             herd: Some(run.herd.clone()),
             self_audit: Some(SelfAudit::of(run)),
             repetitions: Vec::new(),
+            audit: None,
+            target: None,
+        }
+    }
+
+    /// A `[target]` run's result, in the strategy column under the target's name (mode
+    /// `target`). Figures a proxy does not expose (phases, store counters, the model's
+    /// predictions) are zero or empty; what the audit measured is in `audit`.
+    pub fn from_target(plan: &crate::scenario::Plan, run: &crate::target::runner::TargetRun) -> ResultSummary {
+        let c = &run.client;
+        let a = &run.audit;
+        let errors = c.requests - c.successes;
+        ResultSummary {
+            scenario: plan.name.clone(),
+            strategy: run.name.clone(),
+            mode: "target".into(),
+            requests: c.requests,
+            errors,
+            status_429: c.statuses.get(&429).copied().unwrap_or(0),
+            exhausted: 0,
+            throughput_rps: c.requests as f64 / c.wall.as_secs_f64().max(1e-9),
+            latency_ms: c.latency.stats(),
+            phases_ms: BTreeMap::new(),
+            refreshes: a.refreshes,
+            refresh_failures: 0,
+            refresh_invalid_grants: 0,
+            refresh_server_errors: 0,
+            refresh_timeouts: 0,
+            disables: 0,
+            store_updates: 0,
+            store_writes: 0,
+            fsyncs: 0,
+            lost_updates: a.lost_updates.unwrap_or(0),
+            acknowledged_updates: 0,
+            resurrected_accounts: 0,
+            stale_tokens: 0,
+            file_readable: a.lost_updates.is_some(),
+            file_empty: false,
+            deadlock: None,
+            stuck: Vec::new(),
+            predictions: Vec::new(),
+            expectations: Vec::new(),
+            mean_in_flight: 0.0,
+            wall_time_s: run.wall_time.as_secs_f64(),
+            histogram_v2: c.latency.to_base64_v2(),
+            phase_histograms_v2: BTreeMap::new(),
+            timeline: Vec::new(),
+            timeline_sampled: false,
+            throughput_bucket_s: crate::target::load::BUCKET.as_secs_f64(),
+            throughput_counts: c.completions_per_bucket.clone(),
+            fairness: None,
+            herd: None,
+            self_audit: Some(SelfAudit {
+                start_lag_kind: "generator_lateness".into(),
+                start_lag_ms: c.lateness.stats(),
+                dropped: Default::default(),
+            }),
+            repetitions: Vec::new(),
+            audit: Some(a.clone()),
+            target: Some(TargetFigures {
+                successes: c.successes,
+                statuses: c.statuses.clone(),
+                client_errors: c.client_errors,
+                hung: c.hung,
+                transport_errors: c.transport_errors,
+                mock_service_ms: run.mock_service.stats(),
+                upstream_requests: run.upstream_requests,
+                killed: run.killed,
+            }),
         }
     }
 

@@ -45,6 +45,46 @@ fn row(r: &ResultSummary) -> String {
     )
 }
 
+/// A target's audit: one line of figures from the client side and the mock, then each verdict
+/// with its rule.
+fn audit_lines(r: &ResultSummary) -> String {
+    let (Some(a), Some(t)) = (&r.audit, &r.target) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "  {} (target): {} ok, {} client errors, {} hung, {} transport errors, statuses {:?}; mock service p50 {} ms p99 {} ms over {} upstream requests{}\n",
+        r.strategy,
+        t.successes,
+        t.client_errors,
+        t.hung,
+        t.transport_errors,
+        t.statuses,
+        ms(t.mock_service_ms.p50),
+        ms(t.mock_service_ms.p99),
+        t.upstream_requests,
+        if t.killed { "; ignored SIGTERM, killed" } else { "" }
+    );
+    let failed = a.violations().count();
+    let _ = writeln!(
+        out,
+        "  {} audit: {} of {} verdicts FAIL",
+        r.strategy,
+        failed,
+        a.verdicts.len()
+    );
+    for v in &a.verdicts {
+        let _ = writeln!(
+            out,
+            "    {:<24} {:>9} {} ({})",
+            v.audit,
+            ms(v.value),
+            if v.pass { "PASS" } else { "FAIL" },
+            v.rule
+        );
+    }
+    out
+}
+
 /// The faults a strategy saw, when it saw any: refresh failures by kind, disables, 429s, requests
 /// that found no credential.
 fn faults_line(r: &ResultSummary) -> Option<String> {
@@ -181,6 +221,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
         if let Some(d) = &r.deadlock {
             let _ = writeln!(out, "  {:<13} {d}", r.strategy);
         }
+        out.push_str(&audit_lines(r));
     }
     for reference in &s.references {
         let measured = s

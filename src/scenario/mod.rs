@@ -21,6 +21,7 @@ pub mod runner;
 pub mod spec;
 pub mod suite;
 pub mod sweep;
+pub mod target_plan;
 
 pub use plan::Plan;
 pub use spec::Mode;

@@ -72,6 +72,8 @@ pub struct Plan {
     pub references: Vec<ReferenceSpec>,
     /// `[sweep]`: load levels to run the scenario at (see [`super::sweep`]).
     pub sweep: Option<super::sweep::SweepPlan>,
+    /// `[target]`: a proxy run under the same load beside `strategies` (see [`crate::target`]).
+    pub target: Option<super::target_plan::TargetPlan>,
 }
 
 impl Plan {
@@ -141,7 +143,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         }
     }
 
-    let strategies = resolve_strategies(spec.strategies.get_ref()).map_err(|m| at(spec.strategies.span(), m))?;
+    let target = match &spec.target {
+        Some(t) => Some(super::target_plan::validate(path, text, t)?),
+        None => None,
+    };
+    if target.is_some() && spec.load.model == LoadModel::Closed {
+        return Err(at(
+            spec.load.requests.span(),
+            "a scenario with [target] needs an open or burst load: closed users are not driven against targets yet"
+                .into(),
+        ));
+    }
+    // With a `[target]`, built-in strategies run only when `strategies` is written.
+    let strategies = if target.is_some() && spec.strategies.span() == (0..0) {
+        Vec::new()
+    } else {
+        resolve_strategies(spec.strategies.get_ref()).map_err(|m| at(spec.strategies.span(), m))?
+    };
 
     let load = &spec.load;
     let requests = load.requests.get_ref().0;
@@ -422,6 +440,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         expectations,
         references: spec.reference,
         sweep,
+        target,
     })
 }
 

@@ -43,6 +43,9 @@ pub struct ScenarioSpec {
     /// `[sweep]`: the same scenario at several offered rates or concurrencies (see
     /// [`super::sweep`]).
     pub sweep: Option<Spanned<SweepSpec>>,
+    /// `[target]`: a proxy put under the same load, with credpool playing Google (see
+    /// [`crate::target`] and docs/target.md).
+    pub target: Option<Spanned<TargetSpec>>,
 }
 
 fn default_seed() -> u64 {
@@ -532,4 +535,61 @@ impl<'de> Deserialize<'de> for NonNegative {
         }
         Ok(NonNegative(v))
     }
+}
+
+/// `[target]`: how to start (or reach) a proxy under test and speak to it. Checked as a whole in
+/// [`super::target_plan`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// The strategy column's label for this target in every report.
+    pub name: Spanned<String>,
+    /// argv to start it (placeholders allowed); exactly one of `command` and `url`.
+    pub command: Option<Spanned<Vec<String>>>,
+    /// A proxy already running at this `http://127.0.0.1:PORT` URL.
+    pub url: Option<Spanned<String>>,
+    /// Environment for `command` (placeholders allowed in values).
+    pub env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// Path polled until it answers 2xx (default `/`).
+    pub ready: Option<Spanned<String>>,
+    /// How long `ready` may take (default 15 s).
+    pub ready_timeout: Option<Span>,
+    pub protocol: Spanned<TargetProtocol>,
+    /// `openai` only: ask for SSE answers.
+    #[serde(default)]
+    pub stream: bool,
+    /// The model the load asks for (default: the `[load]` models in turn).
+    pub model: Option<String>,
+    #[serde(default)]
+    pub api_key: String,
+    /// Per-request client timeout; past it a request is `hung` (default 10 s).
+    pub timeout: Option<Span>,
+    #[serde(default)]
+    pub accounts_format: AccountsFormat,
+    /// argv run once the target is ready (placeholders plus `{url}`, `{accounts_dir}`).
+    pub setup: Option<Spanned<Vec<String>>>,
+    /// Not supported yet: refused at its line.
+    pub intercept: Option<Spanned<bool>>,
+}
+
+/// What a target speaks to its users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetProtocol {
+    Openai,
+    Gemini,
+    CodeAssist,
+    /// credpool serve's lease API: credpool leases, calls the mock with the token, completes.
+    Lease,
+}
+
+/// How the target's accounts file is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountsFormat {
+    /// credpool's `accounts.toml` (the analysed proxy's format).
+    #[default]
+    AccountsToml,
+    /// A directory with one OAuth credential JSON per account.
+    JsonDir,
 }

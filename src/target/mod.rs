@@ -13,11 +13,19 @@
 //!   the verdict on its answer (a 200 carrying an error chunk is a client error; a request past
 //!   its timeout is hung).
 //!
-//! The target runner, which drives a scenario's load through these pieces against the mock of
-//! Google (`credpool upstream`) and audits what the mock saw, builds on them.
+//! - [`accounts_file`]: the target's accounts file, written with the mock's tokens and read back.
+//! - [`lease`]: the `lease` protocol (credpool serve's lease API): lease, call, complete.
+//! - [`load`]: the scenario's `[load]` sent to the target, open loop, one bounded task a request.
+//! - [`audit`]: the figures from the mock's journal and the file, and the verdict on each.
+//! - [`runner`]: one target run, from the mock's start to the audit.
+pub mod accounts_file;
+pub mod audit;
+pub mod lease;
+pub mod load;
 pub mod placeholders;
 pub mod process;
 pub mod protocol;
+pub mod runner;
 
 /// A free TCP port on 127.0.0.1, for a target to listen on.
 ///

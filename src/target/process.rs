@@ -150,6 +150,8 @@ impl TargetProcess {
             let last = match client.get(url).send().await {
                 Ok(r) if r.status().is_success() => return Ok(started.elapsed()),
                 Ok(r) => format!("HTTP {}", r.status().as_u16()),
+                Err(e) if e.is_timeout() => "no answer within 500 ms".into(),
+                Err(e) if e.is_connect() => "cannot connect (nothing listening)".into(),
                 Err(e) => e.without_url().to_string(),
             };
             if started.elapsed() >= timeout {

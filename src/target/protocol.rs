@@ -18,6 +18,9 @@ pub enum Protocol {
     /// `POST /v1internal:generateContent` with `{"model", "request"}`; the answer is wrapped in
     /// `{"response": ...}`.
     CodeAssist,
+    /// credpool serve's lease API: lease, call the upstream with the token, complete
+    /// ([`super::lease`]).
+    Lease,
 }
 
 /// How the load reaches one target.
@@ -32,6 +35,8 @@ pub struct Endpoint {
     pub api_key: String,
     /// Past this, headers and body included, a request is `hung`.
     pub timeout: Duration,
+    /// `lease` only: the API the leased token is used on (the mock's), no trailing slash.
+    pub upstream_url: String,
 }
 
 /// The verdict on one answer.
@@ -76,6 +81,7 @@ fn request(client: &reqwest::Client, endpoint: &Endpoint) -> reqwest::RequestBui
         Protocol::CodeAssist => client
             .post(format!("{}/v1internal:generateContent", endpoint.base_url))
             .json(&serde_json::json!({"model": endpoint.model, "request": {"contents": prompt}})),
+        Protocol::Lease => unreachable!("a lease exchange is three requests: super::lease"),
     };
     match (endpoint.api_key.is_empty(), endpoint.protocol) {
         (true, _) => builder,
@@ -96,10 +102,25 @@ pub async fn call(client: &reqwest::Client, endpoint: &Endpoint) -> (Verdict, Du
 }
 
 async fn exchange(client: &reqwest::Client, endpoint: &Endpoint) -> Verdict {
-    let mut response = match request(client, endpoint).send().await {
+    if endpoint.protocol == Protocol::Lease {
+        return super::lease::exchange(client, endpoint).await;
+    }
+    let response = match request(client, endpoint).send().await {
         Ok(r) => r,
         Err(e) => return Verdict::Transport(e.without_url().to_string()),
     };
+    let (status, body) = match read_answer(response).await {
+        Ok(answer) => answer,
+        Err(verdict) => return verdict,
+    };
+    if !(200..300).contains(&status) {
+        return Verdict::Status(status);
+    }
+    judge(endpoint.protocol, &body)
+}
+
+/// The status and whole body of `response` (bounded by [`MAX_BODY`]), or the verdict on why not.
+pub(crate) async fn read_answer(mut response: reqwest::Response) -> Result<(u16, Vec<u8>), Verdict> {
     let status = response.status().as_u16();
     let mut body = Vec::new();
     loop {
@@ -107,17 +128,14 @@ async fn exchange(client: &reqwest::Client, endpoint: &Endpoint) -> Verdict {
             Ok(Some(chunk)) => {
                 body.extend_from_slice(&chunk);
                 if body.len() > MAX_BODY {
-                    return Verdict::ClientError(format!("answer longer than {MAX_BODY} bytes"));
+                    return Err(Verdict::ClientError(format!("answer longer than {MAX_BODY} bytes")));
                 }
             }
             Ok(None) => break,
-            Err(e) => return Verdict::Transport(format!("body cut: {}", e.without_url())),
+            Err(e) => return Err(Verdict::Transport(format!("body cut: {}", e.without_url()))),
         }
     }
-    if !(200..300).contains(&status) {
-        return Verdict::Status(status);
-    }
-    judge(endpoint.protocol, &body)
+    Ok((status, body))
 }
 
 /// Longest answer read (a chat answer of this load is a few hundred bytes).
@@ -132,7 +150,7 @@ pub fn judge(protocol: Protocol, body: &[u8]) -> Verdict {
                 .and_then(|c| c.as_str())
                 .is_some()
         }),
-        Protocol::Gemini => judge_json(body, has_candidates),
+        Protocol::Gemini | Protocol::Lease => judge_json(body, has_candidates),
         Protocol::CodeAssist => judge_json(body, |v| v.get("response").is_some_and(has_candidates)),
     }
 }
@@ -254,6 +272,7 @@ mod tests {
             model: "gemini-2.5-pro".into(),
             api_key: "k".into(),
             timeout: Duration::from_millis(300),
+            upstream_url: String::new(),
         }
     }
 

@@ -261,7 +261,7 @@ class Pool:
         return account["timestamp"] / 1000 + account["expires_in"]
 
     def due(self, account):
-        margin = 0.0 if "no_margin" in self.defects else REFRESH_MARGIN_S
+        margin = 0.0 if "no_margin" in self.defects else self.args.refresh_margin_s
         return time.time() >= self.expiry_s(account) - margin
 
     def banned(self, account, model):
@@ -571,6 +571,12 @@ def main():
     parser.add_argument("--format", choices=("accounts_toml", "json_dir"), default="accounts_toml")
     parser.add_argument("--api-key", default="")
     parser.add_argument("--calls-per-rotation", type=int, default=100)
+    parser.add_argument(
+        "--refresh-margin-s",
+        type=float,
+        default=REFRESH_MARGIN_S,
+        help="refresh this long before expiry (the shipped proxy: 300; tests use short token lifetimes)",
+    )
     parser.add_argument("--defects", default="", help="comma-separated: " + ", ".join(DEFECTS))
     args = parser.parse_args()
     args.defects = [d for d in args.defects.split(",") if d]

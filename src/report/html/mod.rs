@@ -16,6 +16,7 @@ pub mod fairness;
 pub mod findings;
 pub mod latest;
 pub mod sweep;
+pub mod target_audit;
 
 use super::charts::{self, Figure, Palette};
 use super::format;
@@ -686,6 +687,7 @@ fn scenario(
     stats_table(out, s, palette);
     scenario_charts(out, s, palette);
     scenario_tables(out, s, palette);
+    target_audit::section(out, s);
     fairness::section(out, s);
     reproducibility(out, summary, s, hgrm);
     out.push_str("<p class=\"legend-note\"><a href=\"#matrix\">↑ back to the matrix</a></p>\n</section>\n");

@@ -1,0 +1,506 @@
+//! Target mode end to end: the deliberately defective reference proxy (tests/reference_proxy,
+//! Python standard library only) put under load against credpool's mock of Google, audited from
+//! the mock's journal and the proxy's accounts file. With every defect off the audit finds no
+//! violation; each defect switch turns on its own verdict, with a count in a stated range. A
+//! target that never becomes ready or exits early is an exit 2 with a clear message and leaves no
+//! process behind.
+//!
+//! Loads are small (a few hundred requests over 1-2 s) and token lifetimes short, so the file runs
+//! in seconds.
+
+use credpool::scenario::plan;
+use credpool::target::audit::TargetAudit;
+use credpool::target::runner::{self, TargetRun};
+use std::path::Path;
+use std::process::Command;
+
+const PROXY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference_proxy/proxy.py");
+
+/// A scenario with the reference proxy as its target. `proxy_args`: extra flags (defects, K);
+/// `pool`, `load_extra`, `upstream`, `target_extra`: extra TOML lines in those tables.
+struct Case<'a> {
+    seed: u64,
+    proxy_args: &'a str,
+    pool: &'a str,
+    requests: u64,
+    rate: u32,
+    /// The scenario's K (`[pool] calls_per_rotation`), which `calls_per_turn_max` is judged by.
+    k: u32,
+    model: &'a str,
+    upstream: &'a str,
+    target: &'a str,
+}
+
+impl Default for Case<'_> {
+    fn default() -> Self {
+        Case {
+            seed: 1,
+            proxy_args: "",
+            pool: "",
+            requests: 300,
+            rate: 200,
+            k: 5,
+            model: "gemini-3-pro-preview",
+            upstream: "",
+            target: "protocol = \"openai\"",
+        }
+    }
+}
+
+impl Case<'_> {
+    fn toml(&self) -> String {
+        let extra: Vec<String> = self.proxy_args.split_whitespace().map(|a| format!("{a:?}")).collect();
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", extra.join(", "))
+        };
+        format!(
+            r#"name = "target-test"
+seed = {seed}
+
+[pool]
+credentials = 4
+calls_per_rotation = {k}
+token_lifetime = "3s"
+refresh_margin = "1s"
+refresh_ahead = "1s"
+{pool}
+
+[load]
+model = "open"
+requests = {requests}
+rate = {rate}
+models = ["{model}"]
+
+[upstream]
+api_latency = "15ms"
+refresh_latency = "40ms"
+{upstream}
+
+[target]
+name = "refproxy"
+command = ["python3", "{PROXY}", "--port={{port}}", "--api-url={{api_url}}", "--token-url={{token_url}}", "--accounts={{accounts}}", "--calls-per-rotation=5", "--refresh-margin-s=1"{extra}]
+ready = "/healthz"
+timeout = "1500ms"
+{target}
+"#,
+            seed = self.seed,
+            pool = self.pool,
+            requests = self.requests,
+            rate = self.rate,
+            k = self.k,
+            model = self.model,
+            upstream = self.upstream,
+            target = self.target,
+        )
+    }
+
+    fn run(&self) -> TargetRun {
+        let plan = plan::parse(Path::new("target-test.toml"), &self.toml()).expect("a valid scenario");
+        runner::run(&plan).expect("the target run")
+    }
+}
+
+fn failing(a: &TargetAudit) -> Vec<&str> {
+    a.violations().map(|v| v.audit.as_str()).collect()
+}
+
+/// The scenario's K in the tests of other switches: rotation is judged in its own tests
+/// (`a_correct_proxy...`, `a_rotation_longer...`); with many refreshes or 429s, a loaded machine
+/// stalls the proxy's threads long enough to reorder calls of two turns at the upstream.
+const NOT_ROTATION: u32 = 100;
+
+/// 429s with a retry delay the proxy must obey (it bans twice the delay).
+const WITH_429S: &str = "status_429_rate = 0.01\nretry_delay = \"300ms\"";
+
+#[test]
+fn a_correct_proxy_has_no_violations_over_seeds() {
+    for seed in [1, 2] {
+        let run = Case {
+            seed,
+            pool: "expired = [0]",
+            upstream: WITH_429S,
+            requests: 400,
+            ..Case::default()
+        }
+        .run();
+        let a = &run.audit;
+        assert!(failing(a).is_empty(), "seed {seed}: {:?}", a.verdicts);
+        // Not a vacuous pass: the audits had something to look at.
+        assert!(a.refreshes >= 1, "seed {seed}: {a:?}");
+        assert!(a.banned_series_uses.is_some(), "429 bodies carry a delay");
+        assert_eq!(
+            (a.lost_updates, a.damaged_accounts),
+            (Some(0), Some(0)),
+            "the final file was read"
+        );
+        assert!(a.file_reads > 50, "seed {seed}: {} file reads", a.file_reads);
+        assert_eq!(run.client.requests, 400);
+        assert!(run.client.successes > 300, "seed {seed}: {:?}", run.client);
+    }
+}
+
+#[test]
+fn no_single_flight_turns_on_the_refresh_verdicts() {
+    let run = Case {
+        proxy_args: "--defects=no_single_flight",
+        pool: "expired = [0, 1, 2, 3]",
+        k: NOT_ROTATION,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    // 200 requests/s with 40 ms refreshes: up to 5 requests (a turn) find account 0's token due
+    // while its refresh is in flight.
+    assert!(
+        (2..=5).contains(&a.max_concurrent_refreshes),
+        "{}",
+        a.max_concurrent_refreshes
+    );
+    assert!(a.refreshes_per_expiry > 1.5, "{}", a.refreshes_per_expiry);
+    assert_eq!(
+        failing(a),
+        ["max_concurrent_refreshes", "refreshes_per_expiry"],
+        "{:?}",
+        a.verdicts
+    );
+}
+
+#[test]
+fn ignoring_retry_info_turns_on_banned_series_uses() {
+    let run = Case {
+        proxy_args: "--defects=ignore_retry_info",
+        upstream: WITH_429S,
+        k: NOT_ROTATION,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    let uses = a.banned_series_uses.unwrap();
+    // About 3 429s (1% of 300), each followed by the rest of its turn of 5 on the same account
+    // inside the 300 ms ban: 1 to 4 calls each, and possibly later turns on the account.
+    assert!((1..=60).contains(&uses), "{uses}");
+    assert_eq!(failing(a), ["banned_series_uses"], "{:?}", a.verdicts);
+}
+
+#[test]
+fn a_rotation_longer_than_k_turns_on_calls_per_turn_max() {
+    // The proxy rotates every 20 calls; the scenario's K is 5.
+    let run = Case {
+        proxy_args: "--calls-per-rotation=20",
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    assert!((15..=25).contains(&a.calls_per_turn_max), "{}", a.calls_per_turn_max);
+    assert_eq!(failing(a), ["calls_per_turn_max"], "{:?}", a.verdicts);
+}
+
+/// 429s without retry information (nothing to ban by), on a model the proxy bans nothing for:
+/// each 429 is one more update of the accounts file.
+const MANY_WRITES: &str = "status_429_rate = 0.2\n\n[upstream.mock]\nrate_limit_body = \"neither\"";
+
+#[test]
+fn unlocked_read_modify_write_loses_updates() {
+    let case = Case {
+        proxy_args: "--defects=unlocked_rmw --calls-per-rotation=1",
+        pool: "expired = [0, 1, 2, 3]",
+        // Four refreshes (one per account) answered within 4 ms of each other: their writes of
+        // the file overlap.
+        rate: 1000,
+        model: "gemini-2.5-pro",
+        upstream: MANY_WRITES,
+        k: NOT_ROTATION,
+        ..Case::default()
+    };
+    let run = case.run();
+    let a = &run.audit;
+    let lost = a.lost_updates.expect("the file read at the end");
+    assert!((1..=8).contains(&lost), "{lost}");
+    assert_eq!(failing(a), ["lost_updates"], "{:?}", a.verdicts);
+}
+
+#[test]
+fn truncating_writes_are_seen_torn_or_empty() {
+    let run = Case {
+        proxy_args: "--defects=truncating_writes",
+        model: "gemini-2.5-pro",
+        upstream: MANY_WRITES,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    let torn = a.file_unreadable_reads + a.file_empty_reads;
+    assert!(torn >= 1 && torn < a.file_reads, "{torn} of {}", a.file_reads);
+    let f = failing(a);
+    assert!(
+        !f.is_empty()
+            && f.iter()
+                .all(|v| matches!(*v, "file_unreadable_reads" | "file_empty_reads")),
+        "{:?}",
+        a.verdicts
+    );
+}
+
+#[test]
+fn a_failed_refresh_is_an_error_chunk_and_with_the_hang_defect_a_hung_request() {
+    let case = |args| Case {
+        proxy_args: args,
+        pool: "expired = [0]\nfailing_refresh = [0]",
+        requests: 100,
+        target: "protocol = \"openai\"\nstream = true",
+        ..Case::default()
+    };
+    let clean = case("").run();
+    assert_eq!(clean.audit.hung, 0);
+    // The proxy disables account 0 after its refresh fails, and the file keeps it disabled.
+    assert_eq!(clean.audit.resurrected_accounts, Some(0));
+    assert!(clean.audit.client_errors >= 1, "{:?}", clean.audit.verdicts);
+    let hanging = case("--defects=hang_after_headers").run();
+    assert!(hanging.audit.hung >= 1, "{:?}", hanging.audit.verdicts);
+    assert!(failing(&hanging.audit).contains(&"hung"));
+    assert_eq!(hanging.client.requests, 100, "the run ended by itself");
+}
+
+#[test]
+fn json_dir_accounts_are_written_and_audited() {
+    let run = Case {
+        proxy_args: "--format=json_dir",
+        pool: "expired = [0]",
+        target: "protocol = \"gemini\"\naccounts_format = \"json_dir\"",
+        ..Case::default()
+    }
+    .run();
+    assert!(failing(&run.audit).is_empty(), "{:?}", run.audit.verdicts);
+    assert!(run.audit.refreshes >= 1);
+    assert!(run.client.successes > 250, "{:?}", run.client);
+}
+
+// --- failures to start: exit 2, a clear message, no process left ---------------------------
+
+fn scenario_file(dir: &Path, target: &str) -> std::path::PathBuf {
+    let path = dir.join("t.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"t\"\n[pool]\ncredentials = 1\n[load]\nmodel = \"open\"\nrequests = 5\nrate = 50\n[target]\nname = \"t\"\nprotocol = \"gemini\"\n{target}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn credpool(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_credpool"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Runs a scenario whose target writes its pid to a file and then runs `then` (a shell command);
+/// returns credpool's exit code, stderr and whether that pid is still alive.
+fn run_never_ready(then: &str) -> (Option<i32>, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let path = scenario_file(
+        dir.path(),
+        &format!(
+            "command = [\"sh\", \"-c\", \"echo $$ > {}; echo never ready >&2; {then}\", \"sh\", \"{{port}}\"]\nready = \"/healthz\"\nready_timeout = \"1s\"",
+            pid_file.display()
+        ),
+    );
+    let out_dir = dir.path().join("out");
+    let out = credpool(&[
+        "run".as_ref(),
+        path.as_os_str(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        alive(pid),
+    )
+}
+
+#[test]
+fn a_target_that_never_becomes_ready_is_exit_2_and_killed() {
+    // Never listens.
+    let (code, stderr, left) = run_never_ready("exec sleep 60");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was not ready") && stderr.contains("nothing listening") && stderr.contains("never ready"),
+        "{stderr}"
+    );
+    assert!(!left, "the target was left running");
+    // Listens on its port and never answers (a hang): the same, after the ready timeout.
+    let (code, stderr, left) = run_never_ready(
+        "exec python3 -c 'import socket, sys, time; s = socket.socket(); s.bind((\\\"127.0.0.1\\\", int(sys.argv[1]))); s.listen(); time.sleep(60)' $1",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was not ready") && stderr.contains("no answer within"),
+        "{stderr}"
+    );
+    assert!(!left, "the hanging target was left running");
+}
+
+#[test]
+fn a_target_that_exits_early_is_exit_2_with_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario_file(
+        dir.path(),
+        "command = [\"python3\", \"-c\", \"import sys; print('boom: no config', file=sys.stderr); sys.exit(3)\"]",
+    );
+    let out_dir = dir.path().join("out");
+    let out = credpool(&[
+        "run".as_ref(),
+        path.as_os_str(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("exited") && stderr.contains("boom: no config"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_target_tables_are_refused_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (target, expected) in [
+        ("command = [\"x\", \"{prot}\"]", "unknown placeholder {prot}"),
+        ("command = [\"x\"]\nintercept = true", "not supported yet"),
+        ("url = \"http://127.0.0.1:9\"", "not supported yet"),
+        ("command = [\"x\"]\nready = \"healthz\"", "starting with '/'"),
+        ("command = [\"x\"]\ncolour = 1", "unknown field"),
+        ("", "needs `command`"),
+    ] {
+        let path = scenario_file(dir.path(), target);
+        let out = credpool(&["check".as_ref(), path.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains(expected) && stderr.contains("t.toml:"),
+            "{target}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("both.toml");
+    let text = Case {
+        pool: "expired = [0]",
+        requests: 200,
+        ..Case::default()
+    }
+    .toml()
+    .replace("seed = 1\n", "seed = 1\nstrategies = [\"global_mutex\"]\n");
+    std::fs::write(&path, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = credpool(&["run".as_ref(), path.as_os_str(), "--out".as_ref(), out_dir.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("refproxy audit: 0 of 15 verdicts FAIL"), "{stdout}");
+    let summary = credpool::report::json::read(&out_dir).unwrap();
+    let results = &summary.scenarios[0].results;
+    let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();
+    assert_eq!(names, ["global_mutex", "refproxy"]);
+    let target = &results[1];
+    assert_eq!(target.mode, "target");
+    assert_eq!(target.requests, 200);
+    let audit = target.audit.as_ref().expect("an audit object");
+    assert_eq!(audit.violations().count(), 0, "{:?}", audit.verdicts);
+    assert!(results[0].audit.is_none(), "strategies carry no target audit");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(html.contains("Target audit: refproxy") && html.contains("max_concurrent_refreshes"));
+    // The JSON holds no token the mock issued (they are all "ya29.mock-..." or "1//...").
+    let json = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
+    assert!(!json.contains("ya29.mock-"), "an access token reached summary.json");
+}
+
+/// A scenario with `credpool serve --strategy STRATEGY` as its target, speaking `protocol`.
+/// serve's rotation K is 100 (its default), so is the scenario's; tokens live an hour (serve
+/// refreshes ahead within the policy's 5 + 5 minutes), account 0's has expired.
+fn serve_target(strategy: &str, protocol: &str) -> TargetRun {
+    let text = Case {
+        pool: "expired = [0]",
+        requests: 300,
+        target: &format!("protocol = \"{protocol}\""),
+        ..Case::default()
+    }
+    .toml()
+    .replace("calls_per_rotation = 5", "calls_per_rotation = 100")
+    .replace(
+        "token_lifetime = \"3s\"\nrefresh_margin = \"1s\"\nrefresh_ahead = \"1s\"",
+        "token_lifetime = \"3600s\"",
+    );
+    let serve = format!(
+        "command = [\"{}\", \"serve\", \"--accounts={{accounts}}\", \"--listen=127.0.0.1:{{port}}\", \"--token-url={{token_url}}\", \"--api-url={{api_url}}\", \"--client-id=credpool-client\", \"--client-secret=credpool-secret\", \"--strategy={strategy}\"]",
+        env!("CARGO_BIN_EXE_credpool")
+    );
+    let start = text.find("command = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!("{}{serve}{}", &text[..start], &text[end..]);
+    let plan = plan::parse(Path::new("serve-target.toml"), &text).expect("a valid scenario");
+    runner::run(&plan).expect("serve as a target")
+}
+
+#[test]
+fn credpool_serve_as_a_target_has_no_violations() {
+    // Its reverse proxy (gemini), and its lease API with the strategies that rotate over the
+    // whole pool (`sharded` rotates within a user's shard: with the load's one user, one account
+    // serves every call, which `calls_per_turn_max` over the pool rightly reports).
+    for (strategy, protocol) in [
+        ("lock_free", "gemini"),
+        ("lock_free", "lease"),
+        ("global_mutex", "lease"),
+        ("rwlock", "lease"),
+        ("queue_pool", "lease"),
+    ] {
+        let run = serve_target(strategy, protocol);
+        let a = &run.audit;
+        assert!(failing(a).is_empty(), "{strategy} {protocol}: {:?}", a.verdicts);
+        assert_eq!(run.client.successes, 300, "{strategy} {protocol}: {:?}", run.client);
+        assert!(
+            a.refreshes >= 1,
+            "{strategy} {protocol}: account 0's expired token was refreshed"
+        );
+    }
+}
+
+#[test]
+fn refreshing_earlier_than_the_margin_turns_on_wasted_refreshes() {
+    // The proxy refreshes 2.5 s before expiry; the scenario's window (margin and ahead) is 1 s. Tokens live 3 s, so
+    // each account's token is refreshed about 0.5 s after it was issued, while 2.5 s are left.
+    let run = Case {
+        proxy_args: "--refresh-margin-s=2.5",
+        requests: 400,
+        k: NOT_ROTATION,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    // Four accounts over 2 s: each token refreshed every ~0.5 s while in use, the first of each
+    // account's turns at least.
+    assert!((2..=40).contains(&a.wasted_refreshes), "{}", a.wasted_refreshes);
+    assert_eq!(failing(a), ["wasted_refreshes"], "{:?}", a.verdicts);
+}

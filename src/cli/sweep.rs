@@ -59,7 +59,7 @@ fn parse_span(s: &str) -> Result<Duration, String> {
 pub fn run(args: SweepArgs) -> CliResult {
     let mut plan = plan::load(&args.file).map_err(|e| Failure::BadInput(e.to_string()))?;
     if let Some(seed) = args.seed {
-        plan = crate::scenario::sweep::with_seed(&plan, seed);
+        plan = crate::scenario::repeat::reseeded(&plan, seed);
     }
     if args.repeat == 0 || args.repeat > 1000 {
         return Err(Failure::BadInput(format!(

@@ -6,7 +6,7 @@
 //! it).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,19 +17,11 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
-/// A port nobody listens on now (the kernel's choice for an ephemeral bind).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers PING (at most 10 s).
     pub fn start() -> RedisServer {
         let mut server = RedisServer {
-            port: free_port(),
+            port: crate::target::free_port().expect("bind 127.0.0.1:0"),
             child: None,
         };
         server.restart();

@@ -183,9 +183,6 @@ pub fn at_level(plan: &Plan, levels: &Levels, index: usize) -> Plan {
     p
 }
 
-/// The plan with another seed (for repetitions): arrivals and upstream draws both follow it.
-pub use super::repeat::reseeded as with_seed;
-
 /// What to sweep and how.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -213,7 +210,7 @@ pub fn run(plan: &Plan, req: &Request, progress: Option<Progress>) -> Result<Run
     let mut plans = Vec::new();
     for l in 0..levels.len() {
         for &seed in &seeds {
-            plans.push(Arc::new(with_seed(&at_level(plan, &req.levels, l), seed)));
+            plans.push(Arc::new(super::repeat::reseeded(&at_level(plan, &req.levels, l), seed)));
         }
     }
     for &strategy in &req.strategies {
@@ -305,7 +302,7 @@ mod tests {
         assert_eq!(fast.load.stages, vec![(Duration::MAX, 40.0, 40.0)]);
         assert!(fast.watchdog >= p.watchdog);
         assert_eq!((fast.seed, fast.upstream.seed), (5, 5));
-        let again = with_seed(&fast, 9);
+        let again = crate::scenario::repeat::reseeded(&fast, 9);
         assert_eq!((again.seed, again.upstream.seed), (9, 9));
     }
 

@@ -8,8 +8,6 @@
 
 use crate::model::{Account, AccountsFile};
 use crate::scenario::spec::AccountsFormat;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// What one read of the file found, account by account (in file order).
@@ -74,7 +72,7 @@ pub fn write(dir: &Path, format: AccountsFormat, accounts: Vec<Account>) -> std:
     match format {
         AccountsFormat::AccountsToml => {
             let path = dir.join("accounts.toml");
-            private_file(&path, AccountsFile::from_accounts(accounts).to_toml_string().as_bytes())?;
+            private_file(&path, &AccountsFile::from_accounts(accounts).to_toml_string())?;
             Ok(path)
         }
         AccountsFormat::JsonDir => {
@@ -95,24 +93,17 @@ pub fn write(dir: &Path, format: AccountsFormat, accounts: Vec<Account>) -> std:
                     "expiry": expiry,
                     "project_id": "credpool-project",
                 });
-                private_file(
-                    &path.join(format!("{}.json", a.id.as_str())),
-                    credential.to_string().as_bytes(),
-                )?;
+                private_file(&path.join(format!("{}.json", a.id.as_str())), &credential.to_string())?;
             }
             Ok(path)
         }
     }
 }
 
-fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
+/// A new file holding tokens: created (never over an existing one) with mode 0600, through the
+/// store's own file creation.
+fn private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    crate::store::backend::FileBackend::new(path).create(text)
 }
 
 /// Reads the file (or directory) at `path` once.

@@ -1,7 +1,7 @@
 //! A latency histogram: HdrHistogram (3 significant digits, nanoseconds up to one day) plus the
 //! exact count, sum, minimum and maximum, so min/mean/max are exact and percentiles are within 0.1%.
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::time::Duration;
@@ -138,18 +138,18 @@ impl LatencyHistogram {
         &self.hist
     }
 
-    /// HdrHistogram's V2 serialisation (values in ns), base64: what other HdrHistogram tools read.
+    /// HdrHistogram's compressed V2 serialisation (V2 + DEFLATE, values in ns), base64: the
+    /// `HISTF...` form that HdrHistogram's log tools, its Java and Python implementations and
+    /// interval logs read. (Before issue 18 this was uncompressed V2, `HISTi...` when read as
+    /// text; [`Self::from_base64_v2`] reads both.)
     pub fn to_base64_v2(&self) -> String {
         use base64::Engine;
-        let mut buf = Vec::new();
-        V2Serializer::new()
-            .serialize(&self.hist, &mut buf)
-            .expect("serialising into a Vec cannot fail");
-        base64::engine::general_purpose::STANDARD.encode(buf)
+        base64::engine::general_purpose::STANDARD.encode(compressed_v2(&self.hist))
     }
 
-    /// Rebuilds a histogram from [`Self::to_base64_v2`]. Exact min/max/mean are recomputed from
-    /// the buckets (within 0.1%).
+    /// Rebuilds a histogram from [`Self::to_base64_v2`], compressed or not (the deserializer
+    /// tells them apart by their cookie). Exact min/max/mean are recomputed from the buckets
+    /// (within 0.1%).
     pub fn from_base64_v2(text: &str) -> Result<LatencyHistogram, String> {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -233,6 +233,15 @@ impl LatencyHistogram {
     }
 }
 
+/// `hist` in HdrHistogram's compressed V2 encoding (V2 + DEFLATE).
+pub(crate) fn compressed_v2(hist: &Histogram<u64>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(hist, &mut buf)
+        .expect("serialising into a Vec cannot fail");
+    buf
+}
+
 /// The rows of Java HdrHistogram's `PercentileIterator`: (highest equivalent value, percentile
 /// level iterated to, total count up to that value). The Rust crate's `iter_quantiles` steps in
 /// quantiles (0.1 + 0.1 + 0.1 > 0.3 in floating point) and so skips rows Java prints; this follows
@@ -293,6 +302,28 @@ mod tests {
         assert_eq!(back.count(), 1000);
         assert!((back.quantile_ms(0.99) - h.quantile_ms(0.99)).abs() < 0.01);
         assert!(h.to_hgrm().contains("Total count"));
+    }
+
+    /// The compressed form is what is written (`HISTF` once base64'd, the DEFLATE cookie), and
+    /// an uncompressed V2 payload, as files from before issue 18 hold, still reads the same.
+    #[test]
+    fn writes_compressed_v2_and_reads_both() {
+        use base64::Engine;
+        use hdrhistogram::serialization::V2Serializer;
+        let mut h = LatencyHistogram::default();
+        for k in 1..=1000u64 {
+            h.record(Duration::from_micros(k * 37));
+        }
+        let compressed = h.to_base64_v2();
+        assert!(compressed.starts_with("HISTF"), "{}", &compressed[..12]);
+        let mut plain = Vec::new();
+        V2Serializer::new().serialize(h.inner(), &mut plain).unwrap();
+        let plain = base64::engine::general_purpose::STANDARD.encode(plain);
+        assert!(compressed.len() < plain.len() / 2, "{} vs {}", compressed.len(), plain.len());
+        for text in [&compressed, &plain] {
+            let back = LatencyHistogram::from_base64_v2(text).unwrap();
+            assert_eq!(back.inner(), h.inner());
+        }
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! most [`recorder::TIMELINE_SAMPLE`] requests for timeline charts, and a throughput series whose
 //! buckets widen as the run grows. [`steps`] tells a watchdog where unfinished requests are.
 //! [`fairness`] (who got served, bounded by the scenario's users and credentials) and [`herd`]
-//! (how many requests one refresh held up) are kept in every run.
+//! (how many requests one refresh held up) are kept in every run; [`intervals`] keeps one
+//! compressed histogram per second of the run, for HdrHistogram interval logs.
 
 pub mod audit;
 pub mod fairness;
 pub mod herd;
 pub mod histogram;
+pub mod intervals;
 pub mod phase;
 pub mod recorder;
 pub mod run;

@@ -7,6 +7,7 @@
 
 use super::fairness::FairnessTally;
 use super::histogram::LatencyHistogram;
+use super::intervals::IntervalRecorder;
 use super::phase::Phase;
 use crate::strategy::AcquireTiming;
 use crate::upstream::draw::{self, Stream};
@@ -77,6 +78,8 @@ pub struct Recorder {
     pub fairness: FairnessTally,
     /// How late each request started against its intended start.
     pub lateness: LatencyHistogram,
+    /// Total latency per second of completions, for interval logs.
+    pub intervals: IntervalRecorder,
 }
 
 impl Recorder {
@@ -101,6 +104,7 @@ impl Recorder {
             service_dropped: 0,
             fairness: FairnessTally::new(credentials),
             lateness: LatencyHistogram::default(),
+            intervals: IntervalRecorder::default(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Recorder {
         self.requests += 1;
         self.last_completion = self.last_completion.max(done);
         self.total.record(r.total);
+        self.intervals.record(done, r.total);
         self.fairness.finished(r.user, r.account, r.ok, r.total, done);
         if !r.ok {
             self.errors += 1;

@@ -35,6 +35,12 @@ pub fn file_name(name: &str) -> String {
 /// The `.hgrm` path of every result, relative to the run folder, indexed like
 /// `summary.scenarios[i].results[j]`. Scenarios whose names map to the same folder get `-2`, `-3`.
 pub fn paths(summary: &Summary) -> Vec<Vec<PathBuf>> {
+    paths_in(summary, DIR, "hgrm")
+}
+
+/// Per-result paths as [`paths`] lays them out, under `dir` with extension `ext` (the interval
+/// logs use the same layout).
+pub fn paths_in(summary: &Summary, dir: &str, ext: &str) -> Vec<Vec<PathBuf>> {
     let mut used = std::collections::HashSet::new();
     summary
         .scenarios
@@ -50,9 +56,9 @@ pub fn paths(summary: &Summary) -> Vec<Vec<PathBuf>> {
             s.results
                 .iter()
                 .map(|r| {
-                    Path::new(DIR)
+                    Path::new(dir)
                         .join(&folder)
-                        .join(format!("{}.hgrm", file_name(&r.strategy)))
+                        .join(format!("{}.{ext}", file_name(&r.strategy)))
                 })
                 .collect()
         })

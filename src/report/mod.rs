@@ -5,9 +5,12 @@
 //! format (hyperfine's exporters), so `credpool report DIR` can regenerate them from
 //! `summary.json`:
 //!
-//! - [`json`]: `summary.json`, the complete record (histograms in HdrHistogram V2 form);
+//! - [`json`]: `summary.json`, the complete record (histograms in HdrHistogram's compressed V2
+//!   form, `HISTF...`);
 //! - [`csv`]: `summary.csv`, one row per scenario × strategy;
 //! - [`hgrm`]: `hgrm/<scenario>/<strategy>.hgrm`, HdrHistogram percentile distributions;
+//! - [`hlog`]: `hlog/<scenario>/<strategy>.hlog`, HdrHistogram interval logs (runs of two
+//!   intervals or more);
 //! - [`html`]: `index.html`, with SVG [`charts`]; and [`compare`] for two runs side by side, with
 //!   [`verdicts`] (`compare.json`: the statistics over repetitions);
 //! - [`terminal`]: the table printed after a run;
@@ -20,6 +23,7 @@ pub mod csv;
 pub mod findings;
 pub mod format;
 pub mod hgrm;
+pub mod hlog;
 pub mod html;
 pub mod summary;
 pub mod sweep;
@@ -78,6 +82,7 @@ pub fn write_outputs(dir: &std::path::Path, summary: &summary::Summary) -> std::
 pub fn write_derived(dir: &std::path::Path, summary: &summary::Summary) -> std::io::Result<()> {
     csv::write(dir, summary)?;
     hgrm::write(dir, summary)?;
+    hlog::write(dir, summary)?;
     let findings = findings::markdown(&summary.findings);
     if !findings.is_empty() {
         write_file(&dir.join(findings::FILE), findings.as_bytes())?;

@@ -157,6 +157,10 @@ pub struct ResultSummary {
     pub throughput_bucket_s: f64,
     /// Completions per bucket, from the start of the run.
     pub throughput_counts: Vec<u64>,
+    /// Total latency per interval of completions (1 s, wider for long runs), compressed V2: what
+    /// `hlog/` interval logs are written from. Absent from files written before issue 18.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interval_histograms: Vec<crate::metrics::intervals::IntervalHistogram>,
     // --- fairness, herd, self-audit, repetitions (issue 17). Absent from files written before
     // them, hence optional; `credpool report` and `compare` read both.
     /// Who got served: Jain's indices, the worst user against the median one, starvation.
@@ -271,6 +275,7 @@ impl ResultSummary {
             timeline_sampled: r.requests as usize > r.timeline.len(),
             throughput_bucket_s: r.bucket_width().as_secs_f64(),
             throughput_counts: r.buckets.clone(),
+            interval_histograms: r.intervals.intervals(),
             fairness: Some(r.fairness.summary(
                 r.last_completion,
                 crate::metrics::fairness::starvation_window(std::time::Duration::from_secs_f64(
@@ -330,6 +335,8 @@ impl ResultSummary {
             timeline_sampled: false,
             throughput_bucket_s: crate::target::load::BUCKET.as_secs_f64(),
             throughput_counts: c.completions_per_bucket.clone(),
+            // The target client keeps no per-interval histograms (yet): no interval log.
+            interval_histograms: Vec::new(),
             fairness: None,
             herd: None,
             self_audit: Some(SelfAudit {

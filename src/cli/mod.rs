@@ -74,7 +74,7 @@ pub enum Command {
     BenchSummary(bench_summary::BenchSummaryArgs),
     /// Run one scenario at several offered rates or user counts: knee, SLO capacity, USL fit.
     Sweep(sweep::SweepArgs),
-    /// Rewrite a run's HTML, CSV and .hgrm files from its summary.json.
+    /// Rewrite a run's HTML, CSV, .hgrm and .hlog files from its summary.json.
     Report(report::ReportArgs),
     /// Show how each percentile and the throughput moved between two runs (terminal and HTML).
     Compare(compare::CompareArgs),

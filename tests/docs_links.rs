@@ -141,8 +141,14 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
 /// The checker itself finds what is broken (a test of the test).
 #[test]
 fn the_link_checker_sees_a_missing_file_and_a_missing_heading() {
-    assert_eq!(link_targets("see [a](docs/x.md) and `[b](not.md)` [c](#h)"), ["docs/x.md", "#h"]);
-    assert_eq!(slug("The pool as a service: `credpool serve`"), "the-pool-as-a-service-credpool-serve");
+    assert_eq!(
+        link_targets("see [a](docs/x.md) and `[b](not.md)` [c](#h)"),
+        ["docs/x.md", "#h"]
+    );
+    assert_eq!(
+        slug("The pool as a service: `credpool serve`"),
+        "the-pool-as-a-service-credpool-serve"
+    );
     let readme_anchors = anchors(&root().join("README.md"));
     assert!(readme_anchors.contains("commands"), "{readme_anchors:?}");
     assert!(!readme_anchors.contains("no-such-heading"));
@@ -209,7 +215,10 @@ fn every_command_the_readme_shows_exists_in_credpool_help() {
         let sub = subcommands(&[&cmd[0]]);
         if let (Some(second), false) = (cmd.get(1), sub.is_empty()) {
             if !sub.contains(second) {
-                missing.push(format!("README.md:{n}: credpool {} {second} (not in credpool {} --help)", cmd[0], cmd[0]));
+                missing.push(format!(
+                    "README.md:{n}: credpool {} {second} (not in credpool {} --help)",
+                    cmd[0], cmd[0]
+                ));
             }
         }
     }
@@ -220,7 +229,10 @@ fn every_command_the_readme_shows_exists_in_credpool_help() {
 fn the_readme_starts_with_the_two_commands_and_stays_short() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let lines = readme.lines().count();
-    assert!(lines <= README_MAX_LINES, "README.md has {lines} lines (at most {README_MAX_LINES}: move depth into docs/)");
+    assert!(
+        lines <= README_MAX_LINES,
+        "README.md has {lines} lines (at most {README_MAX_LINES}: move depth into docs/)"
+    );
     let first_code: Vec<&str> = code_lines(&readme).into_iter().map(|(_, l)| l).take(6).collect();
     let first_code = first_code.join("\n");
     assert!(first_code.contains("cargo run --release -- run"), "{first_code}");

@@ -21,8 +21,16 @@ fn java(args: &[&str]) -> Vec<String> {
         .args(args)
         .output()
         .expect("java runs (scripts/test installs default-jdk-headless)");
-    assert!(out.status.success(), "java failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    assert!(
+        out.status.success(),
+        "java failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A run of a scenario long enough to have intervals, into a fresh folder.
@@ -30,7 +38,15 @@ fn run_scenario() -> (tempfile::TempDir, serde_json::Value) {
     let out = tempfile::tempdir().unwrap();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/open-load-40rps.toml");
     let status = Command::new(env!("CARGO_BIN_EXE_credpool"))
-        .args(["run", "--quiet", "--strategy", "lock_free", "--strategy", "global_mutex", "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--strategy",
+            "lock_free",
+            "--strategy",
+            "global_mutex",
+            "--out",
+        ])
         .arg(out.path())
         .arg(&scenario)
         .status()
@@ -80,7 +96,10 @@ fn java_hdrhistogram_decodes_every_payload_in_summary_json() {
         }
     }
     assert!(payloads.len() > 20, "{}", payloads.len());
-    assert!(payloads.iter().all(|p| p.starts_with("HISTF")), "compressed V2 expected");
+    assert!(
+        payloads.iter().all(|p| p.starts_with("HISTF")),
+        "compressed V2 expected"
+    );
     let file: PathBuf = out.path().join("payloads.txt");
     std::fs::write(&file, payloads.join("\n")).unwrap();
     let decoded = java(&["payloads", file.to_str().unwrap()]);
@@ -124,7 +143,11 @@ fn java_reads_the_interval_logs() {
             assert_eq!(count, i["count"].as_u64().unwrap());
             total += count;
         }
-        assert_eq!(total, r["requests"].as_u64().unwrap(), "the intervals hold every request");
+        assert_eq!(
+            total,
+            r["requests"].as_u64().unwrap(),
+            "the intervals hold every request"
+        );
         logs += 1;
     }
     assert_eq!(logs, 2);

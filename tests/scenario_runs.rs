@@ -232,3 +232,66 @@ fn cli_exit_codes() {
     let unknown = credpool(&["run", "--strategy", "spinlock", "scenarios/seed-1-burst-100.toml"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// `--strategy` filters each scenario's `strategies`: a filter that leaves nothing to run is
+/// exit 2 naming what the scenario lists, and writes no report; a filter that leaves some
+/// scenarios empty beside others that run names the skipped ones.
+#[test]
+fn a_strategy_selection_that_leaves_nothing_to_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two.toml");
+    std::fs::write(
+        &two,
+        "name = \"two\"\nstrategies = [\"global_mutex\", \"lock_free\"]\n[pool]\ncredentials = 1\n[load]\nmodel = \"burst\"\nrequests = 3\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let none = credpool(&[
+        "run",
+        "--quiet",
+        "--strategy",
+        "rwlock",
+        "--out",
+        out.to_str().unwrap(),
+        two.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("selects nothing to run"), "{stderr}");
+    assert!(
+        stderr.contains("two.toml: its `strategies` list is [global_mutex, lock_free]"),
+        "{stderr}"
+    );
+    assert!(!out.join("summary.json").exists(), "nothing ran, so no report");
+
+    // Beside a scenario that does run it, the empty one is named and the run goes on.
+    let all = dir.path().join("all.toml");
+    std::fs::write(
+        &all,
+        "name = \"all\"\n[pool]\ncredentials = 1\n[load]\nmodel = \"burst\"\nrequests = 3\n",
+    )
+    .unwrap();
+    let some = credpool(&[
+        "run",
+        "--strategy",
+        "rwlock",
+        "--out",
+        out.to_str().unwrap(),
+        two.to_str().unwrap(),
+        all.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&some.stderr);
+    assert_eq!(some.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 scenario(s) list none of it and are skipped: two"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let ran: Vec<&str> = summary["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["all"]);
+}

@@ -60,6 +60,9 @@ pub fn run(args: RunArgs) -> CliResult {
                 .map_err(Failure::BadInput)?,
         )
     };
+    if let Some(names) = &only {
+        check_selection(&plans, names, args.quiet)?;
+    }
     let out = match &args.out {
         Some(dir) => dir.clone(),
         None => new_run_dir(Path::new(REPORTS_DIR), ""),
@@ -144,6 +147,44 @@ pub fn run(args: RunArgs) -> CliResult {
 }
 
 /// A deadlock fails the run unless the scenario expects one (an `[[expect]]` on `deadlocks`).
+/// `--strategy` filters each scenario's own `strategies` list (`credpool sweep`'s replaces it:
+/// a sweep names what to sweep). A filter that leaves nothing to run anywhere is a usage error
+/// naming what each scenario lists; scenarios it leaves empty beside others that run are named
+/// on stderr, so a partial selection is never silent.
+fn check_selection(plans: &[crate::scenario::Plan], names: &[StrategyName], quiet: bool) -> CliResult {
+    let lists = |p: &crate::scenario::Plan| {
+        p.strategies
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let skipped: Vec<&crate::scenario::Plan> = plans
+        .iter()
+        .filter(|p| suite::strategies_for(p, Some(names)).is_empty() && p.target.is_none())
+        .collect();
+    let wanted = names.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+    if !plans.is_empty() && skipped.len() == plans.len() {
+        let each: Vec<String> = skipped
+            .iter()
+            .map(|p| format!("{}: its `strategies` list is [{}]", p.path.display(), lists(p)))
+            .collect();
+        return Err(Failure::BadInput(format!(
+            "--strategy {wanted} selects nothing to run: no scenario lists it (--strategy filters each scenario's `strategies`; name one they list, or add it to the file)\n  {}",
+            each.join("\n  ")
+        )));
+    }
+    if !quiet && !skipped.is_empty() {
+        let names: Vec<String> = skipped.iter().map(|p| p.name.clone()).collect();
+        eprintln!(
+            "note: --strategy {wanted}: {} scenario(s) list none of it and are skipped: {}",
+            skipped.len(),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn unexpected_deadlocks(summary: &Summary, plans: &[crate::scenario::Plan]) -> Vec<String> {
     use crate::scenario::metric::Metric;
     let mut out = Vec::new();

@@ -319,7 +319,12 @@ mod tests {
         let mut plain = Vec::new();
         V2Serializer::new().serialize(h.inner(), &mut plain).unwrap();
         let plain = base64::engine::general_purpose::STANDARD.encode(plain);
-        assert!(compressed.len() < plain.len() / 2, "{} vs {}", compressed.len(), plain.len());
+        assert!(
+            compressed.len() < plain.len() / 2,
+            "{} vs {}",
+            compressed.len(),
+            plain.len()
+        );
         for text in [&compressed, &plain] {
             let back = LatencyHistogram::from_base64_v2(text).unwrap();
             assert_eq!(back.inner(), h.inner());

@@ -183,7 +183,10 @@ mod tests {
         let mut rec = IntervalRecorder::default();
         let n = 3 * MAX_INTERVALS as u64 + 17;
         for s in 0..n {
-            rec.record(Duration::from_secs(s) + Duration::from_millis(500), Duration::from_millis(s + 1));
+            rec.record(
+                Duration::from_secs(s) + Duration::from_millis(500),
+                Duration::from_millis(s + 1),
+            );
         }
         let intervals = rec.intervals();
         assert!(intervals.len() <= MAX_INTERVALS, "{}", intervals.len());

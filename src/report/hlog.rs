@@ -43,7 +43,11 @@ pub fn write(dir: &Path, summary: &Summary) -> std::io::Result<()> {
 /// One result's interval log.
 pub fn log_text(r: &ResultSummary, base_s: f64) -> Result<String, String> {
     let mut out = String::new();
-    let _ = writeln!(out, "#[credpool: scenario {}, strategy {}, mode {}]", r.scenario, r.strategy, r.mode);
+    let _ = writeln!(
+        out,
+        "#[credpool: scenario {}, strategy {}, mode {}]",
+        r.scenario, r.strategy, r.mode
+    );
     out.push_str("#[Histogram log format version 1.3]\n");
     let _ = writeln!(out, "#[StartTime: {base_s:.3} (seconds since epoch)]");
     let _ = writeln!(out, "#[BaseTime: {base_s:.3} (seconds since epoch)]");

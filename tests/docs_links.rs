@@ -2,7 +2,7 @@
 //! somewhere (the file, and the heading when the link names one), every `credpool` command the
 //! README shows must be one the binary has, and the README stays short enough to read to the end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,28 +26,32 @@ fn documents() -> Vec<PathBuf> {
     docs
 }
 
-/// The lines of `text` outside fenced code blocks, with their numbers.
-fn prose_lines(text: &str) -> Vec<(usize, &str)> {
+/// Lines with their 1-based numbers.
+type Numbered<'a> = Vec<(usize, &'a str)>;
+
+/// The lines of `text` outside and inside fenced code blocks, with their numbers (fence lines
+/// themselves in neither).
+fn split_lines(text: &str) -> (Numbered<'_>, Numbered<'_>) {
+    let (mut prose, mut code) = (Vec::new(), Vec::new());
     let mut fenced = false;
-    let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
-        } else if !fenced {
-            out.push((n + 1, line));
+        } else if fenced {
+            code.push((n + 1, line));
+        } else {
+            prose.push((n + 1, line));
         }
     }
-    out
+    (prose, code)
 }
 
-/// The lines inside fenced code blocks.
+fn prose_lines(text: &str) -> Vec<(usize, &str)> {
+    split_lines(text).0
+}
+
 fn code_lines(text: &str) -> Vec<(usize, &str)> {
-    let prose: BTreeSet<usize> = prose_lines(text).into_iter().map(|(n, _)| n).collect();
-    text.lines()
-        .enumerate()
-        .filter(|(n, l)| !prose.contains(&(n + 1)) && !l.trim_start().starts_with("```"))
-        .map(|(n, l)| (n + 1, l))
-        .collect()
+    split_lines(text).1
 }
 
 /// Markdown link targets `[text](target)` on a line (inline code spans left out).
@@ -102,6 +106,8 @@ fn anchors(doc: &Path) -> BTreeSet<String> {
 /// Every relative link that does not resolve, as `file:line: target (why)`.
 fn broken_links() -> Vec<String> {
     let mut broken = Vec::new();
+    // Each linked document's headings, read once however many links point into it.
+    let mut headings: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
     for doc in documents() {
         let text = std::fs::read_to_string(&doc).unwrap();
         let name = doc.strip_prefix(root()).unwrap().display().to_string();
@@ -122,7 +128,13 @@ fn broken_links() -> Vec<String> {
                 if !file.exists() {
                     broken.push(format!("{name}:{n}: {target} (no such file)"));
                 } else if let Some(a) = anchor {
-                    if file.extension().is_some_and(|e| e == "md") && !anchors(&file).contains(a) {
+                    let is_md = file.extension().is_some_and(|e| e == "md");
+                    if is_md
+                        && !headings
+                            .entry(file.clone())
+                            .or_insert_with(|| anchors(&file))
+                            .contains(a)
+                    {
                         broken.push(format!("{name}:{n}: {target} (no heading #{a})"));
                     }
                 }

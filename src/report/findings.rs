@@ -11,11 +11,17 @@
 //!   gone and at what cost (mean latency, throughput);
 //! - **analysis**: the analysis' claims, each with a verdict and the run's figures as evidence.
 //!
-//! The wording of claims and defects is fixed prose; every number is taken from the run. A part
-//! whose scenarios were not run is left out rather than guessed.
+//! The wording of claims and defects is fixed prose; every number and every verdict is taken
+//! from the run by a rule written beside it: a calibration row is within its bound when the
+//! `[[expect]]` on that metric held (its bound is shown); a remedy removed a defect when its
+//! figure is at most 0 (a performance figure has no "removed"); each claim's verdict follows from
+//! its tests ([`claims`]). A part whose scenarios were not run is left out rather than guessed.
 
 use super::summary::{ResultSummary, ScenarioSummary};
+use crate::scenario::metric::Check;
 use serde::{Deserialize, Serialize};
+
+mod claims;
 
 /// The `[[reference]]` source of figures measured on the shipped code.
 pub const REAL_SOURCE: &str = "real proxy a30aa35";
@@ -56,6 +62,10 @@ pub struct Defect {
     pub id: String,
     pub defect: String,
     pub metric: String,
+    /// The rule each remedy's `removed` follows from ("removed when lost_updates <= 0"), or
+    /// that the figure is a cost with no "removed" (empty in files written before rules).
+    #[serde(default)]
+    pub rule: String,
     /// `as_shipped`'s figure in each scenario that shows the defect.
     pub shipped: Vec<Shown>,
     /// Every other strategy, in each of those scenarios.
@@ -129,8 +139,13 @@ impl Defect {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
     pub claim: String,
-    /// "right", "wrong" or "right in kind, wrong in size".
+    /// "right", "wrong", "right in kind, wrong in size", or each part's word ("right
+    /// arithmetic, wrong premise"): what `rule` gives on this run's figures.
     pub verdict: String,
+    /// The rule the verdict follows from: each test's figure, threshold and measured value, and
+    /// how the tests make the verdict (empty in files written before verdicts had rules).
+    #[serde(default)]
+    pub rule: String,
     pub evidence: String,
 }
 
@@ -214,7 +229,7 @@ pub fn compute(scenarios: &[ScenarioSummary]) -> Findings {
     Findings {
         calibration: calibration(scenarios),
         defects: defects(scenarios),
-        analysis: claims(scenarios),
+        analysis: claims::judge(scenarios),
     }
 }
 
@@ -265,6 +280,8 @@ fn calibration(scenarios: &[ScenarioSummary]) -> Vec<CalibrationRow> {
 fn defects(scenarios: &[ScenarioSummary]) -> Vec<Defect> {
     let mut out = Vec::new();
     for c in DEFECTS {
+        // A defect that can be absent is removed when its figure is at most 0.
+        let gone = c.zero_is_gone.then_some(Check::AtMost(0.0));
         let mut shipped = Vec::new();
         let mut remedies = Vec::new();
         for s in scenarios
@@ -294,7 +311,7 @@ fn defects(scenarios: &[ScenarioSummary]) -> Vec<Defect> {
                     strategy: other.strategy.clone(),
                     store: s.store.clone(),
                     value: v,
-                    removed: c.zero_is_gone.then_some(v == 0.0),
+                    removed: gone.map(|g| g.holds(v)),
                     mean_ms: other.latency_ms.mean,
                     max_ms: other.latency_ms.max,
                     throughput_rps: other.throughput_rps,
@@ -306,113 +323,16 @@ fn defects(scenarios: &[ScenarioSummary]) -> Vec<Defect> {
                 id: c.id.into(),
                 defect: c.defect.into(),
                 metric: c.metric.into(),
+                rule: match gone {
+                    Some(g) => format!("removed when {} {}", c.metric, g.describe()),
+                    None => {
+                        "a cost, not a defect that is present or absent: every strategy's figure side by side".into()
+                    }
+                },
                 shipped,
                 remedies,
             });
         }
-    }
-    out
-}
-
-/// `metric` of `strategy` in scenario `name`, if both ran.
-fn figure(scenarios: &[ScenarioSummary], name: &str, strategy: &str, metric: &str) -> Option<f64> {
-    scenario(scenarios, name)
-        .and_then(|s| result(s, strategy))
-        .and_then(|r| value(r, metric))
-}
-
-fn claims(s: &[ScenarioSummary]) -> Vec<Claim> {
-    let mut out = Vec::new();
-    let f = |name: &str, strategy: &str, metric: &str| figure(s, name, strategy, metric);
-    if let (Some(mean), Some(max), Some(rps), Some(real_rps), Some(real_max)) = (
-        f("seed-1-burst-100", "global_mutex", "latency.mean"),
-        f("seed-1-burst-100", "global_mutex", "latency.max"),
-        f("seed-1-burst-100", "global_mutex", "throughput_rps"),
-        f("real-selection-burst-100", SHIPPED, "throughput_rps"),
-        f("real-selection-burst-100", SHIPPED, "latency.max"),
-    ) {
-        out.push(Claim {
-            claim: "get_valid_credential holds _operation_lock ~30 ms per call: 100 concurrent calls take mean ~1500 ms, max ~3000 ms, ~33 req/s".into(),
-            verdict: "right arithmetic, wrong premise".into(),
-            evidence: format!(
-                "with its 30 ms, its own model gives mean {mean:.0} ms, max {max:.0} ms, {rps:.1} req/s (global_mutex, seed-1); the shipped call takes 0.03 ms: 100 of them end within {real_max:.1} ms, {real_rps:.0} calls/s (as_shipped, real-selection-burst-100; measured 23,000-30,000/s)"
-            ),
-        });
-    }
-    if let (Some(min), Some(max), Some(a_max)) = (
-        f("real-first-token-expired", SHIPPED, "latency.min"),
-        f("real-first-token-expired", SHIPPED, "latency.max"),
-        f("seed-2-first-token-expired", "global_mutex", "latency.max"),
-    ) {
-        out.push(Claim {
-            claim: "a token refresh under the lock makes every request queue behind it (~550 ms), the last one ~3500 ms".into(),
-            verdict: "right in kind, wrong in size".into(),
-            evidence: format!(
-                "everyone does wait for the refresh: min {min:.0} ms; but the tail is the refresh, not 99 × 30 ms: max {max:.0} ms (as_shipped, real-first-token-expired; measured 511-570 ms), against {a_max:.0} ms in the analysis' model (global_mutex, seed-2)"
-            ),
-        });
-    }
-    if let (Some(rps), Some(mean), Some(sel_rps)) = (
-        f("real-router-burst-100", SHIPPED, "throughput_rps"),
-        f("real-router-burst-100", SHIPPED, "latency.mean"),
-        f("real-selection-burst-100", SHIPPED, "throughput_rps"),
-    ) {
-        out.push(Claim {
-            claim: "the bottleneck is _operation_lock; the file lock adds under 50 ms, nested inside it, so it adds no waiting".into(),
-            verdict: "wrong".into(),
-            evidence: format!(
-                "the state methods never take _operation_lock; each request's state read and 6.2 ms state write are what serialise it: {rps:.0} req/s, mean {mean:.0} ms with bookkeeping against {sel_rps:.0} calls/s for selection alone (as_shipped, real-router-burst-100; measured 131 req/s, mean 446 ms)"
-            ),
-        });
-    }
-    if let Some(lost) = f("real-error-reports-locked", SHIPPED, "lost_updates") {
-        let unreadable = f("real-429-storm-locked", SHIPPED, "file_unreadable");
-        let stale = f("real-refresh-vs-bookkeeping", SHIPPED, "stale_tokens");
-        let mut evidence = format!(
-            "{lost:.0} of 100 concurrent error reports on one account lost (as_shipped, real-error-reports-locked; measured: 1 of 100 survive)"
-        );
-        if let Some(u) = unreadable {
-            evidence.push_str(&format!(
-                "; 100 concurrent 429s leave the file {} (real-429-storm-locked)",
-                if u > 0.0 { "unparsable" } else { "readable" }
-            ));
-        }
-        if let Some(t) = stale {
-            evidence.push_str(&format!(
-                "; {t:.0} refreshed token(s) overwritten by a stale record (real-refresh-vs-bookkeeping)"
-            ));
-        }
-        out.push(Claim {
-            claim: "after the fix (five layers) there is no data loss".into(),
-            verdict: "wrong".into(),
-            evidence,
-        });
-    }
-    let hung: Vec<&str> = ["real-refresh-failure", "real-daily-quota", "storm-429"]
-        .into_iter()
-        .filter(|n| f(n, SHIPPED, "deadlocks").is_some_and(|d| d > 0.0))
-        .collect();
-    if !hung.is_empty() {
-        out.push(Claim {
-            claim: "an asyncio lock never blocks the event loop: at worst requests queue for tens of milliseconds".into(),
-            verdict: "wrong".into(),
-            evidence: format!(
-                "the re-entrant call deadlocks every request for good in {} (as_shipped); and each refresh builds an HTTP client synchronously, a 31 ms stall of the whole process",
-                hung.join(", ")
-            ),
-        });
-    }
-    if let (Some(shipped), Some(best)) = (
-        f("real-router-burst-100-group-commit", SHIPPED, "latency.max"),
-        f("real-router-burst-100-group-commit", "lock_free", "latency.max"),
-    ) {
-        out.push(Claim {
-            claim: "the fix trades a few tens of milliseconds of latency for complete data safety".into(),
-            verdict: "wrong".into(),
-            evidence: format!(
-                "lock_free on the group_commit store loses nothing and serves the same 100 requests within {best:.0} ms, against {shipped:.0} ms for the shipped code that loses all but one of them (real-router-burst-100-group-commit)"
-            ),
-        });
     }
     out
 }
@@ -483,9 +403,10 @@ pub fn markdown(f: &Findings) -> String {
                     format!("{}{of} ({})", num(s.value), s.scenario)
                 })
                 .collect();
+            let is_cost = d.remedies.iter().all(|x| x.removed.is_none());
             for (i, r) in d.by_scenario().iter().enumerate() {
-                let removed = if d.remedies.iter().all(|x| x.removed.is_none()) {
-                    "(a cost, not a defect that is present or absent)".to_string()
+                let removed = if is_cost {
+                    format!("({})", d.rule)
                 } else if r.kept.is_empty() {
                     format!("all {}", r.removed.len())
                 } else {
@@ -511,17 +432,20 @@ pub fn markdown(f: &Findings) -> String {
                         )
                     })
                     .unwrap_or_else(|| "none".into());
-                let (name, shown) = if i == 0 {
-                    (format!("{}: {}", d.id, d.defect), shipped.join("; "))
+                let (name, metric, shown) = if i == 0 {
+                    let metric = if is_cost {
+                        d.metric.clone()
+                    } else {
+                        format!("{} ({})", d.metric, d.rule)
+                    };
+                    (format!("{}: {}", d.id, d.defect), metric, shipped.join("; "))
                 } else {
-                    (String::new(), String::new())
+                    (String::new(), String::new(), String::new())
                 };
                 let _ = writeln!(
                     out,
-                    "| {name} | {} | {shown} | {} ({}) | {removed} | {cheapest} |",
-                    if i == 0 { d.metric.as_str() } else { "" },
-                    r.store,
-                    r.scenario
+                    "| {name} | {metric} | {shown} | {} ({}) | {removed} | {cheapest} |",
+                    r.store, r.scenario
                 );
             }
         }
@@ -529,10 +453,10 @@ pub fn markdown(f: &Findings) -> String {
     }
     if !f.analysis.is_empty() {
         let _ = writeln!(out, "### The analysis, claim by claim\n");
-        let _ = writeln!(out, "| the analysis said | verdict | this run |");
-        let _ = writeln!(out, "|---|---|---|");
+        let _ = writeln!(out, "| the analysis said | verdict | by the rule | this run |");
+        let _ = writeln!(out, "|---|---|---|---|");
         for c in &f.analysis {
-            let _ = writeln!(out, "| {} | {} | {} |", c.claim, c.verdict, c.evidence);
+            let _ = writeln!(out, "| {} | {} | {} | {} |", c.claim, c.verdict, c.rule, c.evidence);
         }
     }
     out

@@ -297,7 +297,7 @@ pub fn findings(f: &Findings) -> String {
     if !f.defects.is_empty() {
         let _ = writeln!(out, "\n  Defects of the shipped code, and what removes them:");
         for d in &f.defects {
-            let _ = writeln!(out, "  [{}] {}", d.id, d.defect);
+            let _ = writeln!(out, "  [{}] {} ({})", d.id, d.defect, d.rule);
             for s in &d.shipped {
                 let of = s.out_of.map(|n| format!(" of {n}")).unwrap_or_default();
                 let _ = writeln!(
@@ -355,7 +355,14 @@ pub fn findings(f: &Findings) -> String {
     if !f.analysis.is_empty() {
         let _ = writeln!(out, "\n  The analysis, claim by claim:");
         for c in &f.analysis {
-            let _ = writeln!(out, "  - \"{}\": {}. {}", c.claim, c.verdict.to_uppercase(), c.evidence);
+            let _ = writeln!(
+                out,
+                "  - \"{}\": {}. {}\n    rule: {}",
+                c.claim,
+                c.verdict.to_uppercase(),
+                c.evidence,
+                c.rule
+            );
         }
     }
     out

@@ -1,9 +1,10 @@
 //! The report's "Findings" section: `summary.findings` (see [`crate::report::findings`]) drawn as
 //! tables, after the matrix: how the model compares with the figures measured on the shipped
 //! code and with the analysis' figures; each defect of the shipped code, how big it is in
-//! `as_shipped` and which strategy on which store mode removes it at what cost; and the
-//! analysis' claims with a verdict. The section renders what the findings hold and nothing else:
-//! no number here is computed anew, so it always agrees with `findings.md` and the terminal.
+//! `as_shipped` and which strategy on which store mode removes it at what cost (with the rule
+//! "removed" follows from); and the analysis' claims with a verdict and its rule. The section
+//! renders what the findings hold and nothing else: no number or verdict here is computed anew,
+//! so it always agrees with `findings.md` and the terminal.
 
 use super::{esc, metric_value, swatch};
 use crate::report::charts::Palette;
@@ -117,10 +118,11 @@ fn defects<'a>(
     for d in defects {
         let _ = write!(
             out,
-            "<div class=\"defect\">\n<p class=\"defect-head\"><code>{}</code> {} <span class=\"note\">(metric <code>{}</code>)</span></p>\n<ul class=\"shown\">\n",
+            "<div class=\"defect\">\n<p class=\"defect-head\"><code>{}</code> {} <span class=\"note\">(metric <code>{}</code>; {})</span></p>\n<ul class=\"shown\">\n",
             esc(&d.id),
             esc(&d.defect),
-            esc(&d.metric)
+            esc(&d.metric),
+            esc(&d.rule)
         );
         for s in &d.shipped {
             let of = s.out_of.map(|n| format!(" of {n}")).unwrap_or_default();
@@ -218,8 +220,7 @@ fn performance<'a>(
     palette: &Palette,
     anchor: &impl Fn(&str) -> Option<&'a str>,
 ) {
-    out.push_str("<p class=\"legend-note\">A cost, not a defect that is present or absent: the figure of every strategy on the same workload.</p>\n\
-                  <div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">scenario</th><th class=\"text\">store</th><th class=\"text\">strategy</th>");
+    out.push_str("<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">scenario</th><th class=\"text\">store</th><th class=\"text\">strategy</th>");
     let _ = write!(
         out,
         "<th><code>{}</code></th><th>mean</th><th>max</th><th>req/s</th></tr></thead>\n<tbody>\n",
@@ -284,7 +285,7 @@ fn verdict_class(verdict: &str) -> (&'static str, &'static str) {
 }
 
 fn claims(out: &mut String, claims: &[Claim]) {
-    out.push_str("<h3>The analysis, claim by claim</h3>\n<div class=\"table-wrap\"><table class=\"claims\">\n<thead><tr><th class=\"text\">the analysis said</th><th class=\"text\">verdict</th><th class=\"text\">this run</th></tr></thead>\n<tbody>\n");
+    out.push_str("<h3>The analysis, claim by claim</h3>\n<div class=\"table-wrap\"><table class=\"claims\">\n<thead><tr><th class=\"text\">the analysis said</th><th class=\"text\">verdict</th><th class=\"text\">by the rule</th><th class=\"text\">this run</th></tr></thead>\n<tbody>\n");
     for c in claims {
         let (class, word) = verdict_class(&c.verdict);
         // The verdict in full, when it says more than its class.
@@ -295,8 +296,9 @@ fn claims(out: &mut String, claims: &[Claim]) {
         };
         let _ = writeln!(
             out,
-            "<tr><td class=\"text\">{}</td><td class=\"text\"><span class=\"verdict {class}\">{word}</span>{detail}</td><td class=\"text\">{}</td></tr>",
+            "<tr><td class=\"text\">{}</td><td class=\"text\"><span class=\"verdict {class}\">{word}</span>{detail}</td><td class=\"text\"><small>{}</small></td><td class=\"text\">{}</td></tr>",
             esc(&c.claim),
+            esc(&c.rule),
             esc(&c.evidence)
         );
     }

@@ -201,6 +201,13 @@ fn a_stale_success_write_resurrects_an_account_disabled_meanwhile() {
         assert_eq!(r.served.served_disabled, 0, "{s}");
         expectations_hold(&plan, &r);
     }
+    // The control: with arrivals 16.7 ms apart, longer than the 401's bookkeeping, no success
+    // report reads the record before the disable is written and writes after it.
+    let mut sparse = plan.clone();
+    sparse.load.stages = vec![(Duration::MAX, 60.0, 60.0)];
+    let r = run(&sparse, StrategyName::AsShipped);
+    assert_eq!(r.stats.disables, 1);
+    assert_eq!((r.audit.resurrected, r.audit.disabled_on_disk), (0, 1), "{:?}", r.audit);
 }
 
 #[test]

@@ -149,8 +149,8 @@ pub struct AsShipped {
     pool: crate::sync::Mutex<PoolState>,
     /// The discovered list, the cursor and the cached current account ([`rotation`]): the
     /// manager's selection state (`pool`'s own cursor is not used). Always locked after `pool`.
-    /// Boxed: [`super::AnyStrategy`] holds every strategy by value, and the replica, the largest,
-    /// stays within a few hundred bytes of the others.
+    /// Boxed, so that the replica, already the largest variant of [`super::AnyStrategy`] (which
+    /// holds every strategy by value), stays within clippy's `large_enum_variant` bound.
     rotation: Box<crate::sync::Mutex<ShippedRotation>>,
     storage: ShippedStorage,
     usage: crate::sync::Mutex<Usage>,
@@ -505,8 +505,8 @@ impl CredentialManager for AsShipped {
     }
 
     /// In the manager's in-memory state, as the shipped `disable_credential` did (no
-    /// `_operation_lock`).
-    /// The list is rebuilt from memory (no file read); the cached current account stays.
+    /// `_operation_lock`); the list is rebuilt from memory (no file read), and the cached current
+    /// account stays.
     async fn switch(&self, index: usize, change: &Change) -> bool {
         let pool = &mut *self.pool.lock();
         let changed = pool.switch(index, change);

@@ -140,6 +140,108 @@ fn a_refreshed_token_is_overwritten_by_a_stale_state_write() {
     }
 }
 
+/// Every `[[expect]]` of `plan` for `r`'s strategy holds (and there is at least one).
+fn expectations_hold(plan: &Plan, r: &StrategyRun) {
+    let checks = runner::check_expectations(plan, r);
+    assert!(!checks.is_empty(), "{}: no expectation for {}", plan.name, r.strategy);
+    for c in checks {
+        assert!(
+            c.passed,
+            "{} {}: {} = {} (expected {})",
+            plan.name, r.strategy, c.metric, c.value, c.bound
+        );
+    }
+}
+
+#[test]
+fn a_disabled_current_account_is_served_until_the_next_rotation_which_then_skips_an_account() {
+    let plan = shipped("defect-stale-current-account.toml");
+    let r = run(&plan, StrategyName::AsShipped);
+    // Account 1's first call disables it; it still serves the 9 calls left in its turn of 10
+    // (each a 401 that disables it again), and the rotation after passes over account 2.
+    assert_eq!(
+        (r.served.served_disabled, r.served.rotation_skips, r.stats.disables),
+        (9, 1, 10),
+        "{:?}",
+        r.served
+    );
+    assert_eq!(r.recorder.errors, 10, "every call on the revoked account failed");
+    expectations_hold(&plan, &r);
+    for s in CREDPOOL {
+        let r = run(&plan, s);
+        assert_eq!(
+            (r.served.served_disabled, r.served.rotation_skips, r.stats.disables),
+            (0, 0, 1),
+            "{s}"
+        );
+        assert_eq!(r.recorder.errors, 1, "{s}: one call on the revoked account");
+        expectations_hold(&plan, &r);
+    }
+}
+
+#[test]
+fn a_stale_success_write_resurrects_an_account_disabled_meanwhile() {
+    let plan = shipped("defect-resurrected-account.toml");
+    let r = run(&plan, StrategyName::AsShipped);
+    assert_eq!(r.stats.disables, 1, "one 401, one disable");
+    assert_eq!(r.audit.resurrected, 1, "{:?}", r.audit);
+    assert_eq!(r.audit.disabled_on_disk, 0, "the file shows the account enabled again");
+    // The list shrank to one account, which never rotates: the disabled one stays current.
+    assert!(r.served.served_disabled > 0, "{:?}", r.served);
+    expectations_hold(&plan, &r);
+    for s in CREDPOOL {
+        let r = run(&plan, s);
+        assert_eq!(r.stats.disables, 1, "{s}");
+        assert_eq!(
+            (r.audit.resurrected, r.audit.disabled_on_disk),
+            (0, 1),
+            "{s}: {:?}",
+            r.audit
+        );
+        assert_eq!(r.served.served_disabled, 0, "{s}");
+        expectations_hold(&plan, &r);
+    }
+    // The control: with arrivals 16.7 ms apart, longer than the 401's bookkeeping, no success
+    // report reads the record before the disable is written and writes after it.
+    let mut sparse = plan.clone();
+    sparse.load.stages = vec![(Duration::MAX, 60.0, 60.0)];
+    let r = run(&sparse, StrategyName::AsShipped);
+    assert_eq!(r.stats.disables, 1);
+    assert_eq!((r.audit.resurrected, r.audit.disabled_on_disk), (0, 1), "{:?}", r.audit);
+}
+
+#[test]
+fn the_findings_list_the_pointer_the_skip_and_the_resurrection_with_their_remedies() {
+    use credpool::report::findings;
+    use credpool::report::summary::ScenarioSummary;
+    use credpool::scenario::suite;
+    let mut all = vec![StrategyName::AsShipped];
+    all.extend(CREDPOOL);
+    let summaries: Vec<ScenarioSummary> = ["defect-stale-current-account.toml", "defect-resurrected-account.toml"]
+        .iter()
+        .map(|f| ScenarioSummary::from_run(&suite::run_scenario(&shipped(f), &all, None).unwrap()))
+        .collect();
+    let f = findings::compute(&summaries);
+    for (id, scenario, value) in [
+        ("stale-current-account", "defect-stale-current-account", 9.0),
+        ("rotation-skip-after-shrink", "defect-stale-current-account", 1.0),
+        ("resurrected-account", "defect-resurrected-account", 1.0),
+    ] {
+        let d = f
+            .defects
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no {id} row"));
+        let shown = d.shipped.iter().find(|s| s.scenario == scenario).unwrap();
+        assert_eq!(shown.value, value, "{id}");
+        let here: Vec<_> = d.remedies.iter().filter(|r| r.scenario == scenario).collect();
+        assert_eq!(here.len(), CREDPOOL.len(), "{id}");
+        assert!(here.iter().all(|r| r.removed == Some(true)), "{id}: {here:?}");
+    }
+    let md = findings::markdown(&f);
+    assert!(md.contains("| 9 of 60 (defect-stale-current-account)"), "{md}");
+}
+
 #[test]
 fn the_calibrated_router_is_within_its_stated_tolerance_of_the_real_code() {
     let plan = shipped("real-router-burst-100.toml");

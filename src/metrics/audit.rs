@@ -8,6 +8,10 @@
 //! account whose last acknowledged refresh was overwritten by an older token, and an unreadable
 //! file loses everything.
 //!
+//! Each acknowledgement is also a *moment* ([`AuditedStore::moment`]): the runner takes one as a
+//! request starts acquiring, to ask afterwards whether its account's disable had already been
+//! acknowledged by then ([`crate::metrics::served`]).
+//!
 //! Writes made by other code than the store (`as_shipped` replays the shipped proxy's own storage
 //! over the same file) are reported through [`AccountStore::acknowledge`] and counted alike.
 
@@ -44,19 +48,27 @@ pub struct Audit {
 
 #[derive(Default)]
 struct Acks {
+    /// Changes acknowledged so far: the moment of the last one (see [`AuditedStore::moment`]).
+    seq: u64,
     calls: HashMap<AccountId, u64>,
-    disabled: HashMap<AccountId, bool>,
+    /// Accounts whose disable was acknowledged (and not undone by an enable), with the moment
+    /// of the first acknowledgement.
+    disabled: HashMap<AccountId, u64>,
+    /// Accounts whose disable was acknowledged at some moment of the run.
+    ever_disabled: std::collections::HashSet<AccountId>,
     /// The last refreshed token acknowledged per account (redacted in `Debug`).
     tokens: HashMap<AccountId, crate::secret::Secret>,
 }
 
 impl Acks {
     fn record(&mut self, id: &AccountId, change: &Change) {
+        self.seq += 1;
         if change.counts_a_call() {
             *self.calls.entry(id.clone()).or_default() += 1;
         }
         if change.disables() {
-            self.disabled.insert(id.clone(), true);
+            self.disabled.entry(id.clone()).or_insert(self.seq);
+            self.ever_disabled.insert(id.clone());
         }
         match change {
             Change::Enabled => {
@@ -82,6 +94,22 @@ impl AuditedStore {
             inner,
             acks: crate::sync::Mutex::new(Acks::default()),
         }
+    }
+
+    /// The present moment in the order of acknowledgements: the number of changes acknowledged
+    /// so far. A change acknowledged before a moment `m` was taken has a moment at most `m`.
+    pub fn moment(&self) -> u64 {
+        self.acks.lock().seq
+    }
+
+    /// Whether the store had acknowledged a disable of `id` (not undone since) at `moment`.
+    pub fn disabled_at(&self, id: &AccountId, moment: u64) -> bool {
+        self.acks.lock().disabled.get(id).is_some_and(|&at| at <= moment)
+    }
+
+    /// Whether the store acknowledged a disable of `id` at any moment of the run so far.
+    pub fn ever_disabled(&self, id: &AccountId) -> bool {
+        self.acks.lock().ever_disabled.contains(id)
     }
 
     /// Compares the acknowledged updates with the final file `text` (None: missing). `initial`

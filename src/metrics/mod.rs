@@ -6,7 +6,9 @@
 //! buckets widen as the run grows. [`steps`] tells a watchdog where unfinished requests are.
 //! [`fairness`] (who got served, bounded by the scenario's users and credentials) and [`herd`]
 //! (how many requests one refresh held up) are kept in every run; [`intervals`] keeps one
-//! compressed histogram per second of the run, for HdrHistogram interval logs.
+//! compressed histogram per second of the run, for HdrHistogram interval logs. [`served`] judges
+//! each lease against the store's acknowledged disables (a disabled account served, a rotation
+//! that passed an account over).
 
 pub mod audit;
 pub mod fairness;
@@ -17,6 +19,7 @@ pub mod phase;
 pub mod recorder;
 pub mod run;
 pub mod self_audit;
+pub mod served;
 pub mod steps;
 
 pub use audit::Audit;

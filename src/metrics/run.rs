@@ -24,6 +24,8 @@ pub struct StrategyRun {
     pub herd: super::herd::HerdSummary,
     pub store: StoreStats,
     pub audit: Audit,
+    /// What the leases were, against the acknowledged disables ([`super::served`]).
+    pub served: super::served::Served,
     /// Wall-clock time the run took (virtual runs: how long simulating took).
     pub wall_time: Duration,
     /// Set when the watchdog fired: what was stuck where.
@@ -78,6 +80,8 @@ impl StrategyRun {
             requests: r.requests,
             deadlocked: self.deadlock.is_some(),
             file_unreadable: !self.audit.file_readable,
+            served_disabled: self.served.served_disabled,
+            rotation_skips: self.served.rotation_skips,
         };
         metric.value(&self.latency(), |p| self.phase(p), &counts)
     }

@@ -183,6 +183,27 @@ const DEFECTS: &[Catalogue] = &[
         zero_is_gone: true,
     },
     Catalogue {
+        id: "stale-current-account",
+        defect: "the account loaded at the last rotation is cached and handed out until the next one, even after it was disabled: requests sent with a disabled account",
+        metric: "served_disabled",
+        scenarios: &["defect-stale-current-account", "defect-resurrected-account"],
+        zero_is_gone: true,
+    },
+    Catalogue {
+        id: "rotation-skip-after-shrink",
+        defect: "the cursor keeps its position when a disable shrinks the list of accounts, so the next rotation passes over the account that slid into it",
+        metric: "rotation_skips",
+        scenarios: &["defect-stale-current-account"],
+        zero_is_gone: true,
+    },
+    Catalogue {
+        id: "resurrected-account",
+        defect: "a success report built on a stale read writes the whole record back and re-enables an account another request disabled meanwhile",
+        metric: "resurrected",
+        scenarios: &["defect-resurrected-account"],
+        zero_is_gone: true,
+    },
+    Catalogue {
         id: "reentrant-deadlock",
         defect: "get_valid_credential calls itself while holding the non-reentrant _operation_lock (failed refresh, series ban, exhausted quota): every request hangs",
         metric: "deadlocks",
@@ -294,6 +315,7 @@ fn defects(scenarios: &[ScenarioSummary]) -> Vec<Defect> {
                 value: value(r, c.metric).unwrap_or_default(),
                 out_of: match c.metric {
                     "lost_updates" => Some(r.acknowledged_updates),
+                    "served_disabled" => Some(r.requests),
                     _ => None,
                 },
                 stuck_at: r

@@ -50,6 +50,8 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         requests: r.requests,
         deadlocked: r.deadlock.is_some(),
         file_unreadable: !r.file_readable,
+        served_disabled: r.served_disabled,
+        rotation_skips: r.rotation_skips,
     };
     Some(m.value(
         &r.latency_ms,

@@ -135,6 +135,12 @@ pub struct ResultSummary {
     /// Accounts whose last acknowledged refreshed token is not the one on disk.
     #[serde(default)]
     pub stale_tokens: u64,
+    /// Requests sent with an account whose disable the store had already acknowledged.
+    #[serde(default)]
+    pub served_disabled: u64,
+    /// Accounts a change of account passed over though they could serve (`metrics::served`).
+    #[serde(default)]
+    pub rotation_skips: u64,
     pub file_readable: bool,
     pub file_empty: bool,
     /// The watchdog's report when the run hung.
@@ -253,6 +259,8 @@ impl ResultSummary {
             acknowledged_updates: run.audit.acknowledged,
             resurrected_accounts: run.audit.resurrected,
             stale_tokens: run.audit.stale_tokens,
+            served_disabled: run.served.served_disabled,
+            rotation_skips: run.served.rotation_skips,
             file_readable: run.audit.file_readable,
             file_empty: run.audit.file_empty,
             deadlock: run.deadlock.clone(),
@@ -321,6 +329,8 @@ impl ResultSummary {
             acknowledged_updates: 0,
             resurrected_accounts: 0,
             stale_tokens: 0,
+            served_disabled: 0,
+            rotation_skips: 0,
             file_readable: a.lost_updates.is_some(),
             file_empty: false,
             deadlock: None,

@@ -68,6 +68,8 @@ pub struct Counts {
     pub requests: u64,
     pub deadlocked: bool,
     pub file_unreadable: bool,
+    pub served_disabled: u64,
+    pub rotation_skips: u64,
 }
 
 /// A measurable quantity of a strategy's run.
@@ -89,6 +91,10 @@ pub enum Metric {
     Requests,
     Deadlocks,
     FileUnreadable,
+    /// Requests sent with an account already disabled (`metrics::served`).
+    ServedDisabled,
+    /// Accounts a rotation passed over (`metrics::served`).
+    RotationSkips,
 }
 
 impl Metric {
@@ -114,12 +120,14 @@ impl Metric {
             Metric::Requests => c.requests as f64,
             Metric::Deadlocks => f64::from(u8::from(c.deadlocked)),
             Metric::FileUnreadable => f64::from(u8::from(c.file_unreadable)),
+            Metric::ServedDisabled => c.served_disabled as f64,
+            Metric::RotationSkips => c.rotation_skips as f64,
         }
     }
 }
 
 /// Every metric name, for error messages and docs/scenarios.md.
-pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable";
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips";
 
 impl Metric {
     /// Whether values are durations in ms (bounds must then be written as durations).
@@ -149,6 +157,8 @@ impl Metric {
             Metric::Requests => "requests".into(),
             Metric::Deadlocks => "deadlocks".into(),
             Metric::FileUnreadable => "file_unreadable".into(),
+            Metric::ServedDisabled => "served_disabled".into(),
+            Metric::RotationSkips => "rotation_skips".into(),
         }
     }
 }
@@ -180,6 +190,8 @@ impl FromStr for Metric {
             "requests" => Metric::Requests,
             "deadlocks" => Metric::Deadlocks,
             "file_unreadable" => Metric::FileUnreadable,
+            "served_disabled" => Metric::ServedDisabled,
+            "rotation_skips" => Metric::RotationSkips,
             _ => return Err(unknown()),
         })
     }
@@ -293,6 +305,8 @@ mod tests {
             "throughput_rps",
             "lost_updates",
             "deadlocks",
+            "served_disabled",
+            "rotation_skips",
         ] {
             let m: Metric = name.parse().unwrap();
             assert_eq!(m.name(), name);

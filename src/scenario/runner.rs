@@ -19,6 +19,7 @@ use crate::clock::{Clock, VIRTUAL_TIME_SCALE};
 use crate::metrics::audit::AuditedStore;
 use crate::metrics::herd::RefreshWatch;
 use crate::metrics::recorder::RequestRecord;
+use crate::metrics::served::ServedWatch;
 use crate::metrics::steps::{StepBoard, Tracked};
 use crate::metrics::{Recorder, StrategyRun};
 use crate::model::AccountsFile;
@@ -59,6 +60,8 @@ struct Shared<M, A> {
     steps: Arc<StepBoard>,
     /// Every refresh, for the herd figures (it wraps the token endpoint the strategy calls).
     refreshes: Arc<RefreshWatch>,
+    /// Every lease, against the store's acknowledged disables.
+    served: Arc<ServedWatch>,
     all_done: tokio::sync::Notify,
     total: u64,
     progress: Option<Progress>,
@@ -112,7 +115,7 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
         tokens: watch.clone(),
         options: plan.options.clone(),
     };
-    let mut run = drive(plan, name, env, upstream, watch, progress).await;
+    let mut run = drive(plan, name, env, upstream, watch, store.clone(), progress).await;
     run.audit = store.audit(&accounts, backend.contents().as_deref());
     run.store = store.stats();
     run
@@ -152,7 +155,7 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         tokens: watch.clone(),
         options: plan.options.clone(),
     };
-    let mut run = drive(plan, name, env, client, watch, progress).await;
+    let mut run = drive(plan, name, env, client, watch, store.clone(), progress).await;
     let text = backend.read().ok().flatten();
     run.audit = store.audit(&accounts, text.as_deref());
     run.store = store.stats();
@@ -174,17 +177,28 @@ fn file_backend(path: &std::path::Path) -> Arc<dyn Backend> {
     Arc::new(crate::store::backend::FileBackend::new(path))
 }
 
+/// The run's watches of what the strategy did: its refreshes and its leases.
+struct Watches {
+    refreshes: Arc<RefreshWatch>,
+    served: Arc<ServedWatch>,
+}
+
 /// Issues every request of the plan with strategy `name` and waits for them (or the watchdog).
+/// `audit` is the store `env` holds, audited.
 async fn drive<A: Api>(
     plan: &Plan,
     name: StrategyName,
     env: Env,
     api: Arc<A>,
     refreshes: Arc<RefreshWatch>,
+    audit: Arc<AuditedStore>,
     progress: Option<Progress>,
 ) -> StrategyRun {
     let clock = env.clock;
-    let w = refreshes;
+    let w = Watches {
+        refreshes,
+        served: Arc::new(ServedWatch::new(audit, plan.policy.clone(), &env.accounts)),
+    };
     match name.build(env) {
         AnyStrategy::GlobalMutex(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::Rwlock(s) => drive_with(plan, name, s, clock, api, w, progress).await,
@@ -202,9 +216,10 @@ async fn drive_with<M: CredentialManager, A: Api>(
     strategy: M,
     clock: Clock,
     api: Arc<A>,
-    refreshes: Arc<RefreshWatch>,
+    watches: Watches,
     progress: Option<Progress>,
 ) -> StrategyRun {
+    let Watches { refreshes, served } = watches;
     let shared = Arc::new(Shared {
         strategy,
         api,
@@ -213,6 +228,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
         in_flight: InFlight::default(),
         steps: Arc::new(StepBoard::default()),
         refreshes,
+        served,
         all_done: tokio::sync::Notify::new(),
         total: planned_requests(plan),
         progress,
@@ -310,6 +326,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
         herd: shared.refreshes.summary(),
         store: Default::default(),
         audit: Default::default(),
+        served: shared.served.summary(),
         wall_time: Duration::ZERO,
         deadlock,
         stuck,
@@ -377,17 +394,28 @@ async fn one_request<M: CredentialManager, A: Api>(
     shared.recorder.lock().started(arrival, user, actual_start);
     let request = Request::new(number, user, model);
     f.acquiring.fetch_add(1, Ordering::Relaxed);
+    let moment = shared.served.moment();
     let acquired = shared.strategy.acquire(&request).await;
     f.acquiring.fetch_sub(1, Ordering::Relaxed);
     let acquired_at = shared.clock.elapsed();
     let (mut record, done) = match acquired {
         Ok(lease) => {
+            let alone = [&f.acquiring, &f.upstream, &f.completing]
+                .iter()
+                .all(|n| n.load(Ordering::Relaxed) == 0);
+            let now = shared.clock.now_ms();
+            shared
+                .served
+                .acquired(lease.index, &lease.id, &request.model, moment, alone, now);
             if !(lease.timing.lock_wait + lease.timing.refresh_wait).is_zero() {
                 shared.refreshes.held_up(arrival, acquired_at);
             }
             let account = Some(lease.index);
             f.upstream.fetch_add(1, Ordering::Relaxed);
             let outcome = shared.api.call(number, lease.index, &lease.token).await;
+            shared
+                .served
+                .answered(lease.index, &request.model, &outcome, shared.clock.now_ms());
             let called_at = shared.clock.elapsed();
             f.upstream.fetch_sub(1, Ordering::Relaxed);
             let (timing, status) = (lease.timing, outcome.status());

@@ -360,7 +360,7 @@ fn audit_words(r: &ResultSummary) -> String {
 /// The other counters, folded away: useful when digging, noise when deciding.
 fn counters_table(out: &mut String, s: &ScenarioSummary) {
     type Col = (&'static str, fn(&ResultSummary) -> u64);
-    let cols: [Col; 11] = [
+    let cols: [Col; 13] = [
         ("requests", |r| r.requests),
         ("429 answers", |r| r.status_429),
         ("no credential", |r| r.exhausted),
@@ -372,6 +372,8 @@ fn counters_table(out: &mut String, s: &ScenarioSummary) {
         ("fsyncs", |r| r.fsyncs),
         ("resurrected", |r| r.resurrected_accounts),
         ("stale tokens", |r| r.stale_tokens),
+        ("served disabled", |r| r.served_disabled),
+        ("rotation skips", |r| r.rotation_skips),
     ];
     out.push_str("<details><summary class=\"legend-note\">More counters (requests, 429s, store writes, fsyncs, …)</summary>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>strategy</th>");
     for (name, _) in &cols {

@@ -26,7 +26,15 @@
 //!    code disables the account (`disable_credential`: state read, locked write, rediscovery).
 //!
 //! **Defects replayed**, each measurable in a run:
-//! - the stale-read lost update (the audit's `lost_updates`, `resurrected`);
+//! - the stale-read lost update (the audit's `lost_updates`), and the same stale read in a
+//!   success report re-enabling an account another request disabled meanwhile (`resurrected`;
+//!   `defect-resurrected-account`);
+//! - the stale "current account" pointer ([`rotation`]): the account loaded at the last rotation
+//!   is handed out until the next one, disabled or not (`served_disabled`), and the cursor keeps
+//!   its position when a disable shrinks the list, so the next rotation passes over the account
+//!   that slid into it (`rotation_skips`; both `defect-stale-current-account`, measured outside
+//!   the strategy by [`crate::metrics::served`]). The list is rebuilt from the file, so a
+//!   resurrected account comes back into rotation at the next discovery;
 //! - the unlocked 429 save through one shared temp name (`file_unreadable`, an empty pool);
 //! - a refreshed token overwritten by a stale state write (the audit's `stale_tokens`);
 //! - recursion into `get_valid_credential` while holding `_operation_lock` after a failed
@@ -36,9 +44,12 @@
 //! - the HTTP client built synchronously on every refresh: 31 ms during which the whole process
 //!   stands still ([`crate::costs::Step::EventLoopStall`] on the event loop).
 //!
-//! **Not replayed:** the stale "current account" pointer kept after a disable (a disabled account
-//! at the cursor is skipped, as if rediscovery had removed it); the usage counters' once-a-minute
-//! flush; a ban that expired being cleared by a save on every request. With
+//! **Not replayed:** the usage counters' once-a-minute flush; a ban that expired being cleared by
+//! a save on every request; the router's retries (up to 5 attempts for an auto-ban code, with a
+//! forced rotation between them: here the skip shows at the next due rotation instead); the
+//! `virtual_filename` the shipped `get_valid_credential` returned beside a stale account, taken
+//! from the list at the cursor and so naming another account (or raising `IndexError` past the
+//! end of a shrunk list): here a lease's bookkeeping goes to the account it was served with. With
 //! `record_outcomes = false` (scenarios that time `get_valid_credential` alone) the router's
 //! success/error state writes are skipped; bans and disables still happen.
 //!
@@ -46,6 +57,7 @@
 //! is outside the strategy contract suite and has its own tests (`tests/as_shipped.rs`).
 
 pub mod event_loop;
+pub mod rotation;
 pub mod storage;
 
 use super::env::{Counters, Env, RefreshAttempts, StrategyStats};
@@ -53,10 +65,11 @@ use super::lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
 use super::CredentialManager;
 use crate::costs::Step;
 use crate::metrics::steps;
-use crate::model::{Account, AccountId, AccountsFile, Change, Outcome, PoolState, Selection};
+use crate::model::{Account, AccountId, AccountsFile, Change, Outcome, PoolState};
 use crate::store::backend::{Backend, MemoryBackend};
 use crate::store::BoxFuture;
 use event_loop::EventLoop;
+use rotation::ShippedRotation;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +147,11 @@ pub struct AsShipped {
     /// a short sync lock stands for the one thread's atomicity between awaits, never held across
     /// one.
     pool: crate::sync::Mutex<PoolState>,
+    /// The discovered list, the cursor and the cached current account ([`rotation`]): the
+    /// manager's selection state (`pool`'s own cursor is not used). Always locked after `pool`.
+    /// Boxed, so that the replica, already the largest variant of [`super::AnyStrategy`] (which
+    /// holds every strategy by value), stays within clippy's `large_enum_variant` bound.
+    rotation: Box<crate::sync::Mutex<ShippedRotation>>,
     storage: ShippedStorage,
     usage: crate::sync::Mutex<Usage>,
     counters: Counters,
@@ -151,12 +169,14 @@ impl AsShipped {
         });
         let event_loop = Arc::new(EventLoop::new(env.costs));
         let pool = PoolState::new(env.policy.clone(), env.accounts.clone());
+        let rotation = ShippedRotation::discovered(enabled(&env.accounts));
         let attempts = RefreshAttempts::new(env.accounts.len());
         AsShipped {
             storage: ShippedStorage::new(backend, event_loop.clone()),
             event_loop,
             operation_lock: tokio::sync::Mutex::new(()),
             pool: crate::sync::Mutex::new(pool),
+            rotation: Box::new(crate::sync::Mutex::new(rotation)),
             usage: crate::sync::Mutex::new(Usage::default()),
             counters: Counters::default(),
             attempts,
@@ -200,6 +220,12 @@ impl AsShipped {
             turn.spend(Step::CheckRotation).await;
             turn.spend(Step::LoadCredential).await;
             turn.spend(Step::CheckQuota).await;
+            // "If the list is empty, discover": a file read, the loop free meanwhile.
+            if self.rotation.lock().listed() == 0 {
+                drop(turn);
+                self.discover().await;
+                turn = self.event_loop.enter().await;
+            }
             loop {
                 match self.decide(request, checked) {
                     Decision::Ready(pick) => return Ok(pick),
@@ -229,10 +255,14 @@ impl AsShipped {
                         if !refreshed {
                             // Disable, rediscover, and try the next account by calling itself.
                             self.disable_credential(index, &id).await;
-                            if self.enabled_accounts() == 0 {
+                            // "Reload the list", then "try the next account": the one path that
+                            // reloads the current account after a disable.
+                            self.discover().await;
+                            if self.rotation.lock().listed() == 0 {
                                 Counters::bump(&self.counters.exhausted);
                                 return Err(AcquireError::Exhausted);
                             }
+                            self.rotation.lock().load_current();
                             steps::enter(Reentry::FailedRefresh.step());
                             return self.get_valid_credential(request, checked + 1, timing).await;
                         }
@@ -244,31 +274,46 @@ impl AsShipped {
         })
     }
 
-    fn enabled_accounts(&self) -> usize {
-        self.pool.lock().accounts.iter().filter(|a| !a.disabled).count()
+    /// `_discover_credentials`: the list rebuilt from the accounts the file says are enabled (one
+    /// load). A file that cannot be read keeps the list as it was (the shipped "[CRITICAL FIX]");
+    /// the cursor and the cached current account are never touched.
+    async fn discover(&self) {
+        let Ok(file) = self.storage.load_accounts().await else {
+            return;
+        };
+        let pool = self.pool.lock();
+        let enabled = pool.accounts.iter().enumerate().filter_map(|(i, a)| {
+            file.find(&a.id)
+                .is_some_and(|f| !file.accounts[f].disabled)
+                .then_some(i)
+        });
+        self.rotation.lock().rediscover(enabled);
     }
 
-    /// The checks of `get_valid_credential` at the cursor, in the shipped order: rotation, the
-    /// series ban, the daily quota, the token's expiry.
+    /// The checks of `get_valid_credential`, in the shipped order: rotation, the cached current
+    /// account loaded if none is, its series ban, the daily quota, its token's expiry. Nothing
+    /// checks whether the cached account is still enabled (the stale pointer).
     fn decide(&self, request: &Request, checked: usize) -> Decision {
         let now = self.env.clock.now_ms();
-        let mut pool = self.pool.lock();
-        // The shipped list held enabled accounts only (rediscovery dropped disabled ones).
-        let enabled = pool.accounts.iter().filter(|a| !a.disabled).count();
-        if enabled == 0 || checked >= enabled {
+        let pool = self.pool.lock();
+        let mut rotation = self.rotation.lock();
+        let listed = rotation.listed();
+        if listed == 0 || checked >= listed {
             return Decision::Exhausted;
         }
-        pool.rotate_if_due();
-        while pool.accounts[pool.current()].disabled {
-            pool.rotate();
+        if rotation.should_rotate(self.env.policy.calls_per_rotation) {
+            rotation.rotate();
         }
-        let i = pool.current();
+        rotation.load_if_none();
+        let Some(i) = rotation.current() else {
+            return Decision::Exhausted;
+        };
         let series = self.env.policy.series_of(&request.model).map(str::to_string);
         if let Some(series) = &series {
             if pool.accounts[i].is_banned(series, now) {
                 // "Rotating to next account due to series ban", then a recursive call.
-                return if enabled > 1 {
-                    pool.rotate();
+                return if listed > 1 {
+                    rotation.rotate();
                     Decision::Reenter(Reentry::SeriesBan)
                 } else {
                     Decision::Exhausted
@@ -277,8 +322,8 @@ impl AsShipped {
             if let Some(limit) = self.env.options.daily_limit {
                 let used = self.usage.lock().0.get(&(i, series.clone())).copied().unwrap_or(0);
                 if used >= limit {
-                    return if enabled > 1 {
-                        pool.rotate();
+                    return if listed > 1 {
+                        rotation.rotate();
                         Decision::Reenter(Reentry::DailyQuota)
                     } else {
                         Decision::Exhausted
@@ -286,22 +331,21 @@ impl AsShipped {
                 }
             }
         }
-        match pool.select(&request.model, now) {
-            Selection::Ready(i) => {
-                let a = &pool.accounts[i];
-                Decision::Ready(Pick {
-                    index: i,
-                    id: a.id.clone(),
-                    token: a.access_token.clone(),
-                })
-            }
-            Selection::NeedsRefresh(i) => Decision::Refresh {
+        let a = &pool.accounts[i];
+        if a.needs_refresh(now, self.env.policy.refresh_margin_ms) {
+            return Decision::Refresh {
                 index: i,
-                id: pool.accounts[i].id.clone(),
-                refresh_token: pool.accounts[i].refresh_token.clone(),
-            },
-            Selection::Exhausted => Decision::Exhausted,
+                id: a.id.clone(),
+                refresh_token: a.refresh_token.clone(),
+            };
         }
+        // The router's `increment_call_count` after the acquisition.
+        rotation.count_call();
+        Decision::Ready(Pick {
+            index: i,
+            id: a.id.clone(),
+            token: a.access_token.clone(),
+        })
     }
 
     /// The rest of `_refresh_access_token`, once the HTTP client is built: the POST to the token
@@ -334,15 +378,16 @@ impl AsShipped {
     }
 
     /// `disable_credential`: state read (no lock), `disabled = true`, locked state write, then
-    /// `_discover_credentials` (a load); the account leaves the in-memory list.
+    /// `_discover_credentials`: the list rebuilt from the file (the account leaves it if the write
+    /// is there), while the cached current account, if it was this one, stays.
     async fn disable_credential(&self, index: usize, id: &AccountId) {
         steps::enter(step::DISABLING);
         let written = self.write_state(id, &Change::Disabled).await;
         self.settle(id, &Change::Disabled, written);
         // "Disabled Antigravity credential".
         self.event_loop.enter().await.repeat(Step::LogLine, 1).await;
-        let _ = self.storage.load_accounts().await;
         self.pool.lock().apply(index, &Change::Disabled);
+        self.discover().await;
     }
 
     /// The state methods' pattern: read the account's record outside the storage lock, change the
@@ -460,8 +505,17 @@ impl CredentialManager for AsShipped {
     }
 
     /// In the manager's in-memory state, as the shipped `disable_credential` did (no
-    /// `_operation_lock`).
+    /// `_operation_lock`); the list is rebuilt from memory (no file read), and the cached current
+    /// account stays.
     async fn switch(&self, index: usize, change: &Change) -> bool {
-        self.pool.lock().switch(index, change)
+        let pool = &mut *self.pool.lock();
+        let changed = pool.switch(index, change);
+        self.rotation.lock().rediscover(enabled(&pool.accounts));
+        changed
     }
+}
+
+/// The pool indices of the enabled accounts, in order (what a discovery lists).
+fn enabled(accounts: &[Account]) -> impl Iterator<Item = usize> + '_ {
+    accounts.iter().enumerate().filter(|(_, a)| !a.disabled).map(|(i, _)| i)
 }

@@ -5,10 +5,11 @@
 
 use credpool::clock::Clock;
 use credpool::costs::Costs;
+use credpool::future::BoxFuture;
 use credpool::model::{Account, AccountsFile, EpochMs, Policy, RefreshFailure, TokenGrant};
 use credpool::secret::Secret;
 use credpool::store::backend::{AtomicWrite, Backend, CrossProcessGuard, MemoryBackend};
-use credpool::store::{self, BoxFuture, StoreMode};
+use credpool::store::{self, StoreMode};
 use credpool::strategy::{Env, StrategyOptions};
 use credpool::sync::Mutex;
 use credpool::upstream::TokenEndpoint;

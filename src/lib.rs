@@ -25,7 +25,8 @@
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
 //! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
-//! modelled step where it happens), [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
+//! modelled step where it happens), [`future`] (the boxed future of every `dyn` async trait),
+//! [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
 
 pub mod analysis;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod clock;
 pub mod costs;
 pub mod duration;
 pub mod fleet;
+pub mod future;
 pub mod fuzzing;
 pub mod input_error;
 pub mod metrics;

@@ -409,7 +409,7 @@ fn a_remedy_is_removed_by_its_figure_and_a_calibration_row_by_its_bound() {
         .iter_mut()
         .filter(|e| e.metric.name() == "lost_updates")
     {
-        if let credpool::scenario::metric::Check::Approx { value, .. } = &mut e.check {
+        if let credpool::metrics::expectation::Check::Approx { value, .. } = &mut e.check {
             *value = 50.0;
         }
     }

@@ -22,9 +22,10 @@ mod common;
 
 use common::*;
 use credpool::costs::Costs;
+use credpool::future::BoxFuture;
 use credpool::model::{Outcome, RefreshFailure, TokenGrant};
 use credpool::secret::Secret;
-use credpool::store::{AccountStore, BoxFuture, StoreMode};
+use credpool::store::{AccountStore, StoreMode};
 use credpool::strategy::{AnyStrategy, CredentialManager, Request, StrategyName, StrategyOptions};
 use credpool::upstream::TokenEndpoint;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -4,10 +4,11 @@
 
 use credpool::clock::Clock;
 use credpool::costs::Costs;
+use credpool::future::BoxFuture;
 use credpool::model::{Account, AccountsFile, Policy, RefreshFailure, TokenGrant};
 use credpool::secret::Secret;
 use credpool::store::backend::MemoryBackend;
-use credpool::store::{self, BoxFuture, StoreMode};
+use credpool::store::{self, StoreMode};
 use credpool::strategy::{Env, StrategyOptions};
 use credpool::upstream::TokenEndpoint;
 use std::sync::Arc;

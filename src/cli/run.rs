@@ -186,7 +186,7 @@ fn check_selection(plans: &[crate::scenario::Plan], names: &[StrategyName], quie
 }
 
 fn unexpected_deadlocks(summary: &Summary, plans: &[crate::scenario::Plan]) -> Vec<String> {
-    use crate::scenario::metric::Metric;
+    use crate::metrics::expectation::Metric;
     let mut out = Vec::new();
     for (s, plan) in summary.scenarios.iter().zip(plans) {
         for r in &s.results {

@@ -18,9 +18,9 @@ use super::shared_pool::{
     SharedPool, SharedResult, WriteAnswer,
 };
 use crate::clock::Clock;
+use crate::future::BoxFuture;
 use crate::model::{AccountId, EpochMs};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -18,9 +18,9 @@ use super::shared_pool::{
     AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, SeedAccount, SeedAnswer, SharedAccount, SharedError,
     SharedPool, SharedResult, WriteAnswer,
 };
+use crate::future::BoxFuture;
 use crate::model::{AccountId, EpochMs};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Script, ScriptInvocation, Value};
 use std::time::Duration;

@@ -18,9 +18,9 @@
 //! ticket), so a caller does not retry it after an ambiguous error: at worst one ticket is lost,
 //! and that turn is one call shorter.
 
+use crate::future::BoxFuture;
 use crate::model::{AccountId, EpochMs};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use std::time::Duration;
 
 /// An account as the shared pool knows it, for seeding it from the system of record.

@@ -15,8 +15,9 @@
 //! Writes made by other code than the store (`as_shipped` replays the shipped proxy's own storage
 //! over the same file) are reported through [`AccountStore::acknowledge`] and counted alike.
 
+use crate::future::BoxFuture;
 use crate::model::{Account, AccountId, AccountsFile, Change};
-use crate::store::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
+use crate::store::{AccountStore, StoreError, StoreMode, StoreStats};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;

@@ -22,9 +22,9 @@
 //!   refresh window left (`max(refresh_margin, refresh_ahead)`: no strategy had a reason to).
 
 use crate::clock::Clock;
+use crate::future::BoxFuture;
 use crate::model::{Account, EpochMs, Policy, RefreshFailure, TokenGrant};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use crate::upstream::TokenEndpoint;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;

@@ -1,11 +1,11 @@
 //! The result of running one scenario with one strategy.
 
 use super::audit::Audit;
+use super::expectation::{Counts, ExpectationResult, Metric};
 use super::histogram::LatencyStats;
 use super::phase::Phase;
 use super::recorder::Recorder;
 use crate::analysis::Prediction;
-use crate::scenario::metric::{Counts, ExpectationResult, Metric};
 use crate::scenario::spec::Mode;
 use crate::store::StoreStats;
 use crate::strategy::{StrategyName, StrategyStats};

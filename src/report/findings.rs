@@ -18,7 +18,7 @@
 //! its tests ([`claims`]). A part whose scenarios were not run is left out rather than guessed.
 
 use super::summary::{ResultSummary, ScenarioSummary};
-use crate::scenario::metric::Check;
+use crate::metrics::expectation::Check;
 use serde::{Deserialize, Serialize};
 
 mod claims;

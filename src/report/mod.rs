@@ -35,7 +35,7 @@ use summary::ResultSummary;
 /// The value of a metric by name in a result summary (ms for latencies), for references and
 /// comparisons.
 pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
-    use crate::scenario::metric::{Counts, Metric};
+    use crate::metrics::expectation::{Counts, Metric};
     let m: Metric = metric.parse().ok()?;
     let counts = Counts {
         throughput_rps: r.throughput_rps,

@@ -6,6 +6,7 @@
 //! whenever a field changes meaning.
 
 use crate::analysis::Prediction;
+use crate::metrics::expectation::ExpectationResult;
 use crate::metrics::fairness::FairnessSummary;
 use crate::metrics::herd::HerdSummary;
 use crate::metrics::histogram::LatencyStats;
@@ -13,7 +14,6 @@ use crate::metrics::recorder::TimelinePoint;
 use crate::metrics::self_audit::SelfAudit;
 use crate::metrics::Phase;
 use crate::metrics::StrategyRun;
-use crate::scenario::metric::ExpectationResult;
 use crate::scenario::spec::ReferenceSpec;
 use crate::scenario::suite::ScenarioRun;
 use serde::{Deserialize, Serialize};

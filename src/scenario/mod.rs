@@ -2,7 +2,7 @@
 //!
 //! - [`spec`]: the file format, exactly (serde types).
 //! - [`plan`]: validation and the checked plan.
-//! - [`metric`]: metric names, expectations and their checks.
+//! - [`expect`]: an `[[expect]]` row: the strategies it covers, its metric and bound.
 //! - [`arrivals`]: when requests arrive and from whom.
 //! - [`runner`]: one scenario × one strategy, virtual or real.
 //! - [`http_load`]: the arrival process sent over HTTP to a server on loopback (open loop).
@@ -12,9 +12,9 @@
 //! - [`sweep`]: one scenario at several load levels (`[sweep]`, `credpool sweep`).
 
 pub mod arrivals;
+pub mod expect;
 pub mod http_load;
 pub mod jobs;
-pub mod metric;
 pub mod plan;
 pub mod repeat;
 pub mod runner;

@@ -4,10 +4,11 @@
 //! TOML types cannot express on their own are checked here: indices within the pool, known strategy
 //! names, load keys that fit the load model, expectation metrics that exist.
 
-use super::metric::{Check, Expectation, Metric, Target};
+use super::expect::{Expectation, Target};
 use super::spec::{Arrival, LoadModel, Mode, RateLimitBody, ReferenceSpec, ScenarioSpec, StageSpec};
 use crate::costs::Costs;
 use crate::input_error::{read_input, InputError};
+use crate::metrics::expectation::{Check, Metric};
 use crate::model::{Account, EpochMs, Policy};
 use crate::store::StoreMode;
 use crate::strategy::{StrategyName, StrategyOptions};

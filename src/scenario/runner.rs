@@ -11,12 +11,12 @@
 //! [`Recorder`]. A watchdog turns a hang into a reported deadlock.
 
 use super::arrivals::{model_of, user_of, Arrivals};
-use super::metric::ExpectationResult;
 use super::plan::{Plan, VIRTUAL_EPOCH_MS};
 use super::spec::{LoadModel, Mode};
 use crate::analysis::{fifo, littles_law};
 use crate::clock::{Clock, VIRTUAL_TIME_SCALE};
 use crate::metrics::audit::AuditedStore;
+use crate::metrics::expectation::ExpectationResult;
 use crate::metrics::herd::RefreshWatch;
 use crate::metrics::recorder::RequestRecord;
 use crate::metrics::served::ServedWatch;

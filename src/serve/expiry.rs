@@ -8,9 +8,9 @@
 //! because a lease resolved on the snapshot just before a refresh landed still holds the old one.
 
 use crate::clock::Clock;
+use crate::future::BoxFuture;
 use crate::model::{Account, EpochMs, RefreshFailure, TokenGrant};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use crate::upstream::TokenEndpoint;
 use parking_lot::Mutex;
 use std::sync::Arc;

@@ -9,8 +9,9 @@
 //! Refreshes that `lock_free` persists from tasks of its own are outside any watch; their
 //! failures are still counted and logged.
 
+use crate::future::BoxFuture;
 use crate::model::{AccountId, AccountsFile, Change};
-use crate::store::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
+use crate::store::{AccountStore, StoreError, StoreMode, StoreStats};
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

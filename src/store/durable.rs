@@ -16,8 +16,9 @@
 
 use super::backend::{AtomicWrite, Backend, CrossProcessGuard};
 use super::locked::{only_result, read_modify_write};
-use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
+use super::{AccountStore, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
+use crate::future::BoxFuture;
 use crate::model::{AccountId, AccountsFile, Change};
 use std::sync::Arc;
 

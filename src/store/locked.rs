@@ -7,8 +7,9 @@
 //! inside one process (two processes still lose updates). [`super::durable`] closes both.
 
 use super::backend::{AtomicWrite, Backend};
-use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
+use super::{AccountStore, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
+use crate::future::BoxFuture;
 use crate::model::{AccountId, AccountsFile, Change};
 use std::path::Path;
 use std::sync::Arc;

@@ -29,16 +29,12 @@ mod seq_window;
 mod tally;
 
 use crate::costs::Costs;
+use crate::future::BoxFuture;
 use crate::input_error::InputError;
 use crate::model::{AccountId, AccountsFile, Change};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
-
-/// A boxed future, so stores can be chosen at run time (`Arc<dyn AccountStore>`).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The four store modes, by the names scenario files and the CLI use.
 ///

@@ -27,8 +27,9 @@
 
 use super::backend::Backend;
 use super::locked::apply_change;
-use super::{AccountStore, BoxFuture, StoreError, StoreMode, StoreStats};
+use super::{AccountStore, StoreError, StoreMode, StoreStats};
 use crate::costs::{Costs, Step};
+use crate::future::BoxFuture;
 use crate::model::{AccountId, AccountsFile, Change};
 use std::path::Path;
 use std::sync::Arc;

@@ -14,9 +14,9 @@
 
 use super::faults::UpstreamModel;
 use super::{Api, TokenEndpoint};
+use crate::future::BoxFuture;
 use crate::model::{Outcome, RefreshFailure, TokenGrant};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

@@ -13,9 +13,9 @@ pub mod faults;
 pub mod http;
 pub mod simulated;
 
+use crate::future::BoxFuture;
 use crate::model::{Outcome, RefreshFailure, TokenGrant};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 
 /// The OAuth token endpoint (`grant_type=refresh_token`).
 pub trait TokenEndpoint: Send + Sync + 'static {

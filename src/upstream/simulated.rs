@@ -4,9 +4,9 @@
 use super::faults::UpstreamModel;
 use super::{Api, TokenEndpoint};
 use crate::clock::Clock;
+use crate::future::BoxFuture;
 use crate::model::{Outcome, RefreshFailure, TokenGrant};
 use crate::secret::Secret;
-use crate::store::BoxFuture;
 use std::sync::Arc;
 
 /// Simulated token endpoint and API.

@@ -8,10 +8,11 @@ pub mod redis_server;
 
 use credpool::clock::Clock;
 use credpool::costs::Costs;
+use credpool::future::BoxFuture;
 use credpool::model::{Account, AccountsFile, EpochMs, Policy, RefreshFailure, TokenGrant};
 use credpool::secret::Secret;
 use credpool::store::backend::MemoryBackend;
-use credpool::store::{self, BoxFuture, StoreMode};
+use credpool::store::{self, StoreMode};
 use credpool::strategy::{Env, StrategyOptions};
 use credpool::upstream::TokenEndpoint;
 use std::collections::HashSet;

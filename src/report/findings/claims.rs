@@ -16,8 +16,8 @@
 //! all run is left out. docs/as-shipped.md states the same rules.
 
 use super::{result, scenario, value, Claim, SHIPPED};
+use crate::metrics::expectation::Check;
 use crate::report::summary::ScenarioSummary;
-use crate::scenario::metric::Check;
 
 /// How far from the analysis' "~X" a figure may be and still be X (the tolerance the calibrated
 /// `real-*` scenarios give their model, too).

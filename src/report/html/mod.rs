@@ -533,7 +533,7 @@ fn scenario_charts(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
 /// A value of `metric` for people: a duration for latency metrics, a number otherwise.
 fn metric_value(metric: &str, v: f64) -> String {
     let latency = metric
-        .parse::<crate::scenario::metric::Metric>()
+        .parse::<crate::metrics::expectation::Metric>()
         .is_ok_and(|m| m.is_latency());
     if latency {
         format::duration4(v)
@@ -579,7 +579,7 @@ fn scenario_tables(out: &mut String, s: &ScenarioSummary, palette: &Palette) {
         }
         out.push_str("</tbody></table></div>\n");
     }
-    let expectations: Vec<(&ResultSummary, &crate::scenario::metric::ExpectationResult)> = s
+    let expectations: Vec<(&ResultSummary, &crate::metrics::expectation::ExpectationResult)> = s
         .results
         .iter()
         .flat_map(|r| r.expectations.iter().map(move |e| (r, e)))

@@ -6,8 +6,8 @@
 use super::replicas::replica;
 use super::ticket_core::Resolved;
 use super::LockFree;
+use crate::future::BoxFuture;
 use crate::model::Outcome;
-use crate::store::BoxFuture;
 use crate::strategy::lease::{AcquireError, AcquireTiming, Lease, Request};
 use std::future::Future;
 use std::pin::Pin;

@@ -1,8 +1,10 @@
-//! Metric names as scenario files write them in `[[expect]]` and `[[reference]]`, and checking a
-//! run against an expectation.
+//! What a run's figures are called and how they are bounded: the metric names scenario files and
+//! reports write (`latency.p99`, `lost_updates`...), the counts of a run they read, the bounds an
+//! `[[expect]]` puts on them ([`Check`]) and an expectation's result. The vocabulary of
+//! measurement, below its three users: the scenario runner checks runs against it, a run's
+//! figures are read through it, and reports name and look up figures by it.
 
 use crate::metrics::Phase;
-use crate::strategy::StrategyName;
 use serde::Serialize;
 use std::str::FromStr;
 
@@ -236,53 +238,6 @@ fn short(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The strategies an `[[expect]]` applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `"all"`: every strategy, `as_shipped` included.
-    All,
-    /// `"credpool"`: credpool's strategies, i.e. every strategy but `as_shipped`, the replica of
-    /// the shipped proxy's defects (for bounds that replica is known to break).
-    Credpool,
-    /// One strategy by name.
-    One(StrategyName),
-}
-
-impl Target {
-    pub fn covers(self, s: StrategyName) -> bool {
-        match self {
-            Target::All => true,
-            Target::Credpool => s != StrategyName::AsShipped,
-            Target::One(one) => one == s,
-        }
-    }
-}
-
-impl FromStr for Target {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "all" => Ok(Target::All),
-            "credpool" => Ok(Target::Credpool),
-            name => name
-                .parse()
-                .map(Target::One)
-                .map_err(|e| format!("{e}, or \"all\", or \"credpool\" (every strategy but as_shipped)")),
-        }
-    }
-}
-
-/// One `[[expect]]`, validated.
-#[derive(Clone, Debug)]
-pub struct Expectation {
-    pub strategy: Target,
-    pub metric: Metric,
-    pub check: Check,
-    /// `None`: checked in both modes.
-    pub mode: Option<crate::scenario::spec::Mode>,
-    pub note: String,
-}
-
 /// An expectation checked against one run.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ExpectationResult {
@@ -312,16 +267,6 @@ mod tests {
             assert_eq!(m.name(), name);
         }
         assert!("latency.p42".parse::<Metric>().unwrap_err().contains("expected one of"));
-    }
-
-    #[test]
-    fn expectation_targets() {
-        let credpool: Target = "credpool".parse().unwrap();
-        assert!(credpool.covers(StrategyName::LockFree));
-        assert!(!credpool.covers(StrategyName::AsShipped));
-        assert!("all".parse::<Target>().unwrap().covers(StrategyName::AsShipped));
-        assert_eq!("rwlock".parse::<Target>().unwrap(), Target::One(StrategyName::Rwlock));
-        assert!("spin".parse::<Target>().unwrap_err().contains("\"credpool\""));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!
 //! - [`model`]: the pure domain (accounts, policy, pool state transitions). No locks, no I/O.
 //! - [`sync`]: the one place that names thread primitives (std/parking_lot, or loom's).
+//! - [`future`]: the boxed future of every `dyn` async trait (stores, token endpoints, shared
+//!   pools), below every layer that names it.
 //! - [`store`]: `accounts.toml` persistence in four modes (naive, locked, durable, group_commit).
 //! - [`strategy`]: how concurrent requests share the pool: one file per strategy, one trait.
 //! - [`upstream`]: the token endpoint and API, simulated in virtual time or served over HTTP.
@@ -25,8 +27,7 @@
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
 //! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
-//! modelled step where it happens), [`future`] (the boxed future of every `dyn` async trait),
-//! [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
+//! modelled step where it happens), [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
 
 pub mod analysis;
 pub mod cli;

@@ -78,6 +78,8 @@ impl StrategyRun {
             requests: r.requests,
             deadlocked: self.deadlock.is_some(),
             file_unreadable: !self.audit.file_readable,
+            longest_ban_hours: self.audit.longest_ban_hours(),
+            usage_unflushed: self.stats.usage_unflushed,
         };
         metric.value(&self.latency(), |p| self.phase(p), &counts)
     }

@@ -19,6 +19,9 @@ pub enum Outcome {
         reset_at: Option<EpochMs>,
         /// `retryDelay`-style relative delay, ms.
         retry_delay_ms: Option<i64>,
+        /// `quotaResetDelay` as the body wrote it, when it had one: credpool reads it into
+        /// `retry_delay_ms`; `as_shipped` reads it again with the shipped proxy's parser.
+        quota_reset_delay: Option<String>,
     },
     /// Any other HTTP status: 401, 403, 404, 5xx.
     Status(u16),

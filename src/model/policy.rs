@@ -153,6 +153,7 @@ impl Policy {
             Outcome::RateLimited {
                 reset_at,
                 retry_delay_ms,
+                ..
             } => Change::Error {
                 code: 429,
                 ban: self
@@ -222,6 +223,7 @@ mod tests {
             &Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         );
         assert_eq!(

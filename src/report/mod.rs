@@ -50,6 +50,8 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         requests: r.requests,
         deadlocked: r.deadlock.is_some(),
         file_unreadable: !r.file_readable,
+        longest_ban_hours: r.longest_ban_hours,
+        usage_unflushed: r.usage_unflushed,
     };
     Some(m.value(
         &r.latency_ms,

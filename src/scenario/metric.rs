@@ -68,6 +68,11 @@ pub struct Counts {
     pub requests: u64,
     pub deadlocked: bool,
     pub file_unreadable: bool,
+    /// The longest series ban left in the final file, hours past the run's end.
+    pub longest_ban_hours: f64,
+    /// Usage-counter increments held in memory only at the run's end (`as_shipped`'s
+    /// once-a-minute flush): what a crash then loses.
+    pub usage_unflushed: u64,
 }
 
 /// A measurable quantity of a strategy's run.
@@ -89,6 +94,8 @@ pub enum Metric {
     Requests,
     Deadlocks,
     FileUnreadable,
+    LongestBanHours,
+    UsageUnflushed,
 }
 
 impl Metric {
@@ -114,12 +121,14 @@ impl Metric {
             Metric::Requests => c.requests as f64,
             Metric::Deadlocks => f64::from(u8::from(c.deadlocked)),
             Metric::FileUnreadable => f64::from(u8::from(c.file_unreadable)),
+            Metric::LongestBanHours => c.longest_ban_hours,
+            Metric::UsageUnflushed => c.usage_unflushed as f64,
         }
     }
 }
 
 /// Every metric name, for error messages and docs/scenarios.md.
-pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable";
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, longest_ban_hours, usage_unflushed";
 
 impl Metric {
     /// Whether values are durations in ms (bounds must then be written as durations).
@@ -149,6 +158,8 @@ impl Metric {
             Metric::Requests => "requests".into(),
             Metric::Deadlocks => "deadlocks".into(),
             Metric::FileUnreadable => "file_unreadable".into(),
+            Metric::LongestBanHours => "longest_ban_hours".into(),
+            Metric::UsageUnflushed => "usage_unflushed".into(),
         }
     }
 }
@@ -180,6 +191,8 @@ impl FromStr for Metric {
             "requests" => Metric::Requests,
             "deadlocks" => Metric::Deadlocks,
             "file_unreadable" => Metric::FileUnreadable,
+            "longest_ban_hours" => Metric::LongestBanHours,
+            "usage_unflushed" => Metric::UsageUnflushed,
             _ => return Err(unknown()),
         })
     }

@@ -324,6 +324,9 @@ pub enum RateLimitBody {
     ErrorInfo,
     /// Both details.
     Both,
+    /// `google.rpc.ErrorInfo` with `quotaResetDelay` only (no `quotaResetTimeStamp`): the body
+    /// the shipped proxy's delay parser misreads (`defect-429-delay-misread`).
+    QuotaResetDelay,
     /// No retry information: the client's default ban applies.
     Neither,
 }

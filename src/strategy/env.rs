@@ -93,6 +93,7 @@ impl Counters {
             degraded_acquisitions: self.degraded_acquisitions.load(Ordering::Relaxed),
             stale_commits: self.stale_commits.load(Ordering::Relaxed),
             reseeds: self.reseeds.load(Ordering::Relaxed),
+            usage_unflushed: 0,
         }
     }
 }
@@ -120,6 +121,10 @@ pub struct StrategyStats {
     pub stale_commits: u64,
     #[serde(default)]
     pub reseeds: u64,
+    /// `as_shipped` only (zero elsewhere: credpool's strategies write a call's count with the
+    /// call): usage-counter increments held in memory, not yet flushed, when the stats were read.
+    #[serde(default)]
+    pub usage_unflushed: u64,
 }
 
 impl Env {

@@ -134,7 +134,8 @@ impl Env {
     }
 
     /// Calls the token endpoint for credential `index` and turns the answer into the change the
-    /// policy makes (a new token, or disabled). Counts the refresh and, on failure, the disable.
+    /// policy makes (a new token, a backed-off ban, or disabled). Counts the refresh, a failure by
+    /// kind, and a disable.
     /// `attempt` is this credential's refresh number, which keys the upstream's fault draws.
     pub async fn refresh(
         &self,
@@ -153,9 +154,12 @@ impl Env {
                 F::Server(_) => &counters.refresh_server_errors,
                 F::Timeout | F::Network(_) => &counters.refresh_timeouts,
             });
+        }
+        let change = self.policy.refresh_change(self.clock.now_ms(), &result);
+        if change.disables() {
             Counters::bump(&counters.disables);
         }
-        self.policy.refresh_change(self.clock.now_ms(), &result)
+        change
     }
 
     /// Persists `change` to account `id` through the store, counting a failure instead of

@@ -344,6 +344,11 @@ impl AsShipped {
             .refresh(&self.counters, index, self.attempts.next(index), refresh_token)
             .await;
         if !matches!(change, Change::Refreshed { .. }) {
+            // The shipped code disables on every failure: it has no backed-off ban, whatever the
+            // scenario's policy offers credpool's strategies.
+            if !change.disables() {
+                Counters::bump(&self.counters.disables);
+            }
             return false;
         }
         self.pool.lock().apply(index, &change);

@@ -21,9 +21,11 @@
 //!    read the account's state *outside* the storage lock and write the whole record back *under*
 //!    it (the stale-read lost update; the call count, credpool's `total_calls`, travels in the
 //!    same record, which is what the audit counts lost updates by); `record_successful_call`
-//!    counts the call in the usage counters, in memory, flushed once a minute ([`usage`]); a 429 then bans the model series through `_set_series_ban`: load the
-//!    file, set the ban, and save it with **no lock** through the shared temp name; an auto-ban
-//!    code disables the account (`disable_credential`: state read, locked write, rediscovery).
+//!    counts the call in the usage counters, in memory, flushed once a minute (`usage.rs`); a 429
+//!    (its body's delay read by the shipped parser, [`retry_delay`]) then bans the model series
+//!    through `_set_series_ban`: load the file, set the ban, and save it with **no lock** through
+//!    the shared temp name; an auto-ban code disables the account (`disable_credential`: state
+//!    read, locked write, rediscovery).
 //!
 //! **Defects replayed**, each measurable in a run:
 //! - the stale-read lost update (the audit's `lost_updates`, `resurrected`);
@@ -36,16 +38,18 @@
 //! - the HTTP client built synchronously on every refresh: 31 ms during which the whole process
 //!   stands still ([`crate::costs::Step::EventLoopStall`] on the event loop);
 //! - an expired series ban cleared in the file but never in memory: a whole-file write on every
-//!   request after it ([`expired_ban`]; `store_writes`, which counts this replica's writes too);
-//! - usage counters flushed once a minute: a crash loses up to a minute of them ([`usage`];
+//!   request after it (`expired_ban.rs`; `store_writes`, which counts this replica's writes too);
+//! - usage counters flushed once a minute: a crash loses up to a minute of them (`usage.rs`;
 //!   `usage_unflushed`, the increments not on disk at the run's end);
 //! - `quotaResetDelay` read by patterns that take `479.417207ms` for 417,207 minutes when the 429
 //!   body has no reset timestamp: a ban of about 580 days (twice the misread delay) instead of
 //!   about a second ([`retry_delay`]; `longest_ban_hours`).
 //!
 //! **Not replayed:** the stale "current account" pointer kept after a disable (a disabled account
-//! at the cursor is skipped, as if rediscovery had removed it). With `record_outcomes = false` (scenarios that time `get_valid_credential` alone) the router's
-//! success/error state writes are skipped; bans and disables still happen.
+//! at the cursor is skipped, as if rediscovery had removed it). With `record_outcomes = false`
+//! (scenarios that time `get_valid_credential` alone) the router's success/error state writes are
+//! skipped; bans and disables still happen. Nor the backed-off refresh ban credpool's policy
+//! offers (`pool.refresh_backoff`): the shipped code disables on every failed refresh.
 //!
 //! **Trades away:** everything credpool's own strategies keep. It is a specimen, not a design; it
 //! is outside the strategy contract suite and has its own tests (`tests/as_shipped.rs`).

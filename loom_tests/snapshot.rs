@@ -63,6 +63,7 @@ fn lock_free_snapshots_are_never_torn_and_publications_are_not_lost() {
             &Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         );
         let refresher = {

@@ -386,6 +386,7 @@ async fn two_processes_on_the_429_path_break_the_pool() {
     let limited = |_, _| Outcome::RateLimited {
         reset_at: None,
         retry_delay_ms: None,
+        quota_reset_delay: None,
     };
     for offset_us in [0, 250, 500, 1000, 2000] {
         let (_dir, path) = file_with(&accounts);
@@ -434,4 +435,69 @@ fn findings_are_computed_from_the_run() {
     let claim = f.analysis.iter().find(|c| c.claim.contains("no data loss")).unwrap();
     assert!(claim.evidence.starts_with("99 of 100"), "{}", claim.evidence);
     assert!(findings::markdown(&f).contains("| real-error-reports-locked | lost_updates | 99 | 0 | 99 |"));
+}
+
+#[test]
+fn after_a_ban_expires_every_request_rewrites_the_file() {
+    // The same workload at two lengths: the shipped replica's writes grow with the requests
+    // served after the ban expired (one each); credpool's strategies write nothing for it.
+    let short = shipped("defect-expired-ban-rewrites.toml");
+    let mut long = short.clone();
+    long.load.requests += 100;
+    let (a, b) = (
+        run(&short, StrategyName::AsShipped),
+        run(&long, StrategyName::AsShipped),
+    );
+    assert!(a.recorder.status_429 >= 1, "the ban happened");
+    assert_eq!(b.store.writes - a.store.writes, 100, "one write per extra request");
+    assert!(a.store.writes >= 150, "{} writes", a.store.writes);
+    for s in CREDPOOL {
+        let r = run(&long, s);
+        assert!(r.recorder.status_429 >= 1, "{s}");
+        assert_eq!(r.store.writes, 0, "{s}");
+    }
+}
+
+#[test]
+fn usage_counts_since_the_last_flush_are_lost_at_a_crash() {
+    let plan = shipped("defect-usage-flush-lost.toml");
+    let r = run(&plan, StrategyName::AsShipped);
+    // 2 calls a second: at most a minute of them held back, and some (the run ends 30 s after a
+    // flush).
+    assert!(
+        (1..=120).contains(&r.stats.usage_unflushed),
+        "{}",
+        r.stats.usage_unflushed
+    );
+    // A run shorter than a minute never flushes: every call is in memory only.
+    let mut short = plan.clone();
+    short.load.requests = 100;
+    let r = run(&short, StrategyName::AsShipped);
+    assert_eq!(r.stats.usage_unflushed, 100);
+    for s in CREDPOOL {
+        let r = run(&plan, s);
+        assert_eq!(r.stats.usage_unflushed, 0, "{s}");
+        assert_eq!((r.audit.acknowledged, r.audit.lost_updates), (300, 0), "{s}");
+    }
+}
+
+#[test]
+fn a_sub_second_quota_reset_delay_bans_for_about_580_days() {
+    let plan = shipped("defect-429-delay-misread.toml");
+    let r = run(&plan, StrategyName::AsShipped);
+    let days = r.audit.longest_ban_hours() / 24.0;
+    assert!((579.0..580.0).contains(&days), "{days} days");
+    for s in CREDPOOL {
+        let r = run(&plan, s);
+        assert_eq!(r.recorder.status_429, 1, "{s}");
+        assert_eq!(r.audit.longest_ban_ms, 0, "{s}: a 960 ms ban is over");
+    }
+    // With a reset timestamp in the body the shipped handler never reads the delay: the policy's
+    // one-hour minimum (less the run's 10 s), as for credpool.
+    let mut stamped = plan.clone();
+    stamped.upstream.wire.rate_limit_body = Some(credpool::upstream::faults::RateLimitBody::ErrorInfo);
+    for s in [StrategyName::AsShipped, StrategyName::GlobalMutex] {
+        let hours = run(&stamped, s).audit.longest_ban_hours();
+        assert!((0.99..1.0).contains(&hours), "{s}: {hours} h");
+    }
 }

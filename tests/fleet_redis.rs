@@ -385,6 +385,7 @@ async fn a_ban_keeps_the_later_deadline_and_every_instance_skips_it() {
             Outcome::RateLimited {
                 reset_at: Some(reset),
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         )
         .await
@@ -629,6 +630,7 @@ async fn a_restart_with_nothing_on_disk_loses_no_account_and_relearns_bans() {
             Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         )
         .await
@@ -698,6 +700,7 @@ async fn a_deleted_account_is_not_resurrected() {
             Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         )
         .await
@@ -737,6 +740,7 @@ async fn degraded_mode_is_entered_when_redis_dies_and_left_when_it_returns() {
         Outcome::RateLimited {
             reset_at: None,
             retry_delay_ms: None,
+            quota_reset_delay: None,
         },
     )
     .await
@@ -796,6 +800,7 @@ async fn a_redis_that_stops_answering_is_an_outage_until_it_answers_again() {
         Outcome::RateLimited {
             reset_at: None,
             retry_delay_ms: None,
+            quota_reset_delay: None,
         },
     )
     .await

@@ -215,10 +215,11 @@ async fn token_endpoint_refuses_bad_forms_and_unknown_grants() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_four_429_bodies_parse_to_their_delays() {
+async fn the_429_bodies_parse_to_their_delays() {
     let policy = Policy::default();
     for (variant, want_delay, want_reset) in [
         ("retry_info", Some(480), false),
+        ("quota_reset_delay", Some(480), false),
         ("error_info", Some(480), true),
         ("both", Some(480), true),
         ("neither", None, false),
@@ -244,6 +245,7 @@ async fn the_four_429_bodies_parse_to_their_delays() {
         let Outcome::RateLimited {
             reset_at,
             retry_delay_ms,
+            ..
         } = parse_error_body(&body).into_outcome()
         else {
             panic!("not a 429 outcome")
@@ -260,7 +262,7 @@ async fn the_four_429_bodies_parse_to_their_delays() {
         }
         let ban = policy.ban_until(now, reset_at, retry_delay_ms) - now;
         let want_ban = match variant {
-            "retry_info" => 960,
+            "retry_info" | "quota_reset_delay" => 960,
             "neither" => policy.default_ban_ms,
             // A reset instant: max(2 × (reset − now), 1 h).
             _ => policy.min_ban_ms,

@@ -158,6 +158,63 @@ fn refreshing_ahead_of_expiry_dodges_the_outage() {
 }
 
 #[test]
+fn with_a_refresh_backoff_the_outage_bans_for_a_while_and_the_pool_comes_back() {
+    // The policy option the proxy lacks: a 503 bans the credential for 1 s, then 2 s, ... and its
+    // refresh is tried again; credential 3's revoked refresh token (`invalid_grant`) still
+    // disables it for good. Failures at ~2.1 s (inside the outage), again at ~3.1 s, then a 2 s
+    // ban: by ~5.3 s every other credential has a new token.
+    let plan = scenario(
+        "expire_all_at = \"2s\"\nrefresh_ahead = \"0s\"\nfailing_refresh = [3]\nrefresh_backoff = \"1s\"",
+        OUTAGE,
+    );
+    for run in every_strategy(&plan) {
+        let (s, st) = (run.strategy, run.stats);
+        assert_eq!((st.refresh_invalid_grants, st.disables), (1, 1), "{s}: {st:?}");
+        assert_eq!(run.audit.disabled_on_disk, 1, "{s}");
+        assert!(st.refresh_server_errors >= 3, "{s}: the outage was met: {st:?}");
+        assert!(
+            st.refreshes >= st.refresh_failures + 3,
+            "{s}: three credentials refreshed: {st:?}"
+        );
+        let late: Vec<_> = run
+            .recorder
+            .timeline
+            .iter()
+            .filter(|p| p.arrival_ms > 6_000.0)
+            .collect();
+        assert!(late.len() > 50, "{s}: {}", late.len());
+        assert!(
+            late.iter().all(|p| p.ok),
+            "{s}: a request after the outage and its bans failed"
+        );
+    }
+}
+
+#[test]
+fn refresh_backoff_keys_are_checked() {
+    // Each error names the key's line (the pool's keys start on line 4).
+    let bad = |pool: &str, want: &str, line: u32| {
+        let text = format!("name = \"x\"\n[pool]\ncredentials = 1\n{pool}\n[load]\nmodel = \"burst\"\nrequests = 1\n");
+        let e = plan::parse(Path::new("x.toml"), &text).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(&format!("x.toml:{line}:")), "{e}");
+    };
+    bad("refresh_backoff = \"0s\"", "at least 1ms", 4);
+    bad("refresh_backoff_max = \"1m\"", "without `pool.refresh_backoff`", 4);
+    bad(
+        "refresh_backoff = \"2s\"\nrefresh_backoff_max = \"1s\"",
+        "shorter than",
+        5,
+    );
+    let ok = plan::parse(
+        Path::new("x.toml"),
+        "name = \"x\"\n[pool]\ncredentials = 1\nrefresh_backoff = \"2s\"\n[load]\nmodel = \"burst\"\nrequests = 1\n",
+    )
+    .unwrap();
+    let b = ok.policy.refresh_backoff.unwrap();
+    assert_eq!((b.first_ms, b.max_ms), (2_000, 600_000));
+}
+
+#[test]
 fn a_429_storm_bans_and_serving_resumes_when_the_bans_expire() {
     // Half of all answers are 429 from 1 s to 3 s; each says "retry in 1 s", so a ban lasts 2 s.
     let plan = scenario(

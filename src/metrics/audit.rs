@@ -45,6 +45,16 @@ pub struct Audit {
     /// Accounts the final file shows disabled.
     #[serde(default)]
     pub disabled_on_disk: u64,
+    /// The longest series ban the final file holds, ms past the run's end (0: none left).
+    #[serde(default)]
+    pub longest_ban_ms: i64,
+}
+
+impl Audit {
+    /// [`Audit::longest_ban_ms`] in hours.
+    pub fn longest_ban_hours(&self) -> f64 {
+        self.longest_ban_ms as f64 / 3_600_000.0
+    }
 }
 
 #[derive(Default)]
@@ -87,6 +97,9 @@ impl Acks {
 pub struct AuditedStore {
     inner: Arc<dyn AccountStore>,
     acks: crate::sync::Mutex<Acks>,
+    /// Whole-file writes made by other code than the store ([`AccountStore::note_write`]),
+    /// added to the inner store's `writes` so the figure counts every write the file saw.
+    foreign_writes: std::sync::atomic::AtomicU64,
 }
 
 impl AuditedStore {
@@ -94,6 +107,7 @@ impl AuditedStore {
         AuditedStore {
             inner,
             acks: crate::sync::Mutex::new(Acks::default()),
+            foreign_writes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -114,8 +128,9 @@ impl AuditedStore {
     }
 
     /// Compares the acknowledged updates with the final file `text` (None: missing). `initial`
-    /// is the pool as it was written at the start.
-    pub fn audit(&self, initial: &[Account], text: Option<&str>) -> Audit {
+    /// is the pool as it was written at the start; `end` is the run's last instant (epoch ms),
+    /// which bans left in the file are measured from.
+    pub fn audit(&self, initial: &[Account], text: Option<&str>, end: crate::model::EpochMs) -> Audit {
         let acks = self.acks.lock();
         let acknowledged: u64 = acks.calls.values().sum();
         let parsed = text.and_then(|t| AccountsFile::parse(Path::new("audit"), t).ok());
@@ -129,6 +144,7 @@ impl AuditedStore {
                 file_readable: false,
                 file_empty: true,
                 disabled_on_disk: 0,
+                longest_ban_ms: 0,
             };
         };
         let mut persisted = 0;
@@ -162,6 +178,13 @@ impl AuditedStore {
             file_readable: true,
             file_empty: file.accounts.is_empty(),
             disabled_on_disk: file.accounts.iter().filter(|a| a.disabled).count() as u64,
+            longest_ban_ms: file
+                .accounts
+                .iter()
+                .flat_map(|a| a.bans.iter().filter_map(|(_, until)| *until))
+                .map(|until| (until - end).max(0))
+                .max()
+                .unwrap_or(0),
         }
     }
 }
@@ -187,7 +210,9 @@ impl AccountStore for AuditedStore {
     }
 
     fn stats(&self) -> StoreStats {
-        self.inner.stats()
+        let mut stats = self.inner.stats();
+        stats.writes += self.foreign_writes.load(std::sync::atomic::Ordering::Relaxed);
+        stats
     }
 
     fn backend(&self) -> Option<Arc<dyn crate::store::backend::Backend>> {
@@ -196,5 +221,9 @@ impl AccountStore for AuditedStore {
 
     fn acknowledge(&self, id: &AccountId, change: &Change) {
         self.acks.lock().record(id, change);
+    }
+
+    fn note_write(&self) {
+        self.foreign_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

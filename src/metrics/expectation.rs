@@ -72,6 +72,11 @@ pub struct Counts {
     pub file_unreadable: bool,
     pub served_disabled: u64,
     pub rotation_skips: u64,
+    /// The longest series ban left in the final file, hours past the run's end.
+    pub longest_ban_hours: f64,
+    /// Usage-counter increments held in memory only at the run's end (`as_shipped`'s
+    /// once-a-minute flush): what a crash then loses.
+    pub usage_unflushed: u64,
 }
 
 /// A measurable quantity of a strategy's run.
@@ -97,6 +102,8 @@ pub enum Metric {
     ServedDisabled,
     /// Accounts a rotation passed over (`metrics::served`).
     RotationSkips,
+    LongestBanHours,
+    UsageUnflushed,
 }
 
 impl Metric {
@@ -124,12 +131,14 @@ impl Metric {
             Metric::FileUnreadable => f64::from(u8::from(c.file_unreadable)),
             Metric::ServedDisabled => c.served_disabled as f64,
             Metric::RotationSkips => c.rotation_skips as f64,
+            Metric::LongestBanHours => c.longest_ban_hours,
+            Metric::UsageUnflushed => c.usage_unflushed as f64,
         }
     }
 }
 
 /// Every metric name, for error messages and docs/scenarios.md.
-pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips";
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips, longest_ban_hours, usage_unflushed";
 
 impl Metric {
     /// Whether values are durations in ms (bounds must then be written as durations).
@@ -161,6 +170,8 @@ impl Metric {
             Metric::FileUnreadable => "file_unreadable".into(),
             Metric::ServedDisabled => "served_disabled".into(),
             Metric::RotationSkips => "rotation_skips".into(),
+            Metric::LongestBanHours => "longest_ban_hours".into(),
+            Metric::UsageUnflushed => "usage_unflushed".into(),
         }
     }
 }
@@ -194,6 +205,8 @@ impl FromStr for Metric {
             "file_unreadable" => Metric::FileUnreadable,
             "served_disabled" => Metric::ServedDisabled,
             "rotation_skips" => Metric::RotationSkips,
+            "longest_ban_hours" => Metric::LongestBanHours,
+            "usage_unflushed" => Metric::UsageUnflushed,
             _ => return Err(unknown()),
         })
     }

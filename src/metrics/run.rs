@@ -82,6 +82,8 @@ impl StrategyRun {
             file_unreadable: !self.audit.file_readable,
             served_disabled: self.served.served_disabled,
             rotation_skips: self.served.rotation_skips,
+            longest_ban_hours: self.audit.longest_ban_hours(),
+            usage_unflushed: self.stats.usage_unflushed,
         };
         metric.value(&self.latency(), |p| self.phase(p), &counts)
     }

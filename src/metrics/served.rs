@@ -167,6 +167,7 @@ mod tests {
         let limited = Outcome::RateLimited {
             reset_at: None,
             retry_delay_ms: None,
+            quota_reset_delay: None,
         };
         w.answered(3, MODEL, &limited, 0);
         w.acquired(2, &a[2].id, MODEL, m, true, 0);

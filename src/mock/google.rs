@@ -78,7 +78,8 @@ pub fn invalid_argument(message: &str) -> Bytes {
 }
 
 /// The 429 body in `variant`: `retryDelay` (`RetryInfo`), `quotaResetDelay` and
-/// `quotaResetTimeStamp` (`ErrorInfo` metadata, the reset `now_ms + delay`), both, or neither.
+/// `quotaResetTimeStamp` (`ErrorInfo` metadata, the reset `now_ms + delay`), both, neither, or
+/// `quotaResetDelay` alone.
 pub fn rate_limited(variant: RateLimitBody, delay: Duration, now_ms: EpochMs, model: &str) -> Bytes {
     let retry_info = json!({"@type": RETRY_INFO, "retryDelay": proto_duration(delay)});
     let error_info = json!({
@@ -91,8 +92,15 @@ pub fn rate_limited(variant: RateLimitBody, delay: Duration, now_ms: EpochMs, mo
             "quotaResetTimeStamp": to_rfc3339(now_ms + delay.as_millis() as i64),
         }
     });
+    let delay_only = json!({
+        "@type": ERROR_INFO,
+        "reason": "RATE_LIMIT_EXCEEDED",
+        "domain": "cloudcode-pa.googleapis.com",
+        "metadata": {"model": model, "quotaResetDelay": go_duration(delay)}
+    });
     let details = match variant {
         RateLimitBody::RetryInfo => Some(json!([retry_info])),
+        RateLimitBody::QuotaResetDelay => Some(json!([delay_only])),
         RateLimitBody::ErrorInfo => Some(json!([error_info])),
         RateLimitBody::Both => Some(json!([error_info, retry_info])),
         RateLimitBody::Neither => None,

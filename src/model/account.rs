@@ -61,6 +61,12 @@ pub struct Account {
     pub bans: Vec<(String, Option<EpochMs>)>,
     /// Requests completed on this account. The consistency audit counts lost updates with it.
     pub total_calls: u64,
+    /// The policy's backed-off ban after a refresh failed with a 5xx or a timeout (see
+    /// [`super::RefreshBackoff`]): the account is skipped until then, and its refresh is tried
+    /// again after. In memory only (not a key of the file): a restart retries at once.
+    pub refresh_backoff_until: Option<EpochMs>,
+    /// Refreshes failed in a row with a 5xx or a timeout, which the backoff doubles by.
+    pub refresh_failures: u32,
 }
 
 impl Account {
@@ -95,6 +101,11 @@ impl Account {
         self.bans
             .iter()
             .any(|(s, until)| s == series && until.is_some_and(|u| now < u))
+    }
+
+    /// Whether a backed-off refresh failure keeps this account out of selection at `now`.
+    pub fn backing_off(&self, now: EpochMs) -> bool {
+        self.refresh_backoff_until.is_some_and(|until| now < until)
     }
 
     pub fn ban_until(&self, series: &str) -> Option<EpochMs> {

@@ -231,6 +231,8 @@ fn parse_account(path: &Path, text: &str, index: usize, t: &Table) -> Result<Acc
         last_success: string("last_success")?,
         bans,
         total_calls: integer("total_calls", 0, i64::MAX)?.unwrap_or(0) as u64,
+        // In memory only: not keys of the file.
+        ..Account::default()
     })
 }
 

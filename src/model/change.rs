@@ -19,6 +19,9 @@ pub enum Outcome {
         reset_at: Option<EpochMs>,
         /// `retryDelay`-style relative delay, ms.
         retry_delay_ms: Option<i64>,
+        /// `quotaResetDelay` as the body wrote it, when it had one: credpool reads it into
+        /// `retry_delay_ms`; `as_shipped` reads it again with the shipped proxy's parser.
+        quota_reset_delay: Option<String>,
     },
     /// Any other HTTP status: 401, 403, 404, 5xx.
     Status(u16),
@@ -71,6 +74,10 @@ pub enum Change {
     Refreshed { grant: TokenGrant, at: EpochMs },
     /// Disabled by a failed refresh or by an operator.
     Disabled,
+    /// A refresh failed with a 5xx or a timeout and the policy backs off instead of disabling
+    /// ([`super::RefreshBackoff`]): skipped for `first_ms` doubled per failure in a row, at most
+    /// `max_ms`, from `at`.
+    RefreshBackedOff { at: EpochMs, first_ms: i64, max_ms: i64 },
     /// Re-enabled by an operator.
     Enabled,
 }
@@ -92,7 +99,7 @@ impl Change {
         match self {
             Change::Success { .. } => false,
             Change::Error { ban, disable, .. } => ban.is_some() || *disable,
-            Change::Refreshed { .. } | Change::Disabled | Change::Enabled => true,
+            Change::Refreshed { .. } | Change::Disabled | Change::Enabled | Change::RefreshBackedOff { .. } => true,
         }
     }
 }
@@ -122,6 +129,14 @@ impl Account {
                 self.access_token = grant.access_token.clone();
                 self.expires_in = Some(grant.expires_in);
                 self.timestamp = Some(*at);
+                self.refresh_backoff_until = None;
+                self.refresh_failures = 0;
+            }
+            Change::RefreshBackedOff { at, first_ms, max_ms } => {
+                let doubling = self.refresh_failures.min(32);
+                let span = first_ms.saturating_mul(1_i64 << doubling).min(*max_ms);
+                self.refresh_failures = self.refresh_failures.saturating_add(1);
+                self.refresh_backoff_until = Some(at.saturating_add(span));
             }
             Change::Disabled => self.disabled = true,
             Change::Enabled => self.disabled = false,

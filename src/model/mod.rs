@@ -25,7 +25,7 @@ pub mod time;
 pub use account::{Account, AccountId};
 pub use accounts_file::AccountsFile;
 pub use change::{Change, Outcome, RefreshFailure, TokenGrant};
-pub use policy::{Policy, RefreshDue};
+pub use policy::{Policy, RefreshBackoff, RefreshDue};
 pub use pool::{PoolState, Selection};
 pub use rate_limit::{parse_error_body, RetryHint};
 pub use time::EpochMs;

@@ -68,6 +68,16 @@ pub enum RefreshDue {
     Now,
 }
 
+/// The backed-off ban the proxy lacks: a refresh that fails with a 5xx or a timeout (the token
+/// endpoint's outage, not the credential's fault) keeps the account out for `first_ms`, doubled
+/// for each further failure in a row, at most `max_ms`, then its refresh is tried again.
+/// `invalid_grant` (and a missing refresh token) still disables for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshBackoff {
+    pub first_ms: i64,
+    pub max_ms: i64,
+}
+
 /// The pool's rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -85,6 +95,8 @@ pub struct Policy {
     pub default_ban_ms: i64,
     /// Status codes that disable an account outright (default none; the proxy offers 401, 403).
     pub auto_ban_codes: Vec<u16>,
+    /// `None` (the proxy's rule): every failed refresh disables the account for good.
+    pub refresh_backoff: Option<RefreshBackoff>,
 }
 
 impl Default for Policy {
@@ -100,6 +112,7 @@ impl Default for Policy {
             min_ban_ms: HOUR_MS,
             default_ban_ms: 6 * HOUR_MS,
             auto_ban_codes: Vec::new(),
+            refresh_backoff: None,
         }
     }
 }
@@ -113,7 +126,9 @@ impl Policy {
     /// Whether `account` may serve a request for `model` at `now` (its token may still need a
     /// refresh first).
     pub fn usable(&self, account: &Account, model: &str, now: EpochMs) -> bool {
-        !account.disabled && self.series_of(model).is_none_or(|s| !account.is_banned(s, now))
+        !account.disabled
+            && !account.backing_off(now)
+            && self.series_of(model).is_none_or(|s| !account.is_banned(s, now))
     }
 
     /// Where `account`'s token stands at `now` against the margin and the refresh-ahead window.
@@ -153,6 +168,7 @@ impl Policy {
             Outcome::RateLimited {
                 reset_at,
                 retry_delay_ms,
+                ..
             } => Change::Error {
                 code: 429,
                 ban: self
@@ -168,14 +184,22 @@ impl Policy {
         }
     }
 
-    /// The change a refresh result makes: a new token, or disabled.
+    /// The change a refresh result makes: a new token; a backed-off ban for an outage (5xx,
+    /// timeout, unreachable) when the policy has [`RefreshBackoff`]; else disabled.
     pub fn refresh_change(&self, now: EpochMs, result: &Result<TokenGrant, RefreshFailure>) -> Change {
-        match result {
-            Ok(grant) => Change::Refreshed {
+        match (result, self.refresh_backoff) {
+            (Ok(grant), _) => Change::Refreshed {
                 grant: grant.clone(),
                 at: now,
             },
-            Err(_) => Change::Disabled,
+            (Err(RefreshFailure::Server(_) | RefreshFailure::Timeout | RefreshFailure::Network(_)), Some(b)) => {
+                Change::RefreshBackedOff {
+                    at: now,
+                    first_ms: b.first_ms,
+                    max_ms: b.max_ms,
+                }
+            }
+            (Err(_), _) => Change::Disabled,
         }
     }
 }
@@ -222,6 +246,7 @@ mod tests {
             &Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         );
         assert_eq!(
@@ -232,6 +257,39 @@ mod tests {
                 disable: false
             }
         );
+    }
+
+    #[test]
+    fn an_outage_backs_off_and_a_revoked_token_still_disables() {
+        let p = Policy {
+            refresh_backoff: Some(RefreshBackoff {
+                first_ms: 1_000,
+                max_ms: 3_000,
+            }),
+            ..Policy::default()
+        };
+        let mut a = Account::synthetic(0, 0, 3600);
+        for (failure, until) in [
+            (RefreshFailure::Server(503), 11_000),
+            (RefreshFailure::Timeout, 12_000),
+            (RefreshFailure::Network("reset".into()), 13_000),
+        ] {
+            let c = p.refresh_change(10_000, &Err(failure));
+            assert!(!c.disables());
+            a.apply(&c);
+            assert_eq!(a.refresh_backoff_until, Some(until), "1 s, doubled, at most 3 s");
+            assert!(!p.usable(&a, "m", until - 1) && p.usable(&a, "m", until));
+        }
+        assert!(p.refresh_change(0, &Err(RefreshFailure::InvalidGrant)).disables());
+        assert!(Policy::default()
+            .refresh_change(0, &Err(RefreshFailure::Server(503)))
+            .disables());
+        let grant = TokenGrant {
+            access_token: crate::secret::Secret::new("t"),
+            expires_in: 60,
+        };
+        a.apply(&p.refresh_change(20_000, &Ok(grant)));
+        assert_eq!((a.refresh_backoff_until, a.refresh_failures), (None, 0));
     }
 
     #[test]

@@ -201,6 +201,7 @@ mod tests {
             &Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         );
         p.apply(1, &ban);
@@ -308,7 +309,7 @@ mod tests {
                     Step::Outcome { status } => {
                         let i = p.current();
                         let outcome = if status == 200 { Outcome::Success }
-                            else if status == 429 { Outcome::RateLimited { reset_at: None, retry_delay_ms: None } }
+                            else if status == 429 { Outcome::RateLimited { reset_at: None, retry_delay_ms: None, quota_reset_delay: None } }
                             else { Outcome::Status(status) };
                         let c = p.policy.outcome_change(MODEL, now, &outcome);
                         p.apply(i, &c);

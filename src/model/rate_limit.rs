@@ -28,13 +28,16 @@ use crate::duration::parse_duration;
 use std::time::Duration;
 
 /// The retry figures of one error body. Both `None`: the body said nothing usable.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetryHint {
     /// `ErrorInfo.metadata.quotaResetTimeStamp`, epoch ms.
     pub reset_at: Option<EpochMs>,
     /// `RetryInfo.retryDelay`, else `ErrorInfo.metadata.quotaResetDelay`, in whole milliseconds
     /// rounded up (a ban never ends before the delay the upstream asked for).
     pub retry_delay_ms: Option<i64>,
+    /// `ErrorInfo.metadata.quotaResetDelay` as the body wrote it (`"479.417207ms"`), for a
+    /// reader of its own: `as_shipped` replays the shipped proxy's, which misreads it.
+    pub quota_reset_delay: Option<String>,
 }
 
 impl RetryHint {
@@ -43,6 +46,7 @@ impl RetryHint {
         Outcome::RateLimited {
             reset_at: self.reset_at,
             retry_delay_ms: self.retry_delay_ms,
+            quota_reset_delay: self.quota_reset_delay,
         }
     }
 }
@@ -69,6 +73,7 @@ pub fn parse_error_value(value: &serde_json::Value) -> RetryHint {
     let mut retry_info_delay = None;
     let mut quota_reset_delay = None;
     let mut reset_at = None;
+    let mut quota_reset_text = None;
     // Read by field, whatever a detail's `@type` says: `retryDelay` exists only in RetryInfo and
     // `metadata.quotaReset*` only in ErrorInfo, and bodies relayed by proxies sometimes lose the type.
     for detail in details {
@@ -76,6 +81,7 @@ pub fn parse_error_value(value: &serde_json::Value) -> RetryHint {
         let metadata = detail.get("metadata");
         let field = |name: &str| metadata.and_then(|m| m.get(name));
         quota_reset_delay = quota_reset_delay.or(field("quotaResetDelay").and_then(duration_field));
+        quota_reset_text = quota_reset_text.or(field("quotaResetDelay").and_then(|t| t.as_str()).map(String::from));
         reset_at = reset_at.or(field("quotaResetTimeStamp")
             .and_then(|t| t.as_str())
             .and_then(from_rfc3339));
@@ -83,6 +89,7 @@ pub fn parse_error_value(value: &serde_json::Value) -> RetryHint {
     RetryHint {
         reset_at,
         retry_delay_ms: retry_info_delay.or(quota_reset_delay).map(ceil_millis),
+        quota_reset_delay: quota_reset_text,
     }
 }
 
@@ -145,14 +152,16 @@ mod tests {
             parse_error_body(&body(RETRY_INFO)),
             RetryHint {
                 reset_at: None,
-                retry_delay_ms: Some(480)
+                retry_delay_ms: Some(480),
+                quota_reset_delay: None,
             }
         );
         assert_eq!(
             parse_error_body(&body(ERROR_INFO)),
             RetryHint {
                 reset_at: reset,
-                retry_delay_ms: Some(480)
+                retry_delay_ms: Some(480),
+                quota_reset_delay: Some("479.417207ms".into()),
             }
         );
         let both = format!("{RETRY_INFO}, {ERROR_INFO}");
@@ -160,7 +169,8 @@ mod tests {
             parse_error_body(&body(&both)),
             RetryHint {
                 reset_at: reset,
-                retry_delay_ms: Some(480)
+                retry_delay_ms: Some(480),
+                quota_reset_delay: Some("479.417207ms".into()),
             }
         );
         assert_eq!(parse_error_body(&body("")), RetryHint::default());
@@ -174,6 +184,11 @@ mod tests {
         ));
         assert_eq!(hint.retry_delay_ms, Some(480));
         assert_eq!(hint.reset_at, None);
+        assert_eq!(
+            hint.quota_reset_delay.as_deref(),
+            Some("479.417207ms"),
+            "kept as written"
+        );
     }
 
     #[test]
@@ -215,7 +230,8 @@ mod tests {
             hint.into_outcome(),
             Outcome::RateLimited {
                 reset_at: None,
-                retry_delay_ms: Some(480)
+                retry_delay_ms: Some(480),
+                quota_reset_delay: None,
             }
         );
     }

@@ -81,6 +81,7 @@ mod tests {
             &Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         );
         a[2].apply(&ban);

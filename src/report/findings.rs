@@ -224,6 +224,27 @@ const DEFECTS: &[Catalogue] = &[
         scenarios: &["real-first-token-expired"],
         zero_is_gone: false,
     },
+    Catalogue {
+        id: "expired-ban-rewrites",
+        defect: "once a series ban has expired, get_valid_credential clears it in the file but never in memory: a whole-file rewrite on every request after it",
+        metric: "store_writes",
+        scenarios: &["defect-expired-ban-rewrites"],
+        zero_is_gone: true,
+    },
+    Catalogue {
+        id: "usage-flush-lost",
+        defect: "usage counters kept in memory and flushed once a minute: a crash loses the calls counted since the last flush",
+        metric: "usage_unflushed",
+        scenarios: &["defect-usage-flush-lost"],
+        zero_is_gone: true,
+    },
+    Catalogue {
+        id: "429-delay-misread",
+        defect: "the 429 handler reads quotaResetDelay \"479.417207ms\" as 417,207 minutes when the body has no reset timestamp: a series ban of about 580 days instead of a second",
+        metric: "longest_ban_hours",
+        scenarios: &["defect-429-delay-misread"],
+        zero_is_gone: true,
+    },
 ];
 
 fn matches(pattern: &str, name: &str) -> bool {

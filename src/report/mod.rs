@@ -52,6 +52,8 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         file_unreadable: !r.file_readable,
         served_disabled: r.served_disabled,
         rotation_skips: r.rotation_skips,
+        longest_ban_hours: r.longest_ban_hours,
+        usage_unflushed: r.usage_unflushed,
     };
     Some(m.value(
         &r.latency_ms,

@@ -143,6 +143,14 @@ pub struct ResultSummary {
     pub rotation_skips: u64,
     pub file_readable: bool,
     pub file_empty: bool,
+    /// The longest series ban the final file holds, hours past the run's end (0: none left).
+    /// Absent from files written before it.
+    #[serde(default)]
+    pub longest_ban_hours: f64,
+    /// `as_shipped`: usage-counter increments not yet flushed at the run's end (lost by a crash
+    /// then); 0 for every strategy that writes its counts with each request.
+    #[serde(default)]
+    pub usage_unflushed: u64,
     /// The watchdog's report when the run hung.
     pub deadlock: Option<String>,
     /// When the run hung: how many unfinished requests were at each step the strategy marked.
@@ -263,6 +271,8 @@ impl ResultSummary {
             rotation_skips: run.served.rotation_skips,
             file_readable: run.audit.file_readable,
             file_empty: run.audit.file_empty,
+            longest_ban_hours: run.audit.longest_ban_hours(),
+            usage_unflushed: run.stats.usage_unflushed,
             deadlock: run.deadlock.clone(),
             stuck: run.stuck.clone(),
             predictions: run.predictions.clone(),
@@ -333,6 +343,8 @@ impl ResultSummary {
             rotation_skips: 0,
             file_readable: a.lost_updates.is_some(),
             file_empty: false,
+            longest_ban_hours: 0.0,
+            usage_unflushed: 0,
             deadlock: None,
             stuck: Vec::new(),
             predictions: Vec::new(),

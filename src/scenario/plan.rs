@@ -221,6 +221,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         refresh_margin_ms: spec.pool.refresh_margin.0.as_millis() as i64,
         refresh_ahead_ms: (spec.pool.refresh_margin.0 + spec.pool.refresh_ahead.0).as_millis() as i64,
         auto_ban_codes: spec.pool.auto_ban_codes.clone(),
+        refresh_backoff: refresh_backoff(&spec.pool).map_err(|(span, msg)| at(span, msg))?,
         ..Policy::default()
     };
     if spec.pool.refresh_margin.0 >= spec.pool.token_lifetime.0 {
@@ -498,3 +499,44 @@ pub(crate) fn default_watchdog(load: &LoadPlan, costs: &Costs, upstream: &Upstre
     (per_request * (load.requests.min(1_000_000) as u32) * 10 + arrival_span * 2 + think + Duration::from_secs(60))
         .min(Duration::from_secs(30 * 24 * 3600))
 }
+
+/// `pool.refresh_backoff` and `pool.refresh_backoff_max`, checked: a positive first ban, a
+/// longest one no shorter, and no longest one without a first.
+/// An error is the offending key's span and what was expected.
+fn refresh_backoff(
+    pool: &super::spec::PoolSpec,
+) -> Result<Option<crate::model::RefreshBackoff>, (std::ops::Range<usize>, String)> {
+    let ms = |s: &toml::Spanned<crate::duration::Span>| s.get_ref().0.as_millis() as i64;
+    let Some(first) = &pool.refresh_backoff else {
+        return match &pool.refresh_backoff_max {
+            Some(max) => Err((
+                max.span(),
+                "`pool.refresh_backoff_max` without `pool.refresh_backoff`: expected `refresh_backoff = \"1s\"` (the first ban) beside it".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    if ms(first) <= 0 {
+        return Err((
+            first.span(),
+            "`pool.refresh_backoff` must be at least 1ms: expected e.g. \"1s\" (leave it out for the proxy's permanent disable)".into(),
+        ));
+    }
+    let max_ms = match &pool.refresh_backoff_max {
+        Some(max) if ms(max) < ms(first) => {
+            return Err((
+                max.span(),
+                "`pool.refresh_backoff_max` is shorter than `pool.refresh_backoff`: expected the longest ban to be at least the first".into(),
+            ))
+        }
+        Some(max) => ms(max),
+        None => DEFAULT_REFRESH_BACKOFF_MAX_MS.max(ms(first)),
+    };
+    Ok(Some(crate::model::RefreshBackoff {
+        first_ms: ms(first),
+        max_ms,
+    }))
+}
+
+/// The longest backed-off ban when `pool.refresh_backoff_max` is not given: 10 minutes.
+const DEFAULT_REFRESH_BACKOFF_MAX_MS: i64 = 600_000;

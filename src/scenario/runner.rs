@@ -116,7 +116,7 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
         options: plan.options.clone(),
     };
     let mut run = drive(plan, name, env, upstream, watch, store.clone(), progress).await;
-    run.audit = store.audit(&accounts, backend.contents().as_deref());
+    run.audit = store.audit(&accounts, backend.contents().as_deref(), clock.now_ms());
     run.store = store.stats();
     run
 }
@@ -157,7 +157,7 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
     };
     let mut run = drive(plan, name, env, client, watch, store.clone(), progress).await;
     let text = backend.read().ok().flatten();
-    run.audit = store.audit(&accounts, text.as_deref());
+    run.audit = store.audit(&accounts, text.as_deref(), clock.now_ms());
     run.store = store.stats();
     Ok(run)
 }

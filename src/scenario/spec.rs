@@ -118,6 +118,11 @@ pub struct PoolSpec {
     /// Status codes that disable an account (default none; the proxy offers 401, 403).
     #[serde(default)]
     pub auto_ban_codes: Vec<u16>,
+    /// A refresh failing with a 5xx or a timeout bans the account for this long (doubled per
+    /// failure in a row) instead of disabling it. Default: none (the proxy's permanent disable).
+    pub refresh_backoff: Option<Spanned<Span>>,
+    /// The longest such ban (default 10 minutes; needs `refresh_backoff`).
+    pub refresh_backoff_max: Option<Spanned<Span>>,
     /// `as_shipped`: the shipped proxy's daily quota (successful calls per account and model
     /// series) checked in `get_valid_credential`. Default: no quota check.
     pub daily_limit: Option<Positive>,
@@ -324,6 +329,9 @@ pub enum RateLimitBody {
     ErrorInfo,
     /// Both details.
     Both,
+    /// `google.rpc.ErrorInfo` with `quotaResetDelay` only (no `quotaResetTimeStamp`): the body
+    /// the shipped proxy's delay parser misreads (`defect-429-delay-misread`).
+    QuotaResetDelay,
     /// No retry information: the client's default ban applies.
     Neither,
 }

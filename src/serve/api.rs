@@ -230,7 +230,8 @@ mod tests {
             outcome_of(&body(r#"{"status": 429, "retry_delay": "1.5s"}"#)).unwrap(),
             Outcome::RateLimited {
                 reset_at: None,
-                retry_delay_ms: Some(1500)
+                retry_delay_ms: Some(1500),
+                quota_reset_delay: None,
             }
         );
         let text = r#"{"status": 429, "body": "{\"error\": {\"details\": [{\"retryDelay\": \"2s\"}]}}"}"#;
@@ -238,7 +239,8 @@ mod tests {
             outcome_of(&body(text)).unwrap(),
             Outcome::RateLimited {
                 reset_at: None,
-                retry_delay_ms: Some(2000)
+                retry_delay_ms: Some(2000),
+                quota_reset_delay: None,
             }
         );
         assert!(outcome_of(&body(r#"{"status": 700}"#)).is_err());

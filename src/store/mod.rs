@@ -139,6 +139,11 @@ pub trait AccountStore: Send + Sync + 'static {
     /// shipped proxy's own storage, replayed by `as_shipped`) and acknowledged to the caller. Only
     /// the audit listens: a plain store has nothing to do.
     fn acknowledge(&self, _id: &AccountId, _change: &Change) {}
+
+    /// Tells the store that other code (the shipped proxy's own storage, replayed by
+    /// `as_shipped`) wrote its whole file once, so `writes` in [`StoreStats`] counts every write
+    /// the file saw. Only the audit's wrapper counts them: a plain store has nothing to do.
+    fn note_write(&self) {}
 }
 
 /// Builds a store of `mode` over `backend`, charging `costs` for file steps.

@@ -93,6 +93,7 @@ impl Counters {
             degraded_acquisitions: self.degraded_acquisitions.load(Ordering::Relaxed),
             stale_commits: self.stale_commits.load(Ordering::Relaxed),
             reseeds: self.reseeds.load(Ordering::Relaxed),
+            usage_unflushed: 0,
         }
     }
 }
@@ -120,6 +121,10 @@ pub struct StrategyStats {
     pub stale_commits: u64,
     #[serde(default)]
     pub reseeds: u64,
+    /// `as_shipped` only (zero elsewhere: credpool's strategies write a call's count with the
+    /// call): usage-counter increments held in memory, not yet flushed, when the stats were read.
+    #[serde(default)]
+    pub usage_unflushed: u64,
 }
 
 impl Env {
@@ -129,7 +134,8 @@ impl Env {
     }
 
     /// Calls the token endpoint for credential `index` and turns the answer into the change the
-    /// policy makes (a new token, or disabled). Counts the refresh and, on failure, the disable.
+    /// policy makes (a new token, a backed-off ban, or disabled). Counts the refresh, a failure by
+    /// kind, and a disable.
     /// `attempt` is this credential's refresh number, which keys the upstream's fault draws.
     pub async fn refresh(
         &self,
@@ -148,9 +154,12 @@ impl Env {
                 F::Server(_) => &counters.refresh_server_errors,
                 F::Timeout | F::Network(_) => &counters.refresh_timeouts,
             });
+        }
+        let change = self.policy.refresh_change(self.clock.now_ms(), &result);
+        if change.disables() {
             Counters::bump(&counters.disables);
         }
-        self.policy.refresh_change(self.clock.now_ms(), &result)
+        change
     }
 
     /// Persists `change` to account `id` through the store, counting a failure instead of

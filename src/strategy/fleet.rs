@@ -279,7 +279,9 @@ impl Inner {
             Change::Enabled => {
                 self.pool.enable(slot).await?;
             }
-            Change::Success { .. } | Change::Refreshed { .. } => {}
+            // A backed-off refresh failure stays in this instance's copy: the shared pool has no
+            // field for it, and another instance's refresh may well succeed.
+            Change::Success { .. } | Change::Refreshed { .. } | Change::RefreshBackedOff { .. } => {}
         }
         Ok(())
     }

@@ -158,6 +158,7 @@ impl UpstreamModel {
             Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: self.retry_delay.map(|d| d.as_millis() as i64),
+                quota_reset_delay: None,
             }
         } else if u < rates.status_429 + rates.status_5xx {
             Outcome::Status(503)

@@ -20,10 +20,12 @@
 //! 3. bookkeeping, with no `_operation_lock`: `mark_credential_success` or `mark_credential_error`
 //!    read the account's state *outside* the storage lock and write the whole record back *under*
 //!    it (the stale-read lost update; the call count, credpool's `total_calls`, travels in the
-//!    same record: the shipped usage counters lived in memory and reached the file through the same
-//!    whole-record writes); a 429 then bans the model series through `_set_series_ban`: load the
-//!    file, set the ban, and save it with **no lock** through the shared temp name; an auto-ban
-//!    code disables the account (`disable_credential`: state read, locked write, rediscovery).
+//!    same record, which is what the audit counts lost updates by); `record_successful_call`
+//!    counts the call in the usage counters, in memory, flushed once a minute (`usage.rs`); a 429
+//!    (its body's delay read by the shipped parser, [`retry_delay`]) then bans the model series
+//!    through `_set_series_ban`: load the file, set the ban, and save it with **no lock** through
+//!    the shared temp name; an auto-ban code disables the account (`disable_credential`: state
+//!    read, locked write, rediscovery).
 //!
 //! **Defects replayed**, each measurable in a run:
 //! - the stale-read lost update (the audit's `lost_updates`), and the same stale read in a
@@ -42,23 +44,34 @@
 //!   awaits the lock it holds, every later request queues behind it, and the runner's watchdog
 //!   reports the deadlock with the step it happened in ([`crate::metrics::steps`]);
 //! - the HTTP client built synchronously on every refresh: 31 ms during which the whole process
-//!   stands still ([`crate::costs::Step::EventLoopStall`] on the event loop).
+//!   stands still ([`crate::costs::Step::EventLoopStall`] on the event loop);
+//! - an expired series ban cleared in the file but never in memory: a whole-file write on every
+//!   request after it (`expired_ban.rs`; `store_writes`, which counts this replica's writes too);
+//! - usage counters flushed once a minute: a crash loses up to a minute of them (`usage.rs`;
+//!   `usage_unflushed`, the increments not on disk at the run's end);
+//! - `quotaResetDelay` read by patterns that take `479.417207ms` for 417,207 minutes when the 429
+//!   body has no reset timestamp: a ban of about 580 days (twice the misread delay) instead of
+//!   about a second ([`retry_delay`]; `longest_ban_hours`).
 //!
-//! **Not replayed:** the usage counters' once-a-minute flush; a ban that expired being cleared by
-//! a save on every request; the router's retries (up to 5 attempts for an auto-ban code, with a
+//! **Not replayed:** the router's retries (up to 5 attempts for an auto-ban code, with a
 //! forced rotation between them: here the skip shows at the next due rotation instead); the
 //! `virtual_filename` the shipped `get_valid_credential` returned beside a stale account, taken
 //! from the list at the cursor and so naming another account (or raising `IndexError` past the
 //! end of a shrunk list): here a lease's bookkeeping goes to the account it was served with. With
 //! `record_outcomes = false` (scenarios that time `get_valid_credential` alone) the router's
-//! success/error state writes are skipped; bans and disables still happen.
+//! success/error state writes are skipped; bans and disables still happen. Nor the backed-off
+//! refresh ban credpool's policy offers (`pool.refresh_backoff`): the shipped code disables on
+//! every failed refresh.
 //!
 //! **Trades away:** everything credpool's own strategies keep. It is a specimen, not a design; it
 //! is outside the strategy contract suite and has its own tests (`tests/as_shipped.rs`).
 
 pub mod event_loop;
+mod expired_ban;
+pub mod retry_delay;
 pub mod rotation;
 pub mod storage;
+mod usage;
 
 use super::env::{Counters, Env, RefreshAttempts, StrategyStats};
 use super::lease::{AcquireError, AcquireTiming, Lease, Pick, Request};
@@ -70,11 +83,11 @@ use crate::model::{Account, AccountId, AccountsFile, Change, Outcome, PoolState}
 use crate::store::backend::{Backend, MemoryBackend};
 use event_loop::EventLoop;
 use rotation::ShippedRotation;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::{ShippedStorage, ShippedStorageStats};
 use tokio::time::Instant;
+use usage::Usage;
 
 /// The steps a request can be stuck at, as the watchdog reports them.
 pub mod step {
@@ -89,6 +102,8 @@ pub mod step {
         "get_valid_credential re-entered after an exhausted daily quota: awaits the _operation_lock it already holds";
     pub const MARKING_OUTCOME: &str = "mark_credential_success/error: state read and write (no _operation_lock)";
     pub const SETTING_SERIES_BAN: &str = "_set_series_ban: load and unlocked save";
+    pub const CLEARING_EXPIRED_BAN: &str =
+        "get_valid_credential: clearing an expired series ban (load and unlocked save), holding _operation_lock";
     pub const DISABLING: &str = "disable_credential: state write and rediscovery";
 }
 
@@ -115,6 +130,12 @@ enum Decision {
     Ready(Pick),
     Exhausted,
     Reenter(Reentry),
+    /// The account's ban on the request's series has expired: clear it in the file (and, as
+    /// shipped, not in memory), then decide again.
+    ClearExpiredBan {
+        id: AccountId,
+        series: String,
+    },
     Refresh {
         index: usize,
         id: AccountId,
@@ -130,11 +151,6 @@ struct Timing {
     /// Time spent refreshing tokens (own refreshes: nobody else refreshes while the lock is held).
     refresh_wait: Duration,
 }
-
-/// The usage counters of `antigravity_usage_stats` (in memory): successful calls per account and
-/// model series, against the daily quota.
-#[derive(Debug, Default)]
-struct Usage(HashMap<(usize, String), u64>);
 
 pub struct AsShipped {
     env: Env,
@@ -170,14 +186,15 @@ impl AsShipped {
         let event_loop = Arc::new(EventLoop::new(env.costs));
         let pool = PoolState::new(env.policy.clone(), env.accounts.clone());
         let rotation = ShippedRotation::discovered(enabled(&env.accounts));
+        let usage = Usage::new(env.clock.now_ms());
         let attempts = RefreshAttempts::new(env.accounts.len());
         AsShipped {
-            storage: ShippedStorage::new(backend, event_loop.clone()),
+            storage: ShippedStorage::new(backend, event_loop.clone()).reporting_writes_to(env.store.clone()),
             event_loop,
             operation_lock: tokio::sync::Mutex::new(()),
             pool: crate::sync::Mutex::new(pool),
             rotation: Box::new(crate::sync::Mutex::new(rotation)),
-            usage: crate::sync::Mutex::new(Usage::default()),
+            usage: crate::sync::Mutex::new(usage),
             counters: Counters::default(),
             attempts,
             env,
@@ -226,12 +243,23 @@ impl AsShipped {
                 self.discover().await;
                 turn = self.event_loop.enter().await;
             }
+            // The expired-ban clear runs once per call: the check sees the same stale in-memory
+            // value again right after it.
+            let mut cleared = false;
             loop {
-                match self.decide(request, checked) {
+                match self.decide(request, checked, cleared) {
                     Decision::Ready(pick) => return Ok(pick),
                     Decision::Exhausted => {
                         Counters::bump(&self.counters.exhausted);
                         return Err(AcquireError::Exhausted);
+                    }
+                    Decision::ClearExpiredBan { id, series } => {
+                        steps::enter(step::CLEARING_EXPIRED_BAN);
+                        drop(turn);
+                        self.clear_expired_ban(&id, &series).await;
+                        cleared = true;
+                        turn = self.event_loop.enter().await;
+                        steps::enter(step::SELECTING);
                     }
                     Decision::Reenter(why) => {
                         steps::enter(why.step());
@@ -291,9 +319,10 @@ impl AsShipped {
     }
 
     /// The checks of `get_valid_credential`, in the shipped order: rotation, the cached current
-    /// account loaded if none is, its series ban, the daily quota, its token's expiry. Nothing
-    /// checks whether the cached account is still enabled (the stale pointer).
-    fn decide(&self, request: &Request, checked: usize) -> Decision {
+    /// account loaded if none is, its series ban (and the clear of an expired one, unless `cleared`
+    /// already in this call), the daily quota, its token's expiry. Nothing checks whether the
+    /// cached account is still enabled (the stale pointer).
+    fn decide(&self, request: &Request, checked: usize, cleared: bool) -> Decision {
         let now = self.env.clock.now_ms();
         let pool = self.pool.lock();
         let mut rotation = self.rotation.lock();
@@ -319,8 +348,14 @@ impl AsShipped {
                     Decision::Exhausted
                 };
             }
+            if !cleared && expired_ban::has_expired_ban(&pool.accounts[i], series, now) {
+                return Decision::ClearExpiredBan {
+                    id: pool.accounts[i].id.clone(),
+                    series: series.clone(),
+                };
+            }
             if let Some(limit) = self.env.options.daily_limit {
-                let used = self.usage.lock().0.get(&(i, series.clone())).copied().unwrap_or(0);
+                let used = self.usage.lock().used(i, series);
                 if used >= limit {
                     return if listed > 1 {
                         rotation.rotate();
@@ -358,6 +393,11 @@ impl AsShipped {
             .refresh(&self.counters, index, self.attempts.next(index), refresh_token)
             .await;
         if !matches!(change, Change::Refreshed { .. }) {
+            // The shipped code disables on every failure: it has no backed-off ban, whatever the
+            // scenario's policy offers credpool's strategies.
+            if !change.disables() {
+                Counters::bump(&self.counters.disables);
+            }
             return false;
         }
         self.pool.lock().apply(index, &change);
@@ -453,6 +493,8 @@ impl CredentialManager for AsShipped {
     async fn complete(&self, lease: Lease, request: &Request, outcome: Outcome) -> Result<(), AcquireError> {
         steps::enter(step::MARKING_OUTCOME);
         let now = self.env.clock.now_ms();
+        // The 429 body as the shipped handler read it (`quotaResetDelay` misread as minutes).
+        let outcome = retry_delay::as_shipped_read(&outcome);
         let change = self.env.policy.outcome_change(&request.model, now, &outcome);
         match &change {
             Change::Success { .. } => {
@@ -460,14 +502,14 @@ impl CredentialManager for AsShipped {
                     let written = self.write_state(&lease.id, &change).await;
                     self.settle(&lease.id, &change, written);
                 }
-                // `record_successful_call`: usage counters in memory.
+                // `record_successful_call`: usage counters in memory, flushed once a minute.
                 if let Some(series) = self.env.policy.series_of(&request.model) {
-                    *self
-                        .usage
-                        .lock()
-                        .0
-                        .entry((lease.index, series.to_string()))
-                        .or_default() += 1;
+                    let flush_due = self.usage.lock().record(lease.index, series, self.env.clock.now_ms());
+                    if flush_due {
+                        let turn = self.event_loop.enter().await;
+                        turn.spend(Step::TomlDump).await;
+                        turn.spend(Step::FileWrite).await;
+                    }
                 }
             }
             Change::Error { code, ban, disable } => {
@@ -497,7 +539,10 @@ impl CredentialManager for AsShipped {
     }
 
     fn stats(&self) -> StrategyStats {
-        self.counters.snapshot()
+        StrategyStats {
+            usage_unflushed: self.usage.lock().unflushed(),
+            ..self.counters.snapshot()
+        }
     }
 
     async fn accounts(&self) -> Vec<Account> {

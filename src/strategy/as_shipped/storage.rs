@@ -31,7 +31,7 @@ use super::event_loop::EventLoop;
 use crate::costs::Step;
 use crate::model::{Account, AccountId, AccountsFile};
 use crate::store::backend::Backend;
-use crate::store::StoreError;
+use crate::store::{AccountStore, StoreError};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,6 +68,9 @@ pub struct ShippedStorage {
     /// `FileStorageManager._lock`: an `asyncio.Lock`, so a tokio mutex (held across awaits,
     /// FIFO). It excludes `update_state` calls of this process from each other, nothing more.
     lock: tokio::sync::Mutex<()>,
+    /// The run's store, told of every whole-file write (so its `writes` counts this replica's
+    /// writes too); `None` in tests that read [`ShippedStorageStats`] instead.
+    tally: Option<Arc<dyn AccountStore>>,
     state_writes: AtomicU64,
     saves: AtomicU64,
     missing_temp_file: AtomicU64,
@@ -82,6 +85,7 @@ impl ShippedStorage {
             backend,
             event_loop,
             lock: tokio::sync::Mutex::new(()),
+            tally: None,
             state_writes: AtomicU64::new(0),
             saves: AtomicU64::new(0),
             missing_temp_file: AtomicU64::new(0),
@@ -89,6 +93,13 @@ impl ShippedStorage {
             empty_reads: AtomicU64::new(0),
             refused_empty_saves: AtomicU64::new(0),
         }
+    }
+
+    /// The same replica, reporting each whole-file write it makes to `store`
+    /// ([`AccountStore::note_write`]).
+    pub fn reporting_writes_to(mut self, store: Arc<dyn AccountStore>) -> Self {
+        self.tally = Some(store);
+        self
     }
 
     pub fn stats(&self) -> ShippedStorageStats {
@@ -230,6 +241,9 @@ impl ShippedStorage {
             }
         }
         replaced.map_err(io)?;
+        if let Some(store) = &self.tally {
+            store.note_write();
+        }
         turn.repeat(Step::LogLine, log_lines).await;
         Ok(())
     }

@@ -290,6 +290,7 @@ mod tests {
             &Outcome::RateLimited {
                 reset_at: None,
                 retry_delay_ms: None,
+                quota_reset_delay: None,
             },
         );
         c.complete(0, &ban);

@@ -22,6 +22,7 @@ use crate::metrics::recorder::RequestRecord;
 use crate::metrics::steps::{StepBoard, Tracked};
 use crate::metrics::{Recorder, StrategyRun};
 use crate::model::AccountsFile;
+use crate::pacing::{Pace, Pacer};
 use crate::store::backend::{Backend, MemoryBackend};
 use crate::store::AccountStore;
 use crate::strategy::{AcquireError, AcquireTiming, AnyStrategy, CredentialManager, Env, Request, StrategyName};
@@ -91,7 +92,7 @@ pub fn run(plan: &Plan, strategy: StrategyName, progress: Option<Progress>) -> R
 
 async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>) -> StrategyRun {
     let clock = Clock::scaled(VIRTUAL_EPOCH_MS, VIRTUAL_TIME_SCALE);
-    let costs = plan.costs.scaled(clock.scale());
+    let costs = plan.costs.clone().scaled(clock.scale());
     let accounts = plan.initial_accounts(clock.now_ms());
     let backend = Arc::new(MemoryBackend::new(Some(
         AccountsFile::from_accounts(accounts.clone()).to_toml_string(),
@@ -99,7 +100,7 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
         backend.clone(),
-        costs,
+        costs.clone(),
     )));
     let upstream = Arc::new(SimulatedUpstream::new(plan.upstream.clone(), clock));
     let watch = watch_refreshes(plan, upstream.clone(), clock, &accounts);
@@ -130,11 +131,13 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
             Default::default(),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Every charge of the run (strategy and store) on one chain of deadlines.
+    let costs = plan.costs.clone().paced(Pace::deadlines(Arc::new(Pacer::new())));
     // The real file I/O is the file cost: only the non-file steps are charged.
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
         backend.clone(),
-        plan.costs.without_file_costs(),
+        costs.clone().without_file_costs(),
     )));
     let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
     let client = Arc::new(
@@ -146,7 +149,7 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
     let env = Env {
         policy: plan.policy.clone(),
         accounts: accounts.clone(),
-        costs: plan.costs,
+        costs,
         clock,
         store: store.clone(),
         tokens: watch.clone(),

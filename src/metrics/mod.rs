@@ -6,7 +6,8 @@
 //! buckets widen as the run grows. [`steps`] tells a watchdog where unfinished requests are.
 //! [`fairness`] (who got served, bounded by the scenario's users and credentials) and [`herd`]
 //! (how many requests one refresh held up) are kept in every run; [`intervals`] keeps one
-//! compressed histogram per second of the run, for HdrHistogram interval logs.
+//! compressed histogram per second of the run, for HdrHistogram interval logs; [`timer_lag`]
+//! samples how late the runtime fires timers in a real-time run, for the [`self_audit`].
 
 pub mod audit;
 pub mod fairness;
@@ -18,6 +19,7 @@ pub mod recorder;
 pub mod run;
 pub mod self_audit;
 pub mod steps;
+pub mod timer_lag;
 
 pub use audit::Audit;
 pub use histogram::LatencyHistogram;

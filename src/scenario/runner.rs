@@ -20,6 +20,7 @@ use crate::metrics::audit::AuditedStore;
 use crate::metrics::herd::RefreshWatch;
 use crate::metrics::recorder::RequestRecord;
 use crate::metrics::steps::{StepBoard, Tracked};
+use crate::metrics::timer_lag::TimerLagProbe;
 use crate::metrics::{Recorder, StrategyRun};
 use crate::model::AccountsFile;
 use crate::pacing::{Pace, Pacer};
@@ -155,7 +156,9 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         tokens: watch.clone(),
         options: plan.options.clone(),
     };
+    let probe = TimerLagProbe::start();
     let mut run = drive(plan, name, env, client, watch, progress).await;
+    run.timer_lag = Some(probe.stop());
     let text = backend.read().ok().flatten();
     run.audit = store.audit(&accounts, text.as_deref());
     run.store = store.stats();
@@ -314,6 +317,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
         store: Default::default(),
         audit: Default::default(),
         wall_time: Duration::ZERO,
+        timer_lag: None,
         deadlock,
         stuck,
         predictions: Vec::new(),

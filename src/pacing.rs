@@ -47,9 +47,9 @@ pub const HANDOFF: Duration = Duration::from_millis(5);
 pub struct Pace(Option<Arc<Pacer>>);
 
 impl Pace {
-    /// Deadlines kept by `pacer`.
-    pub fn deadlines(pacer: Arc<Pacer>) -> Pace {
-        Pace(Some(pacer))
+    /// Deadlines kept by `pacer`, shared by every clone of the pace.
+    pub fn deadlines(pacer: Pacer) -> Pace {
+        Pace(Some(Arc::new(pacer)))
     }
 
     /// Spends `cost` (not zero): a plain sleep, or up to the pacer's deadline.

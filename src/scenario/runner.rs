@@ -133,7 +133,7 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
     // Every charge of the run (strategy and store) on one chain of deadlines.
-    let costs = plan.costs.clone().paced(Pace::deadlines(Arc::new(Pacer::new())));
+    let costs = plan.costs.clone().paced(Pace::deadlines(Pacer::new()));
     // The real file I/O is the file cost: only the non-file steps are charged.
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,

@@ -3,9 +3,11 @@
 //! A scenario gives each step of the proxy's request path a duration. A strategy calls
 //! [`Costs::charge`] at the exact point where it performs that step, inside or outside its lock,
 //! so the same cost produces different latencies under different strategies. Under tokio's paused
-//! clock a charge advances virtual time exactly; on the wall clock it really waits. With all costs
+//! clock a charge advances virtual time exactly; on the wall clock it really waits, up to a
+//! deadline kept by [`crate::pacing`] so that timer overshoot does not accumulate. With all costs
 //! zero nothing is charged and the native Rust code is what is measured.
 
+use crate::pacing::Pace;
 use std::time::Duration;
 
 /// One step of the request path that has a configurable cost.
@@ -39,7 +41,7 @@ pub enum Step {
 }
 
 /// The cost of every step. Zero by default: the native code, nothing modelled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Costs {
     pub check_rotation: Duration,
     pub load_credential: Duration,
@@ -53,6 +55,9 @@ pub struct Costs {
     pub fsync: Duration,
     pub event_loop_stall: Duration,
     pub log_line: Duration,
+    /// How a charge waits: plain sleeps by default, a real-time run's deadlines when
+    /// [`Costs::paced`].
+    pub pace: Pace,
 }
 
 impl Costs {
@@ -78,7 +83,7 @@ impl Costs {
     pub async fn charge(&self, step: Step) {
         let d = self.of(step);
         if !d.is_zero() {
-            tokio::time::sleep(d).await;
+            self.pace.spend(d).await;
         }
     }
 
@@ -111,7 +116,13 @@ impl Costs {
             fsync: s(self.fsync),
             event_loop_stall: s(self.event_loop_stall),
             log_line: s(self.log_line),
+            pace: self.pace,
         }
+    }
+
+    /// The same costs, charged against `pace`'s deadlines.
+    pub fn paced(self, pace: Pace) -> Costs {
+        Costs { pace, ..self }
     }
 
     /// Only the file costs, for a store whose file I/O is real (the real I/O is the cost).

@@ -27,7 +27,7 @@
 //!
 //! Supporting pieces: [`secret`] (tokens that cannot be printed), [`duration`] (`"30ms"`-style
 //! durations), [`input_error`] (errors located at file:line:column), [`costs`] (charging each
-//! modelled step where it happens), [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
+//! modelled step where it happens), [`pacing`] (real-time charges kept to deadlines), [`fuzzing`] (the fuzz targets' bodies, for `fuzz/` and CI).
 
 pub mod analysis;
 pub mod cli;
@@ -41,6 +41,7 @@ pub mod input_error;
 pub mod metrics;
 pub mod mock;
 pub mod model;
+pub mod pacing;
 pub mod report;
 pub mod scenario;
 pub mod secret;

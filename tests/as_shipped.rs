@@ -302,7 +302,7 @@ fn process(path: &Path, accounts: &[Account]) -> Arc<AsShipped> {
     let env = Env {
         policy: policy(100),
         accounts: accounts.to_vec(),
-        costs,
+        costs: costs.clone(),
         clock,
         store: store::open(StoreMode::Locked, backend, costs),
         tokens: TokenDouble::new(accounts.len(), Duration::ZERO, &[]),

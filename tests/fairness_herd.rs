@@ -200,4 +200,6 @@ fn the_self_audit_reports_no_virtual_divergence_and_no_dropped_samples() {
     let tick_ms = 1.0 / credpool::clock::VIRTUAL_TIME_SCALE as f64;
     assert!(a.start_lag_ms.max <= tick_ms, "{a:?}");
     assert_eq!(a.dropped.total, 0);
+    // The clock waits for every task: no scheduler lag to probe, no saturation to judge.
+    assert!(a.timer_lag_ms.is_none() && a.saturation.is_none(), "{a:?}");
 }

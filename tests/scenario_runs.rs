@@ -1,6 +1,7 @@
 //! Running scenarios: the seed's table, determinism, common random numbers, the watchdog, the real
 //! mode over HTTP, and the command line's exit codes.
 
+use credpool::metrics::self_audit::{SelfAudit, SATURATION_RULE};
 use credpool::scenario::plan::{self, Plan};
 use credpool::scenario::runner;
 use credpool::scenario::spec::Mode;
@@ -177,6 +178,14 @@ refresh_latency = "50ms"
     let l = run.latency();
     // The refresh (50 ms over HTTP) is inside the first request; 20 requests of 2 ms queue behind.
     assert!(l.min >= 50.0, "{l:?}");
+    // The self-audit probed the runtime's timer lag all through the run (a wake every 5 ms) and
+    // judged saturation by its stated rule (whether this loaded machine kept up is not asserted).
+    let audit = SelfAudit::of(&run);
+    let lag = audit.timer_lag_ms.expect("real time runs the timer-lag probe");
+    assert!(lag.count >= 5, "{lag:?}");
+    let s = audit.saturation.expect("real time judges saturation");
+    assert_eq!(s.rule, SATURATION_RULE);
+    assert_eq!(s.saturated, !s.over.is_empty(), "{s:?}");
 }
 
 fn credpool(args: &[&str]) -> std::process::Output {

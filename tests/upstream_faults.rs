@@ -367,7 +367,7 @@ fn queue_pool_never_leaks_a_permit_under_faults() {
             let env = Env {
                 policy: plan.policy.clone(),
                 accounts,
-                costs: plan.costs,
+                costs: plan.costs.clone(),
                 clock,
                 store: credpool::store::open(plan.store, backend, plan.costs),
                 tokens: upstream.clone() as Arc<dyn TokenEndpoint>,

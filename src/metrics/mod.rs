@@ -6,11 +6,12 @@
 //! buckets widen as the run grows. [`steps`] tells a watchdog where unfinished requests are.
 //! [`fairness`] (who got served, bounded by the scenario's users and credentials) and [`herd`]
 //! (how many requests one refresh held up) are kept in every run; [`intervals`] keeps one
-//! compressed histogram per second of the run, for HdrHistogram interval logs. [`expectation`]
-//! names the figures (metric names, bounds, an expectation's result) for the scenarios that bound
-//! them, the runs that report them and the reports that look them up. [`served`] judges
-//! each lease against the store's acknowledged disables (a disabled account served, a rotation
-//! that passed an account over).
+//! compressed histogram per second of the run, for HdrHistogram interval logs; [`timer_lag`]
+//! samples how late the runtime fires timers in a real-time run, for the [`self_audit`].
+//! [`expectation`] names the figures (metric names, bounds, an expectation's result) for the
+//! scenarios that bound them, the runs that report them and the reports that look them up.
+//! [`served`] judges each lease against the store's acknowledged disables (a disabled account
+//! served, a rotation that passed an account over).
 
 pub mod audit;
 pub mod expectation;
@@ -24,6 +25,7 @@ pub mod run;
 pub mod self_audit;
 pub mod served;
 pub mod steps;
+pub mod timer_lag;
 
 pub use audit::Audit;
 pub use histogram::LatencyHistogram;

@@ -28,6 +28,9 @@ pub struct StrategyRun {
     pub served: super::served::Served,
     /// Wall-clock time the run took (virtual runs: how long simulating took).
     pub wall_time: Duration,
+    /// Real time: how late the runtime fired a probe timer, all through the run (the
+    /// self-audit's scheduler lag; [`super::timer_lag`]). `None` in virtual runs.
+    pub timer_lag: Option<super::LatencyHistogram>,
     /// Set when the watchdog fired: what was stuck where.
     pub deadlock: Option<String>,
     /// When the watchdog fired: the steps strategies marked for the unfinished requests.

@@ -361,11 +361,7 @@ impl ResultSummary {
             interval_histograms: Vec::new(),
             fairness: None,
             herd: None,
-            self_audit: Some(SelfAudit {
-                start_lag_kind: "generator_lateness".into(),
-                start_lag_ms: c.lateness.stats(),
-                dropped: Default::default(),
-            }),
+            self_audit: Some(SelfAudit::real_time(&c.lateness, &run.timer_lag)),
             repetitions: Vec::new(),
             audit: Some(a.clone()),
             target: Some(TargetFigures {

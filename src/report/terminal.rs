@@ -105,8 +105,9 @@ fn faults_line(r: &ResultSummary) -> Option<String> {
 }
 
 /// What the harness itself did, when it is worth a line: starved users, a herd with more than
-/// one refresh at once or wasted refreshes, dropped samples, a late generator (real mode), and
-/// (the number of repetitions is said once per scenario).
+/// one refresh at once or wasted refreshes, dropped samples, a late generator and the timer lag
+/// (real mode), and saturation by the self-audit's rule (the number of repetitions is said once
+/// per scenario).
 fn harness_line(r: &ResultSummary) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(f) = &r.fairness {
@@ -139,6 +140,16 @@ fn harness_line(r: &ResultSummary) -> Option<String> {
                 "generator lateness p99 {} ms, max {} ms",
                 ms(a.start_lag_ms.p99),
                 ms(a.start_lag_ms.max)
+            ));
+        }
+        if let Some(t) = &a.timer_lag_ms {
+            parts.push(format!("timer lag p99 {} ms, max {} ms", ms(t.p99), ms(t.max)));
+        }
+        if let Some(s) = a.saturation.as_ref().filter(|s| s.saturated) {
+            parts.push(format!(
+                "SATURATED ({}; {}): these latencies include the harness's own delay",
+                s.over.join(", "),
+                s.rule
             ));
         }
     }

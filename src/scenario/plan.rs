@@ -246,6 +246,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         fsync: c.fsync.0,
         event_loop_stall: c.event_loop_stall.0,
         log_line: c.log_line.0,
+        pace: Default::default(),
     };
 
     let u = &spec.upstream;

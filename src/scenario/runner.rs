@@ -21,8 +21,10 @@ use crate::metrics::herd::RefreshWatch;
 use crate::metrics::recorder::RequestRecord;
 use crate::metrics::served::ServedWatch;
 use crate::metrics::steps::{StepBoard, Tracked};
+use crate::metrics::timer_lag::TimerLagProbe;
 use crate::metrics::{Recorder, StrategyRun};
 use crate::model::AccountsFile;
+use crate::pacing::{Pace, Pacer};
 use crate::store::backend::{Backend, MemoryBackend};
 use crate::store::AccountStore;
 use crate::strategy::{AcquireError, AcquireTiming, AnyStrategy, CredentialManager, Env, Request, StrategyName};
@@ -94,7 +96,7 @@ pub fn run(plan: &Plan, strategy: StrategyName, progress: Option<Progress>) -> R
 
 async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>) -> StrategyRun {
     let clock = Clock::scaled(VIRTUAL_EPOCH_MS, VIRTUAL_TIME_SCALE);
-    let costs = plan.costs.scaled(clock.scale());
+    let costs = plan.costs.clone().scaled(clock.scale());
     let accounts = plan.initial_accounts(clock.now_ms());
     let backend = Arc::new(MemoryBackend::new(Some(
         AccountsFile::from_accounts(accounts.clone()).to_toml_string(),
@@ -102,7 +104,7 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
         backend.clone(),
-        costs,
+        costs.clone(),
     )));
     let upstream = Arc::new(SimulatedUpstream::new(plan.upstream.clone(), clock));
     let watch = watch_refreshes(plan, upstream.clone(), clock, &accounts);
@@ -133,11 +135,13 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
             Default::default(),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Every charge of the run (strategy and store) on one chain of deadlines.
+    let costs = plan.costs.clone().paced(Pace::deadlines(Pacer::new()));
     // The real file I/O is the file cost: only the non-file steps are charged.
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
         backend.clone(),
-        plan.costs.without_file_costs(),
+        costs.clone().without_file_costs(),
     )));
     let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
     let client = Arc::new(
@@ -149,13 +153,15 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
     let env = Env {
         policy: plan.policy.clone(),
         accounts: accounts.clone(),
-        costs: plan.costs,
+        costs,
         clock,
         store: store.clone(),
         tokens: watch.clone(),
         options: plan.options.clone(),
     };
+    let probe = TimerLagProbe::start();
     let mut run = drive(plan, name, env, client, watch, store.clone(), progress).await;
+    run.timer_lag = Some(probe.stop());
     let text = backend.read().ok().flatten();
     run.audit = store.audit(&accounts, text.as_deref(), clock.now_ms());
     run.store = store.stats();
@@ -328,6 +334,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
         audit: Default::default(),
         served: shared.served.summary(),
         wall_time: Duration::ZERO,
+        timer_lag: None,
         deadlock,
         stuck,
         predictions: Vec::new(),

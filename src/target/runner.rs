@@ -38,6 +38,9 @@ pub struct TargetRun {
     pub audit: TargetAudit,
     /// The mock's own service time per request (journal: arrival to answer finished).
     pub mock_service: LatencyHistogram,
+    /// How late the runtime (the load generator's and the mock's) fired a probe timer during the
+    /// load (the self-audit's scheduler lag).
+    pub timer_lag: LatencyHistogram,
     /// Requests the mock answered (API and token endpoint).
     pub upstream_requests: u64,
     /// Whether the target had to be SIGKILLed after [`STOP_GRACE`].
@@ -165,7 +168,9 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         timeout: target.timeout,
         upstream_url: running.url(),
     };
+    let probe = crate::metrics::timer_lag::TimerLagProbe::start();
     let client = load::drive(&endpoint, &plan.load, plan.seed, target.model.as_deref()).await;
+    let timer_lag = probe.stop();
     polling.store(false, Ordering::Relaxed);
     let polled = poller
         .join()
@@ -211,6 +216,7 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         client,
         audit,
         mock_service,
+        timer_lag,
         upstream_requests: records.len() as u64,
         killed,
         wall_time: started.elapsed(),

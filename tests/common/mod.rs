@@ -128,7 +128,7 @@ impl Fixture {
     ) -> Fixture {
         let text = AccountsFile::from_accounts(accounts.clone()).to_toml_string();
         let backend = Arc::new(MemoryBackend::new(Some(text)));
-        let store = store::open(mode, backend.clone(), costs.without_file_costs());
+        let store = store::open(mode, backend.clone(), costs.clone().without_file_costs());
         let env = Env {
             policy,
             accounts,

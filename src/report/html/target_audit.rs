@@ -16,7 +16,7 @@ pub fn section(out: &mut String, s: &ScenarioSummary) {
         let failed = a.violations().count();
         let _ = writeln!(
             out,
-            "<h3>Target audit: {}</h3>\n<p class=\"legend-note\">From the mock's journal and the target's accounts file, never from the target's own claims: {} of {} verdicts fail. Client side: {} ok, {} client errors (2xx carrying an error), {} hung, {} transport errors, other statuses {}. The mock's own service time: p50 {}, p99 {} over {} upstream requests; generator lateness p99 {}.{}</p>",
+            "<h3>Target audit: {}</h3>\n<p class=\"legend-note\">From the mock's journal and the target's accounts file, never from the target's own claims: {} of {} verdicts fail. Client side: {} ok, {} client errors (2xx carrying an error), {} hung, {} transport errors, other statuses {}. The mock's own service time: p50 {}, p99 {} over {} upstream requests; generator lateness p99 {}.{}{}</p>",
             esc(&r.strategy),
             failed,
             a.verdicts.len(),
@@ -32,6 +32,7 @@ pub fn section(out: &mut String, s: &ScenarioSummary) {
                 .as_ref()
                 .map(|h| esc(&format::duration4(h.start_lag_ms.p99)))
                 .unwrap_or_else(|| "—".into()),
+            saturation_note(r.self_audit.as_ref()),
             if t.killed { " The target ignored SIGTERM and was killed." } else { "" }
         );
         out.push_str("<div class=\"table-wrap\"><table>\n<thead><tr><th class=\"text\">audit</th><th>value</th><th class=\"text\">rule</th><th>verdict</th></tr></thead>\n<tbody>\n");
@@ -48,4 +49,25 @@ pub fn section(out: &mut String, s: &ScenarioSummary) {
         }
         out.push_str("</tbody></table></div>\n");
     }
+}
+
+/// The self-audit's timer lag and, when its rule says so, that the harness was saturated.
+fn saturation_note(audit: Option<&crate::metrics::self_audit::SelfAudit>) -> String {
+    let Some(a) = audit else {
+        return String::new();
+    };
+    let mut note = a
+        .timer_lag_ms
+        .as_ref()
+        .map(|t| format!("; timer lag p99 {}", esc(&format::duration4(t.p99))))
+        .unwrap_or_default();
+    if let Some(s) = a.saturation.as_ref().filter(|s| s.saturated) {
+        let _ = write!(
+            note,
+            ". <b class=\"bad\">Saturated</b> ({}: {}): the figures include the harness's own delay",
+            esc(&s.rule),
+            esc(&s.over.join(", "))
+        );
+    }
+    note
 }

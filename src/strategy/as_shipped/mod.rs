@@ -183,7 +183,7 @@ impl AsShipped {
             let text = AccountsFile::from_accounts(env.accounts.clone()).to_toml_string();
             Arc::new(MemoryBackend::new(Some(text)))
         });
-        let event_loop = Arc::new(EventLoop::new(env.costs));
+        let event_loop = Arc::new(EventLoop::new(env.costs.clone()));
         let pool = PoolState::new(env.policy.clone(), env.accounts.clone());
         let rotation = ShippedRotation::discovered(enabled(&env.accounts));
         let usage = Usage::new(env.clock.now_ms());

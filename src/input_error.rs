@@ -118,6 +118,28 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+/// Something valid in an input file that is probably not what was meant, located as an
+/// [`InputError`] is and printed as `file:line:column: warning: ...`; it never stops a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputWarning(pub InputError);
+
+impl fmt::Display for InputWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        match e.position {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: warning: {}",
+                e.path.display(),
+                p.line,
+                p.column,
+                e.message
+            ),
+            None => write!(f, "{}: warning: {}", e.path.display(), e.message),
+        }
+    }
+}
+
 /// Reads a text input file, refusing directories, devices and pipes, oversized files and non-UTF-8
 /// bytes with a clear message. Never creates or modifies anything.
 pub fn read_input(path: &Path) -> Result<String, InputError> {

@@ -290,6 +290,84 @@ async fn expired_tokens_are_refreshed_once_per_credential_under_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_shorter_than_the_margin_are_refreshed_about_once_per_half_lifetime() {
+    // The endpoint grants 4-second tokens; serve's margin is 5 minutes and its refresh-ahead
+    // window 10: read from expiry alone, every token would always be due. Bounded by the
+    // token's own lifetime, a token is refreshed ahead from 2 s after issue and due from 3 s.
+    const LIFETIME_S: u64 = 4;
+    const RUN: Duration = Duration::from_millis(3_000);
+    for strategy in ["global_mutex", "rwlock", "queue_pool", "sharded", "lock_free"] {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(2, true), 0o600);
+        let token = TokenServer::granting(Duration::ZERO, LIFETIME_S as i64).await;
+        let config = write_file(dir.path(), "serve.toml", "calls_per_rotation = 1\n", 0o600);
+        let mut args = base_args(&accounts, &token.url);
+        args.extend(["--config".into(), config.display().to_string()]);
+        args.extend(["--strategy".into(), strategy.into()]);
+        let serve = Serve::start(&args, dir.path().join("serve.log"));
+        let c = client();
+        let started = std::time::Instant::now();
+        let mut leases = 0;
+        while started.elapsed() < RUN {
+            let (s, b, _) = tokio::time::timeout(
+                Duration::from_secs(5),
+                lease(&c, &serve.base, None, MODEL, &format!("user{leases}")),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{strategy}: a lease took over 5 s"));
+            assert_eq!(s, 200, "{strategy}: {b}");
+            complete(
+                &c,
+                &serve.base,
+                None,
+                b["lease"].as_str().unwrap(),
+                serde_json::json!({"status": 200}),
+            )
+            .await;
+            leases += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let refreshes = token.refreshes.lock().unwrap().clone();
+        // Each credential: once at the start (its token had expired), then not before half a
+        // lifetime has passed: at most 1 + floor(run / (L/2)) refreshes.
+        let most = 1 + RUN.as_millis() as u64 / (LIFETIME_S * 1000 / 2);
+        assert_eq!(refreshes.len(), 2, "{strategy}: {refreshes:?}");
+        for (refresh_token, n) in &refreshes {
+            assert!(
+                (1..=most).contains(n),
+                "{strategy}: {refresh_token} refreshed {n} times in {RUN:?} with {LIFETIME_S} s tokens over {leases} leases (at most {most})"
+            );
+        }
+        // The admin listing shows the bounded refresh points: L/2 and L/4 before expiry.
+        let list: serde_json::Value = c
+            .get(serve.url("/v1/accounts"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for a in list["accounts"].as_array().unwrap() {
+            let at = |key: &str| {
+                a[key]
+                    .as_str()
+                    .and_then(credpool::model::time::from_rfc3339)
+                    .unwrap_or_else(|| panic!("{strategy}: no {key} in {a}"))
+            };
+            let expires = at("token_expires_at");
+            let lifetime_ms = LIFETIME_S as i64 * 1000;
+            assert_eq!(
+                expires - at("token_refresh_ahead_at"),
+                lifetime_ms / 2,
+                "{strategy}: {a}"
+            );
+            assert_eq!(expires - at("token_refresh_due_at"), lifetime_ms / 4, "{strategy}: {a}");
+        }
+        assert_eq!(serve.terminate(Duration::from_secs(10)), Some(0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_load_exits_0_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(4, false), 0o600);

@@ -3,7 +3,8 @@
 //! A file is classified by its content, not its name: a TOML document with a top-level
 //! `accounts` key (`[[accounts]]` tables, or `accounts = []`) is an accounts file and is checked
 //! by [`check_accounts`]; anything else is a scenario file, checked by [`check_scenario`]. Every problem is printed as
-//! `file:line:column: what was expected`; the
+//! `file:line:column: what was expected` (and a valid file's warnings as
+//! `file:line:column: warning: ...`, on stderr); the
 //! command exits 0 when every file is valid and 2 otherwise. Files are only read.
 
 use super::{CliResult, Failure};
@@ -85,6 +86,7 @@ pub fn check_scenario(path: &Path, text: &str) -> Result<String, InputError> {
         ));
     }
     let plan = crate::scenario::plan::parse(path, text)?;
+    super::print_warnings(&plan);
     let names: Vec<&str> = plan.strategies.iter().map(|s| s.as_str()).collect();
     Ok(format!(
         "scenario {:?}, {} mode, {} credentials, {} requests, strategies {}{}",

@@ -89,6 +89,13 @@ pub enum Command {
     StoreWorker(store_worker::StoreWorkerArgs),
 }
 
+/// Prints a loaded scenario's warnings on stderr, one `file:line:column: warning: ...` a line.
+pub fn print_warnings(plan: &crate::scenario::plan::Plan) {
+    for w in &plan.warnings {
+        eprintln!("{w}");
+    }
+}
+
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> CliResult {
     match cli.command {

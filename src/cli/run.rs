@@ -49,6 +49,7 @@ pub fn run(args: RunArgs) -> CliResult {
         .map_or_else(crate::scenario::jobs::default_jobs, |j| j as usize);
     let files = suite::discover(&args.paths).map_err(|e| Failure::BadInput(e.to_string()))?;
     let plans = suite::load_all(&files, args.mode, args.seed).map_err(|e| Failure::BadInput(e.to_string()))?;
+    plans.iter().for_each(super::print_warnings);
     let only: Option<Vec<StrategyName>> = if args.strategy.is_empty() {
         None
     } else {

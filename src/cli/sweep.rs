@@ -58,6 +58,7 @@ fn parse_span(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: SweepArgs) -> CliResult {
     let mut plan = plan::load(&args.file).map_err(|e| Failure::BadInput(e.to_string()))?;
+    super::print_warnings(&plan);
     if let Some(seed) = args.seed {
         plan = crate::scenario::repeat::reseeded(&plan, seed);
     }

@@ -62,6 +62,7 @@ pub fn run(args: UpstreamArgs) -> CliResult {
     let (mock, accounts) = match &args.scenario {
         Some(path) => {
             let plan = crate::scenario::plan::load(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+            super::print_warnings(&plan);
             Mock::from_plan(&plan, args.journal_capacity)
         }
         None => {

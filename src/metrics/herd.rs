@@ -18,8 +18,9 @@
 //! - `max_waiters`: the largest number of requests waiting on one refresh.
 //! - `max_overlapping`: the most refreshes of one credential in flight at once (1 is single-flight).
 //! - `refreshes_per_expiry`: refreshes / token generations refreshed at least once (1.0 ideal).
-//! - `wasted`: refreshes begun while the credential's newest token had more than the policy's
-//!   refresh window left (`max(refresh_margin, refresh_ahead)`: no strategy had a reason to).
+//! - `wasted`: refreshes begun before the credential's newest token reached its refresh-ahead
+//!   point (the policy's window, `max(refresh_margin, refresh_ahead)` before expiry, bounded by
+//!   the token's lifetime: [`crate::model::refresh_window`]): no strategy had a reason to.
 
 use crate::clock::Clock;
 use crate::future::BoxFuture;
@@ -37,8 +38,9 @@ pub const RECENT_REFRESHES: usize = 256;
 #[derive(Clone, Debug, Default)]
 struct Credential {
     in_flight: u32,
-    /// Expiry of the newest token this credential holds (initial, or the last successful refresh).
-    newest_expiry: Option<EpochMs>,
+    /// Where the newest token this credential holds (initial, or the last successful refresh)
+    /// reaches its refresh-ahead point: a refresh begun before it is wasted.
+    newest_ahead_at: Option<EpochMs>,
     /// Bumped by every successful refresh: which token an expiry belongs to.
     generation: u64,
     /// The generation the last refresh started on (`None`: never refreshed).
@@ -73,8 +75,10 @@ struct State {
 pub struct RefreshWatch {
     inner: Arc<dyn TokenEndpoint>,
     clock: Clock,
-    /// The policy's refresh window, ms: a refresh of a token with more left than this is wasted.
+    /// The policy's refresh window, ms (reported beside `wasted`).
     window_ms: i64,
+    /// Places each new token's refresh-ahead point.
+    policy: Policy,
     state: crate::sync::Mutex<State>,
 }
 
@@ -83,14 +87,17 @@ impl RefreshWatch {
         let credentials = accounts
             .iter()
             .map(|a| Credential {
-                newest_expiry: a.expires_at(),
+                newest_ahead_at: policy
+                    .refresh_points(a.timestamp, a.expires_in.map(|s| s.saturating_mul(1000)))
+                    .map(|p| p.ahead_at),
                 ..Credential::default()
             })
             .collect();
         RefreshWatch {
             inner,
             clock,
-            window_ms: policy.refresh_ahead_ms.max(policy.refresh_margin_ms),
+            window_ms: policy.refresh_window_ms(),
+            policy: policy.clone(),
             state: crate::sync::Mutex::new(State {
                 credentials,
                 ..State::default()
@@ -107,7 +114,7 @@ impl RefreshWatch {
         let c = &mut s.credentials[credential];
         c.in_flight += 1;
         let overlapping = c.in_flight;
-        let wasted = c.newest_expiry.is_some_and(|e| e - now_ms > self.window_ms);
+        let wasted = c.newest_ahead_at.is_some_and(|at| now_ms < at);
         let new_expiry = c.last_refreshed != Some(c.generation);
         c.last_refreshed = Some(c.generation);
         s.refreshes += 1;
@@ -139,7 +146,10 @@ impl RefreshWatch {
         c.in_flight -= 1;
         if let Some(g) = grant {
             c.generation += 1;
-            c.newest_expiry = Some(now_ms.saturating_add(g.expires_in.saturating_mul(1000)));
+            c.newest_ahead_at = self
+                .policy
+                .refresh_points(Some(now_ms), Some(g.expires_in.saturating_mul(1000)))
+                .map(|p| p.ahead_at);
         }
         match s.recent.iter_mut().find(|x| x.id == id) {
             Some(span) => span.end = Some(end),
@@ -218,7 +228,8 @@ pub struct HerdSummary {
     pub expiries: u64,
     /// `refreshes / expiries` (`null`: no refresh).
     pub refreshes_per_expiry: Option<f64>,
-    /// Refreshes begun while the newest token had more than `window_ms` left.
+    /// Refreshes begun before the newest token reached its refresh-ahead point (`window_ms`
+    /// before expiry, bounded by the token's lifetime).
     pub wasted: u64,
     /// The policy's refresh window, `max(refresh_margin, refresh_ahead)`, ms.
     pub window_ms: i64,

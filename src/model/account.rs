@@ -90,12 +90,6 @@ impl Account {
         }
     }
 
-    /// The proxy's rule: refresh when `now >= timestamp + expires_in*1000 - margin`, or when
-    /// either field is missing.
-    pub fn needs_refresh(&self, now: EpochMs, margin_ms: i64) -> bool {
-        expires_within(self.expires_at(), now, margin_ms)
-    }
-
     /// Whether `series` is banned at `now`.
     pub fn is_banned(&self, series: &str, now: EpochMs) -> bool {
         self.bans
@@ -135,13 +129,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn needs_refresh_inside_the_margin_or_without_expiry_fields() {
+    fn expires_within_the_margin_or_without_expiry_fields() {
         let mut a = Account::synthetic(0, 0, 3600);
-        assert!(!a.needs_refresh(0, 300_000));
-        assert!(!a.needs_refresh(3_299_999, 300_000));
-        assert!(a.needs_refresh(3_300_000, 300_000));
+        assert!(!expires_within(a.expires_at(), 0, 300_000));
+        assert!(!expires_within(a.expires_at(), 3_299_999, 300_000));
+        assert!(expires_within(a.expires_at(), 3_300_000, 300_000));
         a.timestamp = None;
-        assert!(a.needs_refresh(0, 300_000));
+        assert!(expires_within(a.expires_at(), 0, 300_000));
     }
 
     #[test]

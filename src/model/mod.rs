@@ -7,6 +7,7 @@
 //! - [`account`]: one credential, typed where credpool models a field.
 //! - [`accounts_file`]: an `accounts.toml` document that keeps every field it does not model.
 //! - [`policy`]: rotation, refresh margin, series bans, auto-ban codes.
+//! - [`refresh_window`]: when a token is refreshed, bounded by its own lifetime.
 //! - [`change`]: a state change as data, applied in memory and persisted by the store alike.
 //! - [`rate_limit`]: what a 429 body says about when to retry (RetryInfo, ErrorInfo).
 //! - [`pool`]: selection and outcome bookkeeping as plain state transitions.
@@ -19,6 +20,7 @@ pub mod change;
 pub mod policy;
 pub mod pool;
 pub mod rate_limit;
+pub mod refresh_window;
 pub mod ticket;
 pub mod time;
 

@@ -5,6 +5,7 @@
 
 use super::account::Account;
 use super::change::{Change, Outcome, RefreshFailure, TokenGrant};
+use super::refresh_window::{refresh_points, RefreshPoints};
 use super::time::EpochMs;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -131,20 +132,44 @@ impl Policy {
             && self.series_of(model).is_none_or(|s| !account.is_banned(s, now))
     }
 
-    /// Where `account`'s token stands at `now` against the margin and the refresh-ahead window.
-    /// `Now` is exactly [`Account::needs_refresh`] with the margin, the rule every strategy uses;
-    /// `Ahead` is the extra window only strategies that refresh ahead of expiry act on.
+    /// Where `account`'s token stands at `now` against the margin and the refresh-ahead window,
+    /// both bounded by the token's own lifetime ([`super::refresh_window`]). `Now` is the rule
+    /// every strategy uses; `Ahead` is the extra window only strategies that refresh ahead of
+    /// expiry act on.
     pub fn refresh_due(&self, account: &Account, now: EpochMs) -> RefreshDue {
-        self.refresh_due_at(account.expires_at(), now)
+        let lifetime_ms = account.expires_in.map(|s| s.saturating_mul(1000));
+        match self.refresh_points(account.timestamp, lifetime_ms) {
+            Some(p) if now < p.ahead_at => RefreshDue::No,
+            Some(p) if now < p.due_at => RefreshDue::Ahead,
+            _ => RefreshDue::Now,
+        }
+    }
+
+    /// Whether `account`'s token must be refreshed before use at `now`.
+    pub fn needs_refresh(&self, account: &Account, now: EpochMs) -> bool {
+        self.refresh_due(account, now) == RefreshDue::Now
+    }
+
+    /// The refresh points of a token issued at `issued_at` for `lifetime_ms` under this policy's
+    /// margin and window (see [`super::refresh_window::refresh_points`]).
+    pub fn refresh_points(&self, issued_at: Option<EpochMs>, lifetime_ms: Option<i64>) -> Option<RefreshPoints> {
+        refresh_points(issued_at, lifetime_ms, self.refresh_margin_ms, self.refresh_window_ms())
+    }
+
+    /// How far before expiry the refresh-ahead window opens (at least the margin), before the
+    /// lifetime bounds of [`super::refresh_window`].
+    pub fn refresh_window_ms(&self) -> i64 {
+        self.refresh_ahead_ms.max(self.refresh_margin_ms)
     }
 
     /// [`refresh_due`](Self::refresh_due) for a token known only by its expiry instant (the
-    /// fleet's shared state keeps no more).
+    /// fleet's shared state keeps no more): the margins as written, since without the issue time
+    /// the lifetime bounds cannot be placed.
     pub fn refresh_due_at(&self, expires_at: Option<EpochMs>, now: EpochMs) -> RefreshDue {
         use super::account::expires_within;
         if expires_within(expires_at, now, self.refresh_margin_ms) {
             RefreshDue::Now
-        } else if expires_within(expires_at, now, self.refresh_ahead_ms.max(self.refresh_margin_ms)) {
+        } else if expires_within(expires_at, now, self.refresh_window_ms()) {
             RefreshDue::Ahead
         } else {
             RefreshDue::No
@@ -326,5 +351,25 @@ mod tests {
         };
         assert_eq!(narrow.refresh_due(&a, 3_299_999), RefreshDue::No);
         assert_eq!(narrow.refresh_due(&a, 3_300_000), RefreshDue::Now);
+    }
+
+    #[test]
+    fn refresh_due_is_bounded_by_the_token_lifetime() {
+        // 7-minute tokens inside a 7-minute window and a 5-minute margin: ahead from 3.5 minutes
+        // after issue, due from 5.25 minutes, not at once.
+        let p = Policy {
+            refresh_margin_ms: 300_000,
+            refresh_ahead_ms: 420_000,
+            ..Policy::default()
+        };
+        let a = Account::synthetic(0, 1_000, 420);
+        assert_eq!(p.refresh_due(&a, 1_000), RefreshDue::No);
+        assert_eq!(p.refresh_due(&a, 1_000 + 209_999), RefreshDue::No);
+        assert_eq!(p.refresh_due(&a, 1_000 + 210_000), RefreshDue::Ahead);
+        assert_eq!(p.refresh_due(&a, 1_000 + 315_000), RefreshDue::Now);
+        // Missing expiry fields: refresh before use.
+        let mut unknown = a.clone();
+        unknown.timestamp = None;
+        assert_eq!(p.refresh_due(&unknown, 0), RefreshDue::Now);
     }
 }

@@ -55,8 +55,17 @@ impl PoolState {
     /// 1. Rotate when there is more than one account and `calls_per_rotation` calls were counted.
     /// 2. Skip disabled accounts and accounts whose series is banned for this model, moving the
     ///    cursor (a fresh account gets a full `calls_per_rotation` turn).
-    /// 3. Report `NeedsRefresh` when the chosen token is inside the margin, else count the call.
+    /// 3. Report `NeedsRefresh` when the chosen token is due ([`Policy::needs_refresh`]), else
+    ///    count the call.
     pub fn select(&mut self, model: &str, now: EpochMs) -> Selection {
+        self.select_after_refresh(model, now, None)
+    }
+
+    /// [`select`](Self::select) by a request that has just refreshed account `refreshed`: if the
+    /// cursor is still on it, its new token is served whatever its age, so that a token whose
+    /// lifetime is shorter than the refresh took (or zero) is used once rather than refreshed
+    /// again in a loop (see [`super::refresh_window`]).
+    pub fn select_after_refresh(&mut self, model: &str, now: EpochMs, refreshed: Option<usize>) -> Selection {
         let n = self.accounts.len();
         if n == 0 {
             return Selection::Exhausted;
@@ -75,7 +84,7 @@ impl PoolState {
             }
         }
         let i = self.current;
-        if self.accounts[i].needs_refresh(now, self.policy.refresh_margin_ms) {
+        if refreshed != Some(i) && self.policy.needs_refresh(&self.accounts[i], now) {
             return Selection::NeedsRefresh(i);
         }
         self.calls += 1;
@@ -109,8 +118,7 @@ impl PoolState {
     pub fn ready_in_turn(&self, model: &str, now: EpochMs) -> Option<(usize, u64)> {
         let i = self.current;
         let account = self.accounts.get(i)?;
-        let usable =
-            self.policy.usable(account, model, now) && !account.needs_refresh(now, self.policy.refresh_margin_ms);
+        let usable = self.policy.usable(account, model, now) && !self.policy.needs_refresh(account, now);
         let left = self.policy.calls_per_rotation.saturating_sub(self.calls);
         (usable && left > 0).then_some((i, left))
     }
@@ -236,6 +244,23 @@ mod tests {
     }
 
     #[test]
+    fn a_token_refreshed_by_the_request_is_served_even_if_already_due() {
+        let mut p = pool(2, 100);
+        p.accounts[0].timestamp = None;
+        assert_eq!(p.select(MODEL, 0), Selection::NeedsRefresh(0));
+        // The endpoint grants a token that lives 0 seconds: due at once, served once.
+        let grant = TokenGrant {
+            access_token: Secret::new("t"),
+            expires_in: 0,
+        };
+        let change = p.policy.refresh_change(0, &Ok(grant));
+        p.apply(0, &change);
+        assert_eq!(p.select(MODEL, 0), Selection::NeedsRefresh(0));
+        assert_eq!(p.select_after_refresh(MODEL, 0, Some(0)), Selection::Ready(0));
+        assert_eq!(p.calls_since_rotation(), 1);
+    }
+
+    #[test]
     fn failed_refresh_disables_and_moves_on() {
         let mut p = pool(2, 100);
         p.accounts[0].timestamp = None;
@@ -293,7 +318,7 @@ mod tests {
                             let a = &p.accounts[i];
                             prop_assert!(!a.disabled, "disabled account {} handed out", i);
                             prop_assert!(p.policy.usable(a, model, now), "banned account {} handed out", i);
-                            prop_assert!(!a.needs_refresh(now, p.policy.refresh_margin_ms), "expiring token handed out");
+                            prop_assert!(!p.policy.needs_refresh(a, now), "expiring token handed out");
                             if last == Some(i) { run_len += 1 } else { run_len = 1 }
                             last = Some(i);
                             // With one usable account left, it rightly serves every call: restart the count.

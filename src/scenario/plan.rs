@@ -7,8 +7,10 @@
 use super::expect::{Expectation, Target};
 use super::spec::{Arrival, LoadModel, Mode, RateLimitBody, ReferenceSpec, ScenarioSpec, StageSpec};
 use crate::costs::Costs;
-use crate::input_error::{read_input, InputError};
+use crate::duration::format_duration;
+use crate::input_error::{read_input, InputError, InputWarning};
 use crate::metrics::expectation::{Check, Metric};
+use crate::model::refresh_window::swallowed_by;
 use crate::model::{Account, EpochMs, Policy};
 use crate::store::StoreMode;
 use crate::strategy::{StrategyName, StrategyOptions};
@@ -75,6 +77,9 @@ pub struct Plan {
     pub sweep: Option<super::sweep::SweepPlan>,
     /// `[target]`: a proxy run under the same load beside `strategies` (see [`crate::target`]).
     pub target: Option<super::target_plan::TargetPlan>,
+    /// Figures that are valid but probably not what was meant, each at its line: printed by
+    /// every command that loads the scenario, never fatal.
+    pub warnings: Vec<InputWarning>,
 }
 
 impl Plan {
@@ -216,20 +221,48 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         return Err(at(load.requests.span(), "`load.users` is too large".into()));
     }
 
+    let (lifetime, margin, ahead) = (
+        spec.pool.token_lifetime.get_ref().0,
+        spec.pool.refresh_margin.get_ref().0,
+        spec.pool.refresh_ahead.get_ref().0,
+    );
     let policy = Policy {
         calls_per_rotation: spec.pool.calls_per_rotation.0,
-        refresh_margin_ms: spec.pool.refresh_margin.0.as_millis() as i64,
-        refresh_ahead_ms: (spec.pool.refresh_margin.0 + spec.pool.refresh_ahead.0).as_millis() as i64,
+        refresh_margin_ms: margin.as_millis() as i64,
+        refresh_ahead_ms: (margin + ahead).as_millis() as i64,
         auto_ban_codes: spec.pool.auto_ban_codes.clone(),
         refresh_backoff: refresh_backoff(&spec.pool).map_err(|(span, msg)| at(span, msg))?,
         ..Policy::default()
     };
-    if spec.pool.refresh_margin.0 >= spec.pool.token_lifetime.0 {
-        return Err(at(
-            spec.pool.credentials.span(),
-            "`pool.refresh_margin` is not shorter than `pool.token_lifetime`: every token would always need a refresh"
-                .into(),
-        ));
+    let mut warnings = Vec::new();
+    let window = policy.refresh_window_ms();
+    if let Some(spans) = swallowed_by(lifetime.as_millis() as i64, policy.refresh_margin_ms, window) {
+        // At the figure that does it; at the lifetime (or the margin) when it is a default.
+        let figure = if spans == "refresh_margin" {
+            &spec.pool.refresh_margin
+        } else {
+            &spec.pool.refresh_ahead
+        };
+        let span = [figure, &spec.pool.token_lifetime, &spec.pool.refresh_margin]
+            .into_iter()
+            .map(|f| f.span())
+            .find(|s| *s != (0..0))
+            .unwrap_or(0..0);
+        let reach = if spans == "refresh_margin" {
+            margin
+        } else {
+            margin + ahead
+        };
+        warnings.push(InputWarning(at(
+            span,
+            format!(
+                "`pool.{spans}` ({}) is not shorter than `pool.token_lifetime` ({}): a fresh token would already be \
+                 inside it, so the token's own lifetime bounds its refresh instead (ahead from 1/2 of it, due from 3/4; \
+                 see docs/strategies.md)",
+                format_duration(reach),
+                format_duration(lifetime),
+            ),
+        )));
     }
 
     let c = spec.costs;
@@ -343,7 +376,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         revoked: spec.pool.revoked.get_ref().clone(),
         refresh_timeout: u.refresh_timeout.0,
         retry_delay: u.retry_delay.map(|s| s.0),
-        token_lifetime_s: spec.pool.token_lifetime.0.as_secs() as i64,
+        token_lifetime_s: spec.pool.token_lifetime.get_ref().0.as_secs() as i64,
         faults,
         wire,
     };
@@ -426,7 +459,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         strategies,
         policy,
         credentials,
-        token_lifetime: spec.pool.token_lifetime.0,
+        token_lifetime: spec.pool.token_lifetime.get_ref().0,
         expired: spec.pool.expired.get_ref().clone(),
         expire_all_at: spec.pool.expire_all_at.map(|s| s.0),
         store: spec.pool.store,
@@ -444,6 +477,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         references: spec.reference,
         sweep,
         target,
+        warnings,
     })
 }
 

@@ -81,13 +81,14 @@ pub struct PoolSpec {
     pub credentials: Spanned<Positive>,
     #[serde(default = "default_k")]
     pub calls_per_rotation: Positive,
+    /// Spanned, as the margins are: a warning about their figures points at them.
     #[serde(default = "default_lifetime")]
-    pub token_lifetime: Span,
+    pub token_lifetime: Spanned<Span>,
     #[serde(default = "default_margin")]
-    pub refresh_margin: Span,
+    pub refresh_margin: Spanned<Span>,
     /// Strategies that refresh ahead of expiry start this long before the margin. Default 5 min.
     #[serde(default = "default_margin")]
-    pub refresh_ahead: Span,
+    pub refresh_ahead: Spanned<Span>,
     /// Credentials whose token has expired at the start.
     #[serde(default = "no_indices")]
     pub expired: Spanned<Vec<usize>>,
@@ -134,11 +135,11 @@ fn no_indices() -> Spanned<Vec<usize>> {
 fn default_k() -> Positive {
     Positive(100)
 }
-fn default_lifetime() -> Span {
-    Span(std::time::Duration::from_secs(3600))
+fn default_lifetime() -> Spanned<Span> {
+    Spanned::new(0..0, Span(std::time::Duration::from_secs(3600)))
 }
-fn default_margin() -> Span {
-    Span(std::time::Duration::from_secs(300))
+fn default_margin() -> Spanned<Span> {
+    Spanned::new(0..0, Span(std::time::Duration::from_secs(300)))
 }
 fn default_store() -> crate::store::StoreMode {
     crate::store::StoreMode::Locked

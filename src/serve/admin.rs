@@ -1,7 +1,9 @@
 //! The admin API (admin keys): the accounts' state, and switching an account off and on.
 //!
 //! - `GET /v1/accounts` → each account's id, whether it is disabled, its active bans, its
-//!   token's expiry (from the strategy's memory: what selection sees), and its bookkeeping
+//!   token's expiry and the two instants the policy refreshes it at (refresh ahead from, due
+//!   from: [`crate::model::refresh_window`], bounded by the token's own lifetime; all from the
+//!   strategy's memory: what selection sees), and its bookkeeping
 //!   (calls, error codes, last success: from the accounts file, where every strategy keeps it).
 //!   Never a token.
 //! - `POST /v1/accounts/{id}/disable` and `.../enable` → written through the store first (as
@@ -42,11 +44,16 @@ pub async fn accounts(State(svc): State<Arc<Service>>) -> Result<Json<Value>, Ap
                 })
                 .collect();
             let recorded = on_file.get(&a.id);
+            let points = svc
+                .policy
+                .refresh_points(a.timestamp, a.expires_in.map(|s| s.saturating_mul(1000)));
             json!({
                 "id": a.id.as_str(),
                 "disabled": a.disabled,
                 "bans": bans,
                 "token_expires_at": a.expires_at().map(to_rfc3339),
+                "token_refresh_ahead_at": points.map(|p| to_rfc3339(p.ahead_at)),
+                "token_refresh_due_at": points.map(|p| to_rfc3339(p.due_at)),
                 "total_calls": recorded.map(|r| r.total_calls),
                 "error_codes": recorded.map(|r| r.error_codes.clone()),
                 "last_success": recorded.and_then(|r| r.last_success.clone()),

@@ -433,6 +433,10 @@ impl Inner {
         let mut again = None;
         let mut refresh_wait = Duration::ZERO;
         let mut reseeded = false;
+        // The account and generation this request refreshed (or waited for) past: a newer
+        // token of it that is already due (a lifetime shorter than the refresh took) is served,
+        // not refreshed again.
+        let mut refreshed_past: Option<(usize, u64)> = None;
         // Enough rounds to outwait a lease whose holder died (the TTL), and a few more.
         let rounds = 16 + (self.options.lease_ttl.as_millis() / self.options.lease_poll.as_millis().max(1)) as usize;
         for _ in 0..rounds {
@@ -475,9 +479,11 @@ impl Inner {
             };
             self.slots[index].store(acquired.slot, Ordering::Relaxed);
             self.local.observe(index, &acquired.token, acquired.expires_at);
+            let newer_than_refreshed = refreshed_past.is_some_and(|(i, g)| i == index && acquired.generation > g);
             match policy.refresh_due_at(acquired.expires_at, self.now()) {
                 RefreshDue::No => {}
                 RefreshDue::Ahead => self.refresh_ahead(index, acquired.slot, acquired.generation),
+                RefreshDue::Now if newer_than_refreshed => {}
                 RefreshDue::Now => {
                     let started = Instant::now();
                     match self.refresh(index, acquired.slot, acquired.generation).await {
@@ -491,6 +497,7 @@ impl Inner {
                         }
                     }
                     refresh_wait += started.elapsed();
+                    refreshed_past = Some((index, acquired.generation));
                     again = Some(acquired.ticket);
                     continue;
                 }

@@ -48,12 +48,14 @@ impl CredentialManager for GlobalMutex {
         let mut pool = self.pool.lock().await;
         let locked = Instant::now();
         let mut refresh_wait = std::time::Duration::ZERO;
+        // The credential this request refreshed, whose new token it serves whatever its age.
+        let mut refreshed = None;
         // The seed's path: rotation check, credential load, quota check, once per request.
         self.env.costs.charge(Step::CheckRotation).await;
         self.env.costs.charge(Step::LoadCredential).await;
         self.env.costs.charge(Step::CheckQuota).await;
         loop {
-            match pool.select(&request.model, self.env.clock.now_ms()) {
+            match pool.select_after_refresh(&request.model, self.env.clock.now_ms(), refreshed) {
                 Selection::Ready(i) => {
                     let a = &pool.accounts[i];
                     let timing = AcquireTiming {
@@ -68,6 +70,7 @@ impl CredentialManager for GlobalMutex {
                     let token = pool.accounts[i].refresh_token.clone();
                     let change = self.env.refresh(&self.counters, i, self.attempts.next(i), &token).await;
                     refresh_wait += started.elapsed();
+                    refreshed = (!change.disables()).then_some(i);
                     pool.apply(i, &change);
                     // Persist the new token, or the disable, still holding the operation lock.
                     let id = pool.accounts[i].id.clone();

@@ -285,11 +285,19 @@ impl QueueCore {
 
     /// The token of credential `index`, as its holder must treat it at `now`.
     pub fn token_state(&self, index: usize, now: EpochMs) -> TokenState {
+        self.token_state_after_refresh(index, now, false)
+    }
+
+    /// [`token_state`](Self::token_state) for the holder that has just refreshed credential
+    /// `index` when `refreshed`: its new token is served whatever its age, so a lifetime shorter
+    /// than the refresh took (or zero) is used once rather than refreshed again in a loop (see
+    /// [`crate::model::refresh_window`]).
+    pub fn token_state_after_refresh(&self, index: usize, now: EpochMs, refreshed: bool) -> TokenState {
         let st = self.state.lock();
         let a = &st.accounts[index];
         if a.disabled {
             TokenState::Disabled
-        } else if a.needs_refresh(now, st.policy.refresh_margin_ms) {
+        } else if !refreshed && st.policy.needs_refresh(a, now) {
             TokenState::NeedsRefresh(a.refresh_token.clone())
         } else {
             TokenState::Ready(Pick {
@@ -528,7 +536,9 @@ impl CredentialManager for QueuePool {
                     self.env
                         .persist(&self.counters, &self.core.account_id(index), change)
                         .await;
-                    state = self.core.token_state(index, self.env.clock.now_ms());
+                    state = self
+                        .core
+                        .token_state_after_refresh(index, self.env.clock.now_ms(), true);
                 } else {
                     refresh_wait += started.elapsed();
                 }
@@ -542,7 +552,8 @@ impl CredentialManager for QueuePool {
                 // The refresh failed (here or in another holder): the permit leaves the pool with
                 // its credential when dropped; try another credential.
                 TokenState::Disabled => drop(permit),
-                // A refresh that returned a token already inside the margin: refresh it again.
+                // Not reached: a token found due is refreshed above, and a token this request
+                // refreshed is served whatever its age. Were it reached: check out again.
                 TokenState::NeedsRefresh(_) => drop(permit),
             }
         }

@@ -88,10 +88,16 @@ impl RwLockCore {
     /// The write path: counts the read path's calls, then runs the policy's `select` (which
     /// rotates, skips and counts this call).
     pub fn write_select(&self, model: &str, now: EpochMs) -> WritePick {
+        self.write_select_after_refresh(model, now, None)
+    }
+
+    /// [`write_select`](Self::write_select) by a request that has just refreshed credential
+    /// `refreshed` (see [`PoolState::select_after_refresh`]).
+    pub fn write_select_after_refresh(&self, model: &str, now: EpochMs, refreshed: Option<usize>) -> WritePick {
         let mut pool = self.pool.write();
         let served = self.pending.swap(0, Ordering::AcqRel);
         pool.count_calls(served);
-        match pool.select(model, now) {
+        match pool.select_after_refresh(model, now, refreshed) {
             Selection::Ready(index) => WritePick::Ready(pick(&pool, index)),
             Selection::NeedsRefresh(index) => WritePick::NeedsRefresh {
                 index,
@@ -190,8 +196,13 @@ impl CredentialManager for RwLockStrategy {
         let before = Instant::now();
         let _write = self.gate.write().await;
         lock_wait += before.elapsed();
+        // The credential this request refreshed, whose new token it serves whatever its age.
+        let mut refreshed = None;
         loop {
-            match self.core.write_select(&request.model, self.env.clock.now_ms()) {
+            match self
+                .core
+                .write_select_after_refresh(&request.model, self.env.clock.now_ms(), refreshed)
+            {
                 WritePick::Ready(p) => return Ok(p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait))),
                 WritePick::NeedsRefresh { index, refresh_token } => {
                     let started = Instant::now();
@@ -200,6 +211,7 @@ impl CredentialManager for RwLockStrategy {
                         .refresh(&self.counters, index, self.attempts.next(index), &refresh_token)
                         .await;
                     refresh_wait += started.elapsed();
+                    refreshed = (!change.disables()).then_some(index);
                     self.core.apply(index, &change);
                     // Persist the new token, or the disable, still holding the write lock.
                     self.env

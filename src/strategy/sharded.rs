@@ -104,9 +104,24 @@ impl ShardedCore {
 
     /// Selects in shard `shard` alone (its lock held for the call only).
     pub fn select_in(&self, shard: usize, model: &str, now: EpochMs) -> ShardPick {
+        self.select_in_after_refresh(shard, model, now, None)
+    }
+
+    /// [`select_in`](Self::select_in) by a request that has just refreshed credential
+    /// `refreshed` (see [`PoolState::select_after_refresh`]).
+    pub fn select_in_after_refresh(
+        &self,
+        shard: usize,
+        model: &str,
+        now: EpochMs,
+        refreshed: Option<usize>,
+    ) -> ShardPick {
         let s = self.shards.len();
+        let refreshed_here = refreshed
+            .map(|index| self.locate(index))
+            .and_then(|(home, local)| (home == shard).then_some(local));
         let mut pool = self.shards[shard].lock();
-        match pool.select(model, now) {
+        match pool.select_after_refresh(model, now, refreshed_here) {
             Selection::Ready(local) => {
                 let a = &pool.accounts[local];
                 ShardPick::Ready(Pick {
@@ -210,8 +225,13 @@ impl CredentialManager for Sharded {
             if attempt == 0 {
                 self.env.costs.charge_selection().await;
             }
+            // The credential this request refreshed, whose new token it serves whatever its age.
+            let mut refreshed = None;
             loop {
-                match self.core.select_in(shard, &request.model, self.env.clock.now_ms()) {
+                match self
+                    .core
+                    .select_in_after_refresh(shard, &request.model, self.env.clock.now_ms(), refreshed)
+                {
                     ShardPick::Ready(p) => {
                         return Ok(p.into_lease(AcquireTiming::since(asked, lock_wait, refresh_wait)))
                     }
@@ -222,6 +242,7 @@ impl CredentialManager for Sharded {
                             .refresh(&self.counters, index, self.attempts.next(index), &refresh_token)
                             .await;
                         refresh_wait += started.elapsed();
+                        refreshed = (!change.disables()).then_some(index);
                         self.core.apply(index, &change);
                         // Persist the new token, or the disable, still holding the shard's lock.
                         self.env

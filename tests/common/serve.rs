@@ -67,6 +67,11 @@ pub struct TokenServer {
 
 impl TokenServer {
     pub async fn start(delay: Duration) -> TokenServer {
+        Self::granting(delay, 3599).await
+    }
+
+    /// A token endpoint whose tokens live `expires_in` seconds.
+    pub async fn granting(delay: Duration, expires_in: i64) -> TokenServer {
         use axum::routing::post;
         let refreshes: Arc<Mutex<HashMap<String, u64>>> = Default::default();
         let client_ids: Arc<Mutex<Vec<String>>> = Default::default();
@@ -101,7 +106,7 @@ impl TokenServer {
                         axum::http::StatusCode::OK,
                         axum::Json(serde_json::json!({
                             "access_token": format!("ya29.{MARK}-fresh-{refresh}-{n}"),
-                            "expires_in": 3599,
+                            "expires_in": expires_in,
                             "token_type": "Bearer",
                         })),
                     )

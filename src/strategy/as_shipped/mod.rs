@@ -367,7 +367,9 @@ impl AsShipped {
             }
         }
         let a = &pool.accounts[i];
-        if a.needs_refresh(now, self.env.policy.refresh_margin_ms) {
+        // The shipped rule, kept as it was (no lifetime bound: this is the specimen): expired when
+        // `now >= timestamp + expires_in*1000 - margin`, or when either field is missing.
+        if crate::model::account::expires_within(a.expires_at(), now, self.env.policy.refresh_margin_ms) {
             return Decision::Refresh {
                 index: i,
                 id: a.id.clone(),

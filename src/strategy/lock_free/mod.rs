@@ -254,6 +254,9 @@ impl LockFree {
             }
         };
         let mut refresh_wait = Duration::ZERO;
+        // The credential and version this request waited past: a newer token of it that is
+        // already due is served, not waited for again.
+        let mut waited: Option<(usize, u64)> = None;
         loop {
             match resolved {
                 Resolved::Ready { pick, ahead } => {
@@ -262,10 +265,18 @@ impl LockFree {
                     }
                     return Ok(pick.into_lease(AcquireTiming::since(asked, Duration::ZERO, refresh_wait)));
                 }
+                Resolved::Refresh { index, version }
+                    if waited.is_some_and(|(i, seen)| i == index && version > seen) =>
+                {
+                    if let Some(pick) = sh.core.pick_refreshed(index) {
+                        return Ok(pick.into_lease(AcquireTiming::since(asked, Duration::ZERO, refresh_wait)));
+                    }
+                }
                 Resolved::Refresh { index, version } => {
                     let started = Instant::now();
                     self.wait_for_refresh(index, version).await;
                     refresh_wait += started.elapsed();
+                    waited = Some((index, version));
                 }
                 Resolved::Exhausted => {
                     Counters::bump(&sh.counters.exhausted);

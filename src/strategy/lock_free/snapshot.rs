@@ -5,7 +5,7 @@
 
 use super::replicas::REPLICAS;
 use super::Pick;
-use crate::model::{Account, AccountId, Change, EpochMs};
+use crate::model::{Account, AccountId, Change, EpochMs, Policy};
 use crate::secret::Secret;
 
 /// One replica's copy of a credential's id and access token.
@@ -35,8 +35,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// `window_ms`: the policy's refresh-ahead window (at least its margin).
-    pub(super) fn new(accounts: Vec<Account>, versions: Vec<u64>, window_ms: i64) -> Snapshot {
+    /// `policy` places each token's refresh points ([`Policy::refresh_points`]).
+    pub(super) fn new(accounts: Vec<Account>, versions: Vec<u64>, policy: &Policy) -> Snapshot {
         let live = accounts
             .iter()
             .enumerate()
@@ -49,12 +49,17 @@ impl Snapshot {
             .flat_map(|a| a.bans.iter().filter_map(|(_, until)| *until))
             .max()
             .unwrap_or(EpochMs::MIN);
-        // The same arithmetic as `Account::needs_refresh`, so `now < fresh_until` implies
-        // `Policy::refresh_due` is `No` for every enabled account.
+        // The same points as `Policy::refresh_due`, so `now < fresh_until` implies it is `No`
+        // for every enabled account.
         let fresh_until = accounts
             .iter()
             .filter(|a| !a.disabled)
-            .map(|a| a.expires_at().map_or(EpochMs::MIN, |at| at - window_ms))
+            .map(|a| {
+                let lifetime_ms = a.expires_in.map(|s| s.saturating_mul(1000));
+                policy
+                    .refresh_points(a.timestamp, lifetime_ms)
+                    .map_or(EpochMs::MIN, |p| p.ahead_at)
+            })
             .min()
             .unwrap_or(EpochMs::MAX);
         let copies = (0..REPLICAS)
@@ -87,13 +92,13 @@ impl Snapshot {
 
     /// This snapshot with `change` applied to account `index` (and its version bumped for a
     /// published refresh).
-    pub(super) fn with_change(&self, index: usize, change: &Change, refresh: bool, window_ms: i64) -> Snapshot {
+    pub(super) fn with_change(&self, index: usize, change: &Change, refresh: bool, policy: &Policy) -> Snapshot {
         let mut accounts = self.accounts.clone();
         accounts[index].apply(change);
         let mut versions = self.versions.clone();
         if refresh {
             versions[index] += 1;
         }
-        Snapshot::new(accounts, versions, window_ms)
+        Snapshot::new(accounts, versions, policy)
     }
 }

@@ -44,11 +44,6 @@ pub struct Slot {
     pub flight: SingleFlight,
 }
 
-/// How far ahead of expiry [`Policy::refresh_due`] starts to answer other than `No`.
-fn refresh_window(policy: &Policy) -> i64 {
-    policy.refresh_ahead_ms.max(policy.refresh_margin_ms)
-}
-
 /// The synchronous core: snapshot, ticket, per-credential slots. No lock on the acquire path.
 #[derive(Debug)]
 pub struct TicketCore {
@@ -62,7 +57,7 @@ pub struct TicketCore {
 impl TicketCore {
     pub fn new(policy: Policy, accounts: Vec<Account>) -> Self {
         let n = accounts.len();
-        let snapshot = Snapshot::new(accounts, vec![0; n], refresh_window(&policy));
+        let snapshot = Snapshot::new(accounts, vec![0; n], &policy);
         let slots = (0..n)
             .map(|_| {
                 Padded(Slot {
@@ -155,6 +150,15 @@ impl TicketCore {
         }
     }
 
+    /// Credential `index` on the current snapshot, whatever its token's age, unless it is
+    /// disabled: for a request whose wait for a refresh of `index` saw a new token land, and
+    /// serves it even if it is already due (a lifetime shorter than the refresh took, or zero),
+    /// rather than waiting for refresh after refresh (see [`crate::model::refresh_window`]).
+    pub fn pick_refreshed(&self, index: usize) -> Option<Pick> {
+        let snap = self.snapshot.load();
+        (!snap.accounts[index].disabled).then(|| snap.pick(index, replica()))
+    }
+
     pub fn flight(&self, index: usize) -> &SingleFlight {
         &self.slots[index].flight
     }
@@ -169,9 +173,8 @@ impl TicketCore {
     /// Publishes a refresh's result (a new token, or disabled) as the credential's next version,
     /// which it returns. Only a flight's leader calls this.
     pub fn publish_refresh(&self, index: usize, change: &Change) -> u64 {
-        let window = refresh_window(&self.policy);
         self.snapshot
-            .rcu(|cur| cur.with_change(index, change, true, window))
+            .rcu(|cur| cur.with_change(index, change, true, &self.policy))
             .versions[index]
     }
 
@@ -192,11 +195,10 @@ impl TicketCore {
     /// more than once; the last run is the one published, so its answer is the one kept.)
     pub fn complete(&self, index: usize, change: &Change) -> bool {
         if change.affects_selection() {
-            let window = refresh_window(&self.policy);
             let mut newly_disabled = false;
             self.snapshot.rcu(|cur| {
                 newly_disabled = change.disables() && !cur.accounts[index].disabled;
-                cur.with_change(index, change, false, window)
+                cur.with_change(index, change, false, &self.policy)
             });
             return newly_disabled;
         }
@@ -214,11 +216,10 @@ impl TicketCore {
     /// whether its state changed. (As for every disable here, an acquisition that resolved on
     /// the old snapshot may still use the credential once.)
     pub fn switch(&self, index: usize, change: &Change) -> bool {
-        let window = refresh_window(&self.policy);
         let mut changed = false;
         self.snapshot.rcu(|cur| {
             // Not a refresh: the credential's version stays.
-            let next = cur.with_change(index, change, false, window);
+            let next = cur.with_change(index, change, false, &self.policy);
             changed = next.accounts[index].disabled != cur.accounts[index].disabled;
             next
         });

@@ -17,7 +17,8 @@
 //! throughput ratios, which the targets are stated in (serve ≥ 50% of the bare handler's
 //! requests per second with p99 ≤ 2×; the proxy ≥ 40% of direct), then a lease alone against
 //! one bare request (serve's path without the durable write of a completion) and the store's
-//! tally (updates per durable write).
+//! tally (updates per durable write). `CREDPOOL_SERVE_COUNT=proxy:N` (or `direct:N`) runs N
+//! operations of one case and nothing else, for callgrind.
 
 use credpool::model::{Account, AccountsFile};
 use credpool::serve::config::{self, Settings};
@@ -241,6 +242,26 @@ async fn run(
     elapsed
 }
 
+/// `CREDPOOL_SERVE_COUNT=CASE:N` (`CASE` one of `proxy`, `direct`): N operations of that case
+/// and nothing else, for instruction counts under callgrind (docs/benchmarks.md#serve: two
+/// counts at different N, their difference over the difference of N is the instructions per
+/// request, the setup cancelled out).
+fn counted_only() -> Option<(Case, u64)> {
+    let spec = std::env::var("CREDPOOL_SERVE_COUNT").ok()?;
+    let (case, n) = spec
+        .split_once(':')
+        .unwrap_or_else(|| panic!("CREDPOOL_SERVE_COUNT={spec:?}: expected CASE:N"));
+    let case = match case {
+        "proxy" => Case::Proxy,
+        "direct" => Case::Direct,
+        other => panic!("CREDPOOL_SERVE_COUNT: case {other:?}: expected proxy or direct"),
+    };
+    let n = n
+        .parse()
+        .unwrap_or_else(|_| panic!("CREDPOOL_SERVE_COUNT: {n:?}: expected a number of operations"));
+    Some((case, n))
+}
+
 fn bench(c: &mut Criterion) {
     let servers = Arc::new(start());
     let http = client();
@@ -249,6 +270,11 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    if let Some((case, n)) = counted_only() {
+        let took = rt.block_on(run(case, n, &http, &servers, None));
+        println!("{case:?}: {n} operations in {took:?} (counted only)");
+        return;
+    }
     let mut group = c.benchmark_group("serve");
     group.sample_size(10).measurement_time(Duration::from_secs(4));
     for (name, case) in [

@@ -169,11 +169,16 @@ fn outcome_of(body: &CompleteBody) -> Result<Outcome, ApiError> {
 /// Completes a lease with `outcome` in a task of its own (so a client that hangs up mid-way
 /// cannot cut a completion in half), counting a ban. `Ok` once the outcome is in the file.
 pub async fn finish(svc: &Arc<Service>, lease: Lease, request: Request, outcome: Outcome) -> Result<(), ApiError> {
-    let bans = matches!(outcome, Outcome::RateLimited { .. }) && svc.policy.series_of(&request.model).is_some();
-    let strategy = svc.strategy.clone();
-    let done = tokio::spawn(watch(async move { strategy.complete(lease, &request, outcome).await }))
+    tokio::spawn(record(svc.clone(), lease, request, outcome))
         .await
-        .map_err(|e| ApiError::internal(format!("completion failed: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("completion failed: {e}")))?
+}
+
+/// Completes a lease with `outcome` and counts a ban, in the caller's task (which must not be
+/// cancelled half-way: [`finish`] spawns it; the proxy's completion on drop is a task already).
+pub async fn record(svc: Arc<Service>, lease: Lease, request: Request, outcome: Outcome) -> Result<(), ApiError> {
+    let bans = matches!(outcome, Outcome::RateLimited { .. }) && svc.policy.series_of(&request.model).is_some();
+    let done = watch(svc.strategy.complete(lease, &request, outcome)).await;
     match done {
         (Err(e), _) => Err(ApiError::internal(format!("completion failed: {e}"))),
         (Ok(()), false) => Err(ApiError::internal(

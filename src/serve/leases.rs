@@ -142,6 +142,14 @@ impl LeaseTable {
         }
     }
 
+    /// Takes lease `id` out without remembering it: for leases whose id never left serve (the
+    /// reverse proxy's), which no client can complete again. `None` if it was reclaimed.
+    pub fn release(&self, id: LeaseId) -> Option<Live> {
+        let live = self.shard(id).lock().live.remove(&id)?;
+        self.left();
+        Some(live)
+    }
+
     fn left(&self) {
         if self.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.emptied.notify_waiters();
@@ -238,6 +246,15 @@ mod tests {
         assert!(t.take(LeaseId(1)).is_ok());
         assert_eq!(t.take(LeaseId(1)).err(), Some(TakeError::Completed));
         assert_eq!(t.take(LeaseId(3)).err(), Some(TakeError::Unknown));
+        let (l, r) = lease();
+        t.insert(LeaseId(4), l, r);
+        assert!(t.release(LeaseId(4)).is_some());
+        assert!(t.release(LeaseId(4)).is_none());
+        assert_eq!(
+            t.take(LeaseId(4)).err(),
+            Some(TakeError::Unknown),
+            "released leases are not remembered"
+        );
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(t.reap(Instant::now()), 1);
         assert_eq!((t.in_flight(), t.reclaimed()), (0, 1));

@@ -12,6 +12,7 @@
 //! - [`api`]: the lease API (`/v1/lease`, `/v1/lease/{lease}/complete`).
 //! - [`admin`]: `/v1/accounts` and switching accounts off and on.
 //! - [`proxy`]: the reverse proxy for Gemini and Code Assist clients.
+//! - [`upstream_client`]: its pooled HTTP client to the upstream API.
 //! - [`metrics`]: `/metrics` in Prometheus text exposition.
 //! - [`body`], [`error`]: JSON bodies in, JSON errors out.
 //! - [`shutdown`]: drain on SIGTERM/SIGINT, flush the store, exit 0.
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod service;
 pub mod shutdown;
+pub mod upstream_client;
 pub mod watched_store;
 
 use axum::extract::{MatchedPath, Request, State};

@@ -8,6 +8,7 @@ use super::keys::Keys;
 use super::lease_id::LeaseIds;
 use super::leases::LeaseTable;
 use super::metrics::Metrics;
+use super::upstream_client::{upstream_client, UpstreamClient};
 use super::watched_store::WatchedStore;
 use crate::cli::check::parse_pool;
 use crate::clock::Clock;
@@ -42,9 +43,8 @@ pub struct Service {
     pub draining: AtomicBool,
     /// Numbers requests for the strategy ([`crate::strategy::Request::number`]).
     pub requests: AtomicU64,
-    /// The reverse proxy's client: no overall timeout (streams last), no proxy from the
-    /// environment.
-    pub upstream: reqwest::Client,
+    /// The reverse proxy's pooled client to `--api-url` (streams last: no overall timeout).
+    pub upstream: UpstreamClient,
 }
 
 impl Service {
@@ -98,11 +98,7 @@ impl Service {
         let strategy = Arc::new(config.strategy.build(env));
         let leases = Arc::new(LeaseTable::new(config.lease_ttl, config.max_leases));
         let metrics = Metrics::new(strategy.clone(), store.clone(), leases.clone());
-        let upstream = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let upstream = upstream_client();
         Ok(Service {
             ids: LeaseIds::open().map_err(|e| format!("/dev/urandom: {e}"))?,
             config,

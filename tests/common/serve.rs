@@ -267,12 +267,17 @@ impl Drop for Serve {
     }
 }
 
-/// An HTTP client for the tests (a connection pool, no proxy).
+/// An HTTP client for the tests (a connection pool, no proxy), each request bounded by 30 s.
 pub fn client() -> reqwest::Client {
+    client_within(Duration::from_secs(30))
+}
+
+/// [`client`] with each request bounded by `timeout` instead.
+pub fn client_within(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(128)
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
         .build()
         .unwrap()
 }

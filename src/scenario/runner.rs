@@ -211,7 +211,7 @@ async fn drive<A: Api>(
         AnyStrategy::QueuePool(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::Sharded(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::LockFree(s) => drive_with(plan, name, s, clock, api, w, progress).await,
-        AnyStrategy::AsShipped(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::AsShipped(s) => drive_with(plan, name, *s, clock, api, w, progress).await,
     }
 }
 

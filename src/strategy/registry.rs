@@ -83,7 +83,7 @@ impl StrategyName {
             StrategyName::QueuePool => AnyStrategy::QueuePool(QueuePool::new(env)),
             StrategyName::Sharded => AnyStrategy::Sharded(Sharded::new(env)),
             StrategyName::LockFree => AnyStrategy::LockFree(LockFree::new(env)),
-            StrategyName::AsShipped => AnyStrategy::AsShipped(AsShipped::new(env)),
+            StrategyName::AsShipped => AnyStrategy::AsShipped(Box::new(AsShipped::new(env))),
         }
     }
 }
@@ -115,7 +115,9 @@ pub enum AnyStrategy {
     QueuePool(QueuePool),
     Sharded(Sharded),
     LockFree(LockFree),
-    AsShipped(AsShipped),
+    /// Boxed: the replica carries its storage, rotation and usage models, several times the size
+    /// of any design, and the enum would otherwise be as large as it.
+    AsShipped(Box<AsShipped>),
 }
 
 macro_rules! dispatch {

@@ -363,14 +363,7 @@ async fn tokens_shorter_than_the_margin_are_refreshed_about_once_per_half_lifeti
             );
         }
         // The admin listing shows the bounded refresh points: L/2 and L/4 before expiry.
-        let list: serde_json::Value = c
-            .get(serve.url("/v1/accounts"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&c, &serve.url("/v1/accounts")).await;
         for a in list["accounts"].as_array().unwrap() {
             let at = |key: &str| {
                 a[key]
@@ -710,14 +703,7 @@ async fn an_operator_disable_reaches_every_strategy_and_the_file() {
             )
             .await;
         }
-        let list: serde_json::Value = c
-            .get(serve.url("/v1/accounts"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&c, &serve.url("/v1/accounts")).await;
         assert_eq!(list["accounts"][0]["disabled"], true, "{strategy}: {list}");
         assert!(std::fs::read_to_string(&accounts).unwrap().contains("disabled = true"));
         let r = c

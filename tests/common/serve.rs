@@ -434,3 +434,8 @@ impl Upstream {
         self.seen.lock().unwrap().clone()
     }
 }
+
+/// A GET answered with JSON (an admin listing, a stats page), decoded; any failure panics.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}

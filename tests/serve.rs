@@ -746,6 +746,23 @@ async fn an_operator_disable_reaches_every_strategy_and_the_file() {
     }
 }
 
+/// The signal handlers are in place before serve says it is listening: a SIGTERM sent the moment
+/// the line appears gets a drain and exit 0, never the default action (killed by the signal,
+/// which once made `a_drain_refuses_new_leases...` see its connection reset in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_right_after_listening_is_drained_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(2, false), 0o600);
+    let token = TokenServer::start(Duration::ZERO).await;
+    for round in 0..10 {
+        let serve = Serve::start(
+            &base_args(&accounts, &token.url),
+            dir.path().join(format!("serve-{round}.log")),
+        );
+        assert_eq!(serve.terminate(Duration::from_secs(10)), Some(0), "round {round}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_refuses_new_leases_but_takes_the_completion_of_one_in_flight() {
     let dir = tempfile::tempdir().unwrap();

@@ -60,6 +60,7 @@ pub async fn run(config: config::Config, ready: impl FnOnce(std::net::SocketAddr
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", svc.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut signals = shutdown::Signals::install();
     announce(&svc, addr);
     ready(addr);
     let reaper = tokio::spawn(svc.leases.clone().reap_forever());
@@ -69,7 +70,7 @@ pub async fn run(config: config::Config, ready: impl FnOnce(std::net::SocketAddr
     });
     let mut server = tokio::spawn(async move { server.await });
     let why = tokio::select! {
-        why = shutdown::signal() => why,
+        why = signals.received() => why,
         done = &mut server => {
             return Err(format!("the server stopped: {}", match done {
                 Ok(Ok(())) => "no reason".to_string(),

@@ -16,16 +16,30 @@ use crate::store::AccountStore;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Waits for SIGTERM or SIGINT; returns its name.
-pub async fn signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        // Without signal handlers serve can only be killed; it still never acknowledges early.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, caught from the moment this is built. It is built before serve says it
+/// is listening: a supervisor that signals right after readiness must get a drain, not the
+/// default action (death, with leases and writes in flight).
+pub struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    pub fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => Signals(Some((term, int))),
+            // Without signal handlers serve can only be killed; it still never acknowledges early.
+            _ => Signals(None),
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT; returns its name.
+    pub async fn received(&mut self) -> &'static str {
+        let Some((term, int)) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }
 

@@ -53,7 +53,11 @@ struct Tally {
 /// `CLIENTS` clients each doing `pairs` lease/complete pairs (one completion in seven a 500),
 /// stopping early (without error) once serve says it is shutting down when `stop_on_503`.
 async fn drive(base: &str, pairs: usize, stop_on_503: bool) -> Arc<Tally> {
-    let tally = Arc::new(Tally::default());
+    drive_into(Arc::new(Tally::default()), base, pairs, stop_on_503).await
+}
+
+/// [`drive`], counting into a tally the caller can watch while the load runs.
+async fn drive_into(tally: Arc<Tally>, base: &str, pairs: usize, stop_on_503: bool) -> Arc<Tally> {
     let c = client_within(request_timeout());
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|u| {
@@ -427,8 +431,17 @@ async fn sigkill_with_durable_loses_nothing_acknowledged() {
         let (before, _) = audit(&accounts);
         let serve = Serve::start(&args, dir.path().join("serve.log"));
         let base = serve.base.clone();
-        let load = tokio::spawn(async move { drive(&base, 1_000, true).await });
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        let watched = Arc::new(Tally::default());
+        let load = tokio::spawn({
+            let watched = watched.clone();
+            async move { drive_into(watched, &base, 1_000, true).await }
+        });
+        // Kill once some completions are acknowledged (however slow the machine), long before
+        // the 64,000 pairs could all be done.
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while acked(&watched).values().sum::<i64>() < 200 && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         tokio::task::spawn_blocking(move || serve.kill()).await.unwrap();
         let tally = load.await.unwrap();
         let acked = acked(&tally);

@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: `credpool serve` allocates per request, and glibc's
+/// malloc and free were about a fifth of its instructions (docs/benchmarks.md#serve).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = credpool::cli::Cli::parse();
     match credpool::cli::dispatch(cli) {

@@ -6,6 +6,7 @@
 //! - [`service`]: what every request shares: the strategy (from the registry, on the wall
 //!   clock), the store, the token endpoint, the lease table, the metrics.
 //! - [`lease_id`]: unguessable lease ids from the OS.
+//! - [`request_id`]: request ids for the logs (a process prefix and a counter).
 //! - [`leases`]: leases in flight, their TTL and reclamation.
 //! - [`expiry`]: when each leased token expires (the token endpoint, watched).
 //! - [`watched_store`]: the store, watched: a completion is acknowledged only once written.
@@ -31,6 +32,7 @@ pub mod lease_id;
 pub mod leases;
 pub mod metrics;
 pub mod proxy;
+pub mod request_id;
 pub mod service;
 pub mod shutdown;
 pub mod upstream_client;
@@ -47,7 +49,7 @@ use keys::Access;
 use service::Service;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -155,7 +157,7 @@ pub fn router(svc: Arc<Service>) -> Router {
                     tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
                 }),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, request_id::MakeRequestNumber::new()))
         .with_state(svc)
 }
 

@@ -16,6 +16,7 @@ use super::faults::UpstreamModel;
 use super::{Api, TokenEndpoint};
 use crate::future::BoxFuture;
 use crate::model::{Outcome, RefreshFailure, TokenGrant};
+use crate::pacing::Pace;
 use crate::secret::Secret;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,35 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The header carrying the harness's request number, which keys the server's draws.
 pub const REQUEST_HEADER: &str = "x-credpool-request";
+/// The header carrying a paced call's intended start (nanoseconds since the Unix epoch): the
+/// server answers at that start plus its modelled latency, so the HTTP round trip is absorbed
+/// into the modelled cost instead of added to it ([`crate::pacing`], "real work on the chain").
+pub const INTENDED_START_HEADER: &str = "x-credpool-intended-start";
+/// The header of an answer carrying the modelled latency the server charged (nanoseconds).
+pub const MODELLED_HEADER: &str = "x-credpool-modelled-ns";
+
+/// What [`HttpUpstream::warm`] asks for: an empty answer that draws nothing from the model.
+const WARM_PATH: &str = "/warm";
+
+/// The delay before an answer whose modelled latency is `latency`: from the intended start the
+/// request carries, if it does, else from now. Sets [`MODELLED_HEADER`] either way.
+fn answer_after(template: ResponseTemplate, request: &Request, latency: std::time::Duration) -> ResponseTemplate {
+    let intended_start = request
+        .headers
+        .get(INTENDED_START_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns));
+    let delay = match intended_start {
+        Some(start) => (start + latency)
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+        None => latency,
+    };
+    template
+        .insert_header(MODELLED_HEADER, latency.as_nanos().to_string().as_str())
+        .set_delay(delay)
+}
 
 /// A running mock upstream.
 pub struct MockUpstream {
@@ -77,12 +107,11 @@ impl Respond for TokenResponder {
             ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"}))
         };
         // A timed-out answer is delayed past the client's timeout, which then fires.
-        let delay = if answer.timed_out {
-            self.model.refresh_timeout * 2
+        if answer.timed_out {
+            t.set_delay(self.model.refresh_timeout * 2)
         } else {
-            answer.latency
-        };
-        t.set_delay(delay)
+            answer_after(t, request, answer.latency)
+        }
     }
 }
 
@@ -124,7 +153,7 @@ impl Respond for ApiResponder {
             ),
             Outcome::Status(code) => ResponseTemplate::new(code),
         };
-        t.set_delay(answer.latency)
+        answer_after(t, request, answer.latency)
     }
 }
 
@@ -150,6 +179,11 @@ impl MockUpstream {
                 model: model.clone(),
                 started,
             })
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(WARM_PATH))
+            .respond_with(ResponseTemplate::new(204))
             .mount(&server)
             .await;
         MockUpstream { server, model }
@@ -196,6 +230,8 @@ pub struct HttpUpstream {
     /// (Google's is `https://oauth2.googleapis.com/token`).
     token_url: String,
     oauth: OAuthClient,
+    /// Calls are steps of this pace's chain (real-mode runs against the mock); plain otherwise.
+    pace: Pace,
 }
 
 impl HttpUpstream {
@@ -220,7 +256,50 @@ impl HttpUpstream {
             base: base.trim_end_matches('/').to_string(),
             token_url: token_url.to_string(),
             oauth,
+            pace: Pace::default(),
         })
+    }
+
+    /// The same client, each call a real step on `pace`'s chain: it sends its intended start
+    /// and takes the server's modelled latency as its cost.
+    pub fn paced(self, pace: Pace) -> HttpUpstream {
+        HttpUpstream { pace, ..self }
+    }
+
+    /// Opens `connections` keep-alive connections to the server (that many requests at once),
+    /// which the client's pool keeps for the run: the model's upstream call costs only its
+    /// latency, and a cold start would add a TCP connect to each of the first calls made at
+    /// once (100 of them in `seed-1-burst-100`). A failure is left to the run's own calls.
+    pub async fn warm(&self, connections: usize) {
+        let url = format!("{}{WARM_PATH}", self.base);
+        let calls = (0..connections).map(|_| self.client.get(&url).send());
+        for answer in futures_util::future::join_all(calls).await {
+            if let Ok(answer) = answer {
+                let _ = answer.bytes().await;
+            }
+        }
+    }
+
+    /// Sends `request` as a step of the pace's chain (a plain send when not paced).
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+        let Some(step) = self.pace.real_step() else {
+            return request.send().await;
+        };
+        let start_ns = step
+            .intended_start_system
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let response = request.header(INTENDED_START_HEADER, start_ns.to_string()).send().await;
+        let modelled = response.as_ref().ok().and_then(|r| {
+            r.headers()
+                .get(MODELLED_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_nanos)
+        });
+        self.pace.real_step_ended(step, modelled);
+        response
     }
 }
 
@@ -249,10 +328,7 @@ impl TokenEndpoint for HttpUpstream {
                 ("refresh_token", refresh_token.expose()),
             ];
             let response = self
-                .client
-                .post(&self.token_url)
-                .form(&form)
-                .send()
+                .send(self.client.post(&self.token_url).form(&form))
                 .await
                 .map_err(|e| {
                     if e.is_timeout() {
@@ -293,12 +369,13 @@ impl Api for HttpUpstream {
     ) -> impl std::future::Future<Output = Outcome> + Send + 'a {
         Box::pin(async move {
             let response = self
-                .client
-                .post(format!("{}/v1/models/generate", self.base))
-                .bearer_auth(token.expose())
-                .header(REQUEST_HEADER, request.to_string())
-                .body("{}")
-                .send()
+                .send(
+                    self.client
+                        .post(format!("{}/v1/models/generate", self.base))
+                        .bearer_auth(token.expose())
+                        .header(REQUEST_HEADER, request.to_string())
+                        .body("{}"),
+                )
                 .await;
             let Ok(response) = response else {
                 return Outcome::Status(503);

@@ -126,7 +126,20 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
 }
 
 async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -> Result<StrategyRun, String> {
+    // Every charge of the run (strategy, store and upstream calls) on one chain of deadlines.
+    let pace = Pace::deadlines(Pacer::new());
+    // The mock and the client's connections are ready before the run's clock starts: the
+    // connections' set-up is not the run's (the model's upstream call costs only its latency).
+    let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
+    let client = Arc::new(
+        server
+            .client()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?
+            .paced(pace.clone()),
+    );
+    client.warm(planned_requests(plan).min(WARM_CONNECTIONS) as usize).await;
     let clock = Clock::wall();
+    server.run_starts();
     let accounts = plan.initial_accounts(clock.now_ms());
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let path = dir.path().join("accounts.toml");
@@ -137,8 +150,6 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
             Default::default(),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    // Every charge of the run (strategy, store and upstream calls) on one chain of deadlines.
-    let pace = Pace::deadlines(Pacer::new());
     let costs = plan.costs.clone().paced(pace.clone());
     // The real file I/O is the file cost: only the non-file steps are charged.
     let store = Arc::new(AuditedStore::new(crate::store::open(
@@ -146,14 +157,6 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         backend.clone(),
         costs.clone().without_file_costs(),
     )));
-    let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
-    let client = Arc::new(
-        server
-            .client()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?
-            .paced(pace),
-    );
-    client.warm(planned_requests(plan).min(WARM_CONNECTIONS) as usize).await;
     let watch = watch_refreshes(plan, client.clone(), clock, &accounts);
     let env = Env {
         policy: plan.policy.clone(),

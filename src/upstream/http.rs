@@ -60,11 +60,28 @@ fn answer_after(template: ResponseTemplate, request: &Request, latency: std::tim
 pub struct MockUpstream {
     server: MockServer,
     pub model: Arc<UpstreamModel>,
+    started: RunStart,
+}
+
+/// When the run began, shared by the server's responders ([`MockUpstream::run_starts`]).
+#[derive(Clone)]
+struct RunStart(Arc<crate::sync::Mutex<Instant>>);
+
+impl Default for RunStart {
+    fn default() -> RunStart {
+        RunStart(Arc::new(crate::sync::Mutex::new(Instant::now())))
+    }
+}
+
+impl RunStart {
+    fn elapsed(&self) -> std::time::Duration {
+        self.0.lock().elapsed()
+    }
 }
 
 struct TokenResponder {
     model: Arc<UpstreamModel>,
-    started: Instant,
+    started: RunStart,
     /// Refreshes seen per credential: the n-th refresh of credential i draws the same answer as
     /// in virtual time.
     attempts: Vec<AtomicU64>,
@@ -117,7 +134,7 @@ impl Respond for TokenResponder {
 
 struct ApiResponder {
     model: Arc<UpstreamModel>,
-    started: Instant,
+    started: RunStart,
 }
 
 impl Respond for ApiResponder {
@@ -163,12 +180,12 @@ impl MockUpstream {
         let model = Arc::new(model);
         // Recording every request would make memory grow with the run: off.
         let server = MockServer::builder().disable_request_recording().start().await;
-        let started = Instant::now();
+        let started = RunStart::default();
         Mock::given(method("POST"))
             .and(path("/token"))
             .respond_with(TokenResponder {
                 model: model.clone(),
-                started,
+                started: started.clone(),
                 attempts: (0..credentials).map(|_| AtomicU64::new(0)).collect(),
             })
             .mount(&server)
@@ -177,7 +194,7 @@ impl MockUpstream {
             .and(path_regex(r"^/v1/models/.+$"))
             .respond_with(ApiResponder {
                 model: model.clone(),
-                started,
+                started: started.clone(),
             })
             .mount(&server)
             .await;
@@ -186,7 +203,13 @@ impl MockUpstream {
             .respond_with(ResponseTemplate::new(204))
             .mount(&server)
             .await;
-        MockUpstream { server, model }
+        MockUpstream { server, model, started }
+    }
+
+    /// The run begins now: fault windows and time-dependent answers count from here (a run
+    /// starts its clock once the server is up and the client's connections are open).
+    pub fn run_starts(&self) {
+        *self.started.0.lock() = Instant::now();
     }
 
     pub fn uri(&self) -> String {

@@ -403,7 +403,10 @@ mod tests {
         assert_eq!(start, 10 * MS);
         chain.ended(Some(1), start, 11 * MS + 500 * us);
         // Task 2, handed the credential 0.1 ms later, ends its first step 1.5 ms early.
-        assert_eq!(chain.deadline(Some(&2), 11 * MS + 600 * us, 10 * MS), 20 * MS + 100 * us);
+        assert_eq!(
+            chain.deadline(Some(&2), 11 * MS + 600 * us, 10 * MS),
+            20 * MS + 100 * us
+        );
         // A call whose modelled latency (20 ms) is longer than the round trip ends on time.
         let start = chain.deadline(Some(&3), 30 * MS, Duration::ZERO);
         chain.ended(Some(3), start + 20 * MS, 50 * MS);

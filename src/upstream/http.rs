@@ -45,15 +45,23 @@ fn answer_after(template: ResponseTemplate, request: &Request, latency: std::tim
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns));
-    let delay = match intended_start {
-        Some(start) => (start + latency)
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-        None => latency,
-    };
+    let delay = delay_until_due(intended_start, latency, std::time::SystemTime::now());
     template
         .insert_header(MODELLED_HEADER, latency.as_nanos().to_string().as_str())
         .set_delay(delay)
+}
+
+/// How long after `now` an answer of modelled `latency` is due: at `intended_start + latency`
+/// (at once when that has passed), or `latency` after `now` for a request that sent no start.
+fn delay_until_due(
+    intended_start: Option<std::time::SystemTime>,
+    latency: std::time::Duration,
+    now: std::time::SystemTime,
+) -> std::time::Duration {
+    match intended_start {
+        Some(start) => (start + latency).duration_since(now).unwrap_or_default(),
+        None => latency,
+    }
 }
 
 /// A running mock upstream.
@@ -420,6 +428,46 @@ mod tests {
     use super::*;
     use crate::upstream::dist::LatencyDist;
     use std::time::Duration;
+
+    #[test]
+    fn an_answer_is_due_at_the_intended_start_plus_the_modelled_latency() {
+        let ms = Duration::from_millis;
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // The call was meant to start 15 ms ago (its round trip and an earlier step's lateness):
+        // 5 ms of its 20 ms are left.
+        assert_eq!(delay_until_due(Some(now - ms(15)), ms(20), now), ms(5));
+        // Already due: at once, the lateness is the client's to pass on.
+        assert_eq!(delay_until_due(Some(now - ms(30)), ms(20), now), Duration::ZERO);
+        // No intended start sent (a client that is not paced): the latency from now.
+        assert_eq!(delay_until_due(None, ms(20), now), ms(20));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paced_call_sends_its_start_and_is_told_the_modelled_latency() {
+        let model = UpstreamModel {
+            api_latency: LatencyDist::constant(Duration::from_millis(3)),
+            ..UpstreamModel::default()
+        };
+        let server = MockUpstream::start(model, 1).await;
+        // What the client sends is what `answer_after` reads; the answer names the latency.
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/models/generate", server.uri()))
+            .header(INTENDED_START_HEADER, "0")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()[MODELLED_HEADER], "3000000");
+        // A paced client's calls go through the same path and still answer.
+        let client = server
+            .client()
+            .unwrap()
+            .paced(Pace::deadlines(crate::pacing::Pacer::new()));
+        client.warm(2).await;
+        let grant = client.refresh(0, 0, &Secret::new("sim-refresh-0")).await.unwrap();
+        assert_eq!(client.call(1, 0, &grant.access_token).await, Outcome::Success);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn token_endpoint_and_api_over_loopback() {

@@ -304,10 +304,8 @@ impl HttpUpstream {
     pub async fn warm(&self, connections: usize) {
         let url = format!("{}{WARM_PATH}", self.base);
         let calls = (0..connections).map(|_| self.client.get(&url).send());
-        for answer in futures_util::future::join_all(calls).await {
-            if let Ok(answer) = answer {
-                let _ = answer.bytes().await;
-            }
+        for answer in futures_util::future::join_all(calls).await.into_iter().flatten() {
+            let _ = answer.bytes().await;
         }
     }
 

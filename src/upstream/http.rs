@@ -8,7 +8,8 @@
 //! outage), or nothing before the client's timeout; the API
 //! answers 200, 429 with Google's body (the scenario's `rate_limit_body` variant, written by
 //! [`crate::mock::google`] and read by [`crate::model::rate_limit`]), 401/403 or 503 after the
-//! drawn latency.
+//! drawn latency, counted from the intended start a paced client sends (so the round trip is
+//! inside the modelled latency, not added to it), else from receipt.
 //!
 //! Only loopback is ever contacted: the server binds 127.0.0.1 and the client has no proxy.
 

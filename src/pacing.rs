@@ -12,7 +12,8 @@
 //! intended end). A new step follows, and inherits the lateness of, the first of these that ended
 //! within [`HANDOFF`] before it starts:
 //!
-//! 1. its own task's previous step (consecutive steps of one request);
+//! 1. its own task's previous step (consecutive steps of one request), or, for a request's first
+//!    step, the request's start, as late as the load generator started it;
 //! 2. else the latest step of any task: the one whose end let it start, typically the last step
 //!    of the task that just released a lock it waited on (the chain crosses the handoff).
 //!
@@ -20,7 +21,9 @@
 //! the window, an HTTP call, a wait on something that is not a timed step) starts a new chain at
 //! `now`. A deadline already past is not slept (the task only yields), so a debt larger than one
 //! cost, as with sub-millisecond costs, is repaid over the following steps. What remains is one
-//! overshoot per chain, at its end, instead of one per step.
+//! overshoot per chain, at its end, instead of one per step; and that one is cut short by waiting
+//! on tokio's timer only until [`SPIN`] before a deadline and yielding from there until it passes
+//! (tokio's timer alone wakes on the millisecond tick after the deadline, later on a busy machine).
 //!
 //! The rule knows nothing of locks: which task released what is not visible here, so rule 2 takes
 //! the latest step to end as the one a waiting task follows. When independent tasks end steps at
@@ -28,18 +31,35 @@
 //! its releaser's; both are a timer's overshoot, so the error stays within one overshoot a handoff
 //! and does not accumulate.
 //!
+//! **Real work on the chain.** An HTTP call to the loopback mock is not slept but done, and the
+//! round trip itself is time the model does not have (the mock's modelled latency is the whole
+//! cost of the call). Such a step is a [`RealStep`]: it starts at its intended start (now less
+//! the lateness it inherits), which is sent to the mock; the mock answers at that start plus its
+//! modelled latency, not at "receipt + latency", and says what the latency was; the step's
+//! intended end is its intended start plus that latency, and whatever the call took beyond it
+//! (the round trip, the mock's own timer overshoot) is its lateness, made up by the next step on
+//! the chain like any sleep's. A call whose modelled latency is longer than the round trip thus
+//! absorbs it entirely; a free call (`api_latency = "0ms"`) passes it to the next step (in
+//! `queue_pool`, the next holder of the credential), and only a call that ends its chain leaves it
+//! in the figures.
+//!
 //! Virtual runs do not pace: on the paused clock a sleep ends exactly on its deadline.
 
 use crate::sync::{Arc, Mutex};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// How soon after the latest step ended a new step must start to continue its chain. Far above
 /// the latency of handing a lock to a waiting task (tens of microseconds, a few milliseconds on a
 /// loaded machine), far below the modelled steps a chain is made of (10 ms in the seed scenarios).
 pub const HANDOFF: Duration = Duration::from_millis(5);
+
+/// How long before a deadline the timer hands over to yielding (see [`Pacer::spend`]): tokio's
+/// timer wakes on the millisecond tick after its deadline, and the OS can add a millisecond more.
+/// The yielding costs CPU for at most this long a step.
+pub const SPIN: Duration = Duration::from_millis(2);
 
 /// The pace every charged cost keeps: plain sleeps (virtual runs, tests), or a [`Pacer`]'s
 /// deadlines (real-time runs).
@@ -59,6 +79,36 @@ impl Pace {
             Some(pacer) => pacer.spend(cost).await,
         }
     }
+
+    /// See [`Pacer::request_started_late`]; nothing when not paced.
+    pub fn request_started_late(&self, lateness: Duration) {
+        if let Some(pacer) = &self.0 {
+            pacer.request_started_late(lateness);
+        }
+    }
+
+    /// Starts a step of real work on the chain (see the module comment); `None` when not paced.
+    pub fn real_step(&self) -> Option<RealStep> {
+        self.0.as_ref().map(|pacer| pacer.real_step())
+    }
+
+    /// `step` ended now; `modelled` is the cost the other side charged (its latency), if it said.
+    pub fn real_step_ended(&self, step: RealStep, modelled: Option<Duration>) {
+        if let Some(pacer) = &self.0 {
+            pacer.real_step_ended(step, modelled);
+        }
+    }
+}
+
+/// A step of real work under way (an HTTP call): when it was meant to start.
+#[derive(Clone, Copy, Debug)]
+pub struct RealStep {
+    task: Option<tokio::task::Id>,
+    /// Since the pacer's origin.
+    intended_start: Duration,
+    /// The same moment on the system clock, which the other side of the call shares (the mock
+    /// is on this machine): what is sent to it.
+    pub intended_start_system: SystemTime,
 }
 
 /// Two paces are equal when both are plain sleeps or both are the same pacer.
@@ -102,12 +152,64 @@ impl Pacer {
         let now = self.since_origin();
         let deadline = self.chain.lock().deadline(task.as_ref(), now, cost);
         if deadline > now {
-            tokio::time::sleep_until(self.origin + deadline).await;
+            self.wait_until(deadline, now).await;
         } else {
             tokio::task::yield_now().await;
         }
         let woke = self.since_origin();
         self.chain.lock().ended(task, deadline, woke);
+    }
+
+    /// Waits until `deadline` (since the origin; `now` is the time it is): tokio's timer to
+    /// [`SPIN`] before it, then yields until it has passed, so a chain's last step does not end a
+    /// timer tick late. On a paused clock (tests) the spin is bounded by the same span of real
+    /// time, and the timer then takes the clock to the deadline exactly.
+    async fn wait_until(&self, deadline: Duration, now: Duration) {
+        let coarse = deadline.saturating_sub(SPIN);
+        if coarse > now {
+            tokio::time::sleep_until(self.origin + coarse).await;
+        }
+        let left = deadline.saturating_sub(self.since_origin());
+        let spin_end = std::time::Instant::now() + left;
+        while self.since_origin() < deadline && std::time::Instant::now() < spin_end {
+            tokio::task::yield_now().await;
+        }
+        if self.since_origin() < deadline {
+            tokio::time::sleep_until(self.origin + deadline).await;
+        }
+    }
+
+    /// The current task's request started `lateness` after its intended start (the load
+    /// generator's own lateness): its first step makes it up, as a step makes up its own task's
+    /// previous one (rule 1). Not an end other tasks follow (rule 2): a request that starts is
+    /// not what a waiting task waited on.
+    pub fn request_started_late(&self, lateness: Duration) {
+        let Some(task) = tokio::task::try_id() else {
+            return;
+        };
+        let now = self.since_origin();
+        self.chain.lock().started(task, lateness, now);
+    }
+
+    /// Starts a step of real work: its intended start is now, less the lateness it inherits.
+    pub fn real_step(&self) -> RealStep {
+        let task = tokio::task::try_id();
+        let now = self.since_origin();
+        let system_now = SystemTime::now();
+        let intended_start = self.chain.lock().deadline(task.as_ref(), now, Duration::ZERO);
+        RealStep {
+            task,
+            intended_start,
+            intended_start_system: system_now - (now - intended_start),
+        }
+    }
+
+    /// `step` ended now; its intended end is its intended start plus `modelled` (zero when the
+    /// other side did not say).
+    pub fn real_step_ended(&self, step: RealStep, modelled: Option<Duration>) {
+        let woke = self.since_origin();
+        let deadline = step.intended_start + modelled.unwrap_or_default();
+        self.chain.lock().ended(step.task, deadline, woke);
     }
 
     fn since_origin(&self) -> Duration {
@@ -159,6 +261,12 @@ impl<K: Hash + Eq> Chain<K> {
         let own = task.and_then(|t| self.by_task.get(t)).and_then(|e| e.carried_to(now));
         let carried = own.or_else(|| self.latest.carried_to(now)).unwrap_or_default();
         now.saturating_sub(carried) + cost
+    }
+
+    /// `task`'s request started at `now`, `lateness` after it was meant to: its first step
+    /// follows this (rule 1), no other task's does.
+    pub fn started(&mut self, task: K, lateness: Duration, now: Duration) {
+        self.by_task.insert(task, End { at: now, lateness });
     }
 
     /// `task`'s step with `deadline` ended at `now`. Only the latest end of all is kept for rule 2:
@@ -282,6 +390,36 @@ mod tests {
         }
         assert!(chain.by_task.len() < 200, "{} ends kept", chain.by_task.len());
         assert!(!chain.by_task.contains_key(&1));
+    }
+
+    #[test]
+    fn a_free_calls_round_trip_is_made_up_by_the_next_holders_first_step() {
+        let us = Duration::from_micros(1);
+        let mut chain = Chain::default();
+        // Task 1 ends its last step on time, then calls the mock (modelled latency 0): the call
+        // starts at its intended start and takes a 1.5 ms round trip.
+        chain.ended(Some(1), 10 * MS, 10 * MS);
+        let start = chain.deadline(Some(&1), 10 * MS, Duration::ZERO);
+        assert_eq!(start, 10 * MS);
+        chain.ended(Some(1), start, 11 * MS + 500 * us);
+        // Task 2, handed the credential 0.1 ms later, ends its first step 1.5 ms early.
+        assert_eq!(
+            chain.deadline(Some(&2), 11 * MS + 600 * us, 10 * MS),
+            20 * MS + 100 * us
+        );
+        // A call whose modelled latency (20 ms) is longer than the round trip ends on time.
+        let start = chain.deadline(Some(&3), 30 * MS, Duration::ZERO);
+        chain.ended(Some(3), start + 20 * MS, 50 * MS);
+        assert_eq!(chain.deadline(Some(&3), 50 * MS, 10 * MS), 60 * MS);
+    }
+
+    #[test]
+    fn a_request_that_starts_late_makes_it_up_alone() {
+        let mut chain = Chain::default();
+        chain.started(1, MS, MS + MS / 10);
+        assert_eq!(chain.deadline(Some(&1), MS + MS / 10, 10 * MS), 10 * MS + MS / 10);
+        // Another task does not follow a request's start.
+        assert_eq!(chain.deadline(Some(&2), MS + MS / 10, 10 * MS), 11 * MS + MS / 10);
     }
 
     #[tokio::test(start_paused = true)]

@@ -116,14 +116,75 @@ fn java_hdrhistogram_decodes_every_payload_in_summary_json() {
 #[test]
 fn java_reads_the_interval_logs() {
     let (out, summary) = run_scenario();
+    assert_eq!(java_reads_every_interval_log(out.path(), &summary), 2);
+}
+
+/// A `[target]` scenario: the reference proxy (tests/reference_proxy) under an open load of 3 s.
+fn target_scenario(dir: &Path) -> PathBuf {
+    let proxy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference_proxy/proxy.py");
+    let text = format!(
+        r#"name = "target-hlog"
+seed = 1
+
+[pool]
+credentials = 4
+calls_per_rotation = 5
+
+[load]
+model = "open"
+requests = 600
+rate = 200
+
+[upstream]
+api_latency = "5ms"
+
+[target]
+name = "refproxy"
+command = ["python3", "{}", "--port={{port}}", "--api-url={{api_url}}", "--token-url={{token_url}}", "--accounts={{accounts}}", "--calls-per-rotation=5"]
+ready = "/healthz"
+timeout = "1500ms"
+protocol = "openai"
+"#,
+        proxy.display()
+    );
+    let path = dir.join("target-hlog.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn java_reads_a_target_runs_interval_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = target_scenario(dir.path());
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_credpool"))
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let modes: Vec<&str> = results(&summary).iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["target"]);
+    assert_eq!(java_reads_every_interval_log(&out, &summary), 1);
+}
+
+/// Has Java read the `.hlog` of every result in `summary` (each must have intervals) and checks
+/// each interval against `interval_histograms`; returns how many logs it read.
+fn java_reads_every_interval_log(out: &Path, summary: &serde_json::Value) -> usize {
     let started = summary["started_at"].as_str().unwrap();
     let base_s = credpool::model::time::from_rfc3339(started).unwrap() as f64 / 1e3;
     let mut logs = 0;
-    for r in results(&summary) {
+    for r in results(summary) {
         let intervals = r["interval_histograms"].as_array().unwrap();
-        assert!(intervals.len() >= 2, "a 40 rps open load lasts many seconds");
+        assert!(intervals.len() >= 2, "the run lasts several seconds");
         let path = out
-            .path()
             .join("hlog")
             .join(r["scenario"].as_str().unwrap())
             .join(format!("{}.hlog", r["strategy"].as_str().unwrap()));
@@ -150,5 +211,5 @@ fn java_reads_the_interval_logs() {
         );
         logs += 1;
     }
-    assert_eq!(logs, 2);
+    logs
 }

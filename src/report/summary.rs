@@ -357,8 +357,7 @@ impl ResultSummary {
             timeline_sampled: false,
             throughput_bucket_s: crate::target::load::BUCKET.as_secs_f64(),
             throughput_counts: c.completions_per_bucket.clone(),
-            // The target client keeps no per-interval histograms (yet): no interval log.
-            interval_histograms: Vec::new(),
+            interval_histograms: c.intervals.intervals(),
             fairness: None,
             herd: None,
             self_audit: Some(SelfAudit::real_time(&c.lateness, &run.timer_lag)),

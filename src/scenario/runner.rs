@@ -67,6 +67,8 @@ struct Shared<M, A> {
     all_done: tokio::sync::Notify,
     total: u64,
     progress: Option<Progress>,
+    /// The run's pace (plain in virtual runs): a request that starts late makes it up.
+    pace: Pace,
 }
 
 /// Runs `plan` with `strategy` and returns its measurements.
@@ -124,7 +126,20 @@ async fn run_virtual(plan: &Plan, name: StrategyName, progress: Option<Progress>
 }
 
 async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -> Result<StrategyRun, String> {
+    // Every charge of the run (strategy, store and upstream calls) on one chain of deadlines.
+    let pace = Pace::deadlines(Pacer::new());
+    // The mock and the client's connections are ready before the run's clock starts: the
+    // connections' set-up is not the run's (the model's upstream call costs only its latency).
+    let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
+    let client = Arc::new(
+        server
+            .client()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?
+            .paced(pace.clone()),
+    );
+    client.warm(planned_requests(plan).min(WARM_CONNECTIONS) as usize).await;
     let clock = Clock::wall();
+    server.run_starts();
     let accounts = plan.initial_accounts(clock.now_ms());
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let path = dir.path().join("accounts.toml");
@@ -135,20 +150,13 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
             Default::default(),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    // Every charge of the run (strategy and store) on one chain of deadlines.
-    let costs = plan.costs.clone().paced(Pace::deadlines(Pacer::new()));
+    let costs = plan.costs.clone().paced(pace.clone());
     // The real file I/O is the file cost: only the non-file steps are charged.
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
         backend.clone(),
         costs.clone().without_file_costs(),
     )));
-    let server = crate::upstream::http::MockUpstream::start(plan.upstream.clone(), plan.credentials).await;
-    let client = Arc::new(
-        server
-            .client()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
-    );
     let watch = watch_refreshes(plan, client.clone(), clock, &accounts);
     let env = Env {
         policy: plan.policy.clone(),
@@ -167,6 +175,10 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
     run.store = store.stats();
     Ok(run)
 }
+
+/// At most this many connections to the mock are opened before a real-mode run (one per request
+/// that may call at once, up to this): beyond, a run's calls open their own.
+const WARM_CONNECTIONS: u64 = 128;
 
 /// The token endpoint `tokens` behind a [`RefreshWatch`], for the herd figures.
 fn watch_refreshes(
@@ -187,6 +199,8 @@ fn file_backend(path: &std::path::Path) -> Arc<dyn Backend> {
 struct Watches {
     refreshes: Arc<RefreshWatch>,
     served: Arc<ServedWatch>,
+    /// Not a watch: the pace every charge of the run keeps, which the requests join.
+    pace: Pace,
 }
 
 /// Issues every request of the plan with strategy `name` and waits for them (or the watchdog).
@@ -204,6 +218,7 @@ async fn drive<A: Api>(
     let w = Watches {
         refreshes,
         served: Arc::new(ServedWatch::new(audit, plan.policy.clone(), &env.accounts)),
+        pace: env.costs.pace.clone(),
     };
     match name.build(env) {
         AnyStrategy::GlobalMutex(s) => drive_with(plan, name, s, clock, api, w, progress).await,
@@ -225,7 +240,11 @@ async fn drive_with<M: CredentialManager, A: Api>(
     watches: Watches,
     progress: Option<Progress>,
 ) -> StrategyRun {
-    let Watches { refreshes, served } = watches;
+    let Watches {
+        refreshes,
+        served,
+        pace,
+    } = watches;
     let shared = Arc::new(Shared {
         strategy,
         api,
@@ -238,6 +257,7 @@ async fn drive_with<M: CredentialManager, A: Api>(
         all_done: tokio::sync::Notify::new(),
         total: planned_requests(plan),
         progress,
+        pace,
     });
     let seed = plan.seed;
     let load = plan.load.clone();
@@ -399,6 +419,7 @@ async fn one_request<M: CredentialManager, A: Api>(
     let f = &shared.in_flight;
     let actual_start = shared.clock.elapsed();
     shared.recorder.lock().started(arrival, user, actual_start);
+    shared.pace.request_started_late(actual_start.saturating_sub(arrival));
     let request = Request::new(number, user, model);
     f.acquiring.fetch_add(1, Ordering::Relaxed);
     let moment = shared.served.moment();

@@ -10,6 +10,7 @@
 
 use super::protocol::{self, Endpoint, Verdict};
 use crate::metrics::histogram::LatencyHistogram;
+use crate::metrics::intervals::IntervalRecorder;
 use crate::scenario::arrivals::{model_of, Arrivals};
 use crate::scenario::plan::LoadPlan;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub struct ClientSide {
     pub latency: LatencyHistogram,
     /// From each intended start to its send.
     pub lateness: LatencyHistogram,
+    /// The latencies per second of the run (by when each request finished, counted from the
+    /// first intended start), the same recorder built-in strategies' runs fill: the `.hlog`
+    /// interval log's source.
+    pub intervals: IntervalRecorder,
     /// First intended start to the last answer.
     pub wall: Duration,
     /// Completions per [`BUCKET`], for the report's throughput chart.
@@ -88,7 +93,9 @@ pub async fn drive(endpoint: &Endpoint, load: &LoadPlan, seed: u64, model: Optio
         out.lateness.record(late);
         out.latency.record(latency);
         last = last.max(done);
-        let bucket = (done.saturating_duration_since(start).as_millis() / BUCKET.as_millis()) as usize;
+        let since_start = done.saturating_duration_since(start);
+        out.intervals.record(since_start, latency);
+        let bucket = (since_start.as_millis() / BUCKET.as_millis()) as usize;
         if out.completions_per_bucket.len() <= bucket {
             out.completions_per_bucket.resize(bucket + 1, 0);
         }

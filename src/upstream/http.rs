@@ -8,7 +8,8 @@
 //! outage), or nothing before the client's timeout; the API
 //! answers 200, 429 with Google's body (the scenario's `rate_limit_body` variant, written by
 //! [`crate::mock::google`] and read by [`crate::model::rate_limit`]), 401/403 or 503 after the
-//! drawn latency.
+//! drawn latency, counted from the intended start a paced client sends (so the round trip is
+//! inside the modelled latency, not added to it), else from receipt.
 //!
 //! Only loopback is ever contacted: the server binds 127.0.0.1 and the client has no proxy.
 
@@ -16,6 +17,7 @@ use super::faults::UpstreamModel;
 use super::{Api, TokenEndpoint};
 use crate::future::BoxFuture;
 use crate::model::{Outcome, RefreshFailure, TokenGrant};
+use crate::pacing::Pace;
 use crate::secret::Secret;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,16 +27,70 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The header carrying the harness's request number, which keys the server's draws.
 pub const REQUEST_HEADER: &str = "x-credpool-request";
+/// The header carrying a paced call's intended start (nanoseconds since the Unix epoch): the
+/// server answers at that start plus its modelled latency, so the HTTP round trip is absorbed
+/// into the modelled cost instead of added to it ([`crate::pacing`], "real work on the chain").
+pub const INTENDED_START_HEADER: &str = "x-credpool-intended-start";
+/// The header of an answer carrying the modelled latency the server charged (nanoseconds).
+pub const MODELLED_HEADER: &str = "x-credpool-modelled-ns";
+
+/// What [`HttpUpstream::warm`] asks for: an empty answer that draws nothing from the model.
+const WARM_PATH: &str = "/warm";
+
+/// The delay before an answer whose modelled latency is `latency`: from the intended start the
+/// request carries, if it does, else from now. Sets [`MODELLED_HEADER`] either way.
+fn answer_after(template: ResponseTemplate, request: &Request, latency: std::time::Duration) -> ResponseTemplate {
+    let intended_start = request
+        .headers
+        .get(INTENDED_START_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns));
+    let delay = delay_until_due(intended_start, latency, std::time::SystemTime::now());
+    template
+        .insert_header(MODELLED_HEADER, latency.as_nanos().to_string().as_str())
+        .set_delay(delay)
+}
+
+/// How long after `now` an answer of modelled `latency` is due: at `intended_start + latency`
+/// (at once when that has passed), or `latency` after `now` for a request that sent no start.
+fn delay_until_due(
+    intended_start: Option<std::time::SystemTime>,
+    latency: std::time::Duration,
+    now: std::time::SystemTime,
+) -> std::time::Duration {
+    match intended_start {
+        Some(start) => (start + latency).duration_since(now).unwrap_or_default(),
+        None => latency,
+    }
+}
 
 /// A running mock upstream.
 pub struct MockUpstream {
     server: MockServer,
     pub model: Arc<UpstreamModel>,
+    started: RunStart,
+}
+
+/// When the run began, shared by the server's responders ([`MockUpstream::run_starts`]).
+#[derive(Clone)]
+struct RunStart(Arc<crate::sync::Mutex<Instant>>);
+
+impl Default for RunStart {
+    fn default() -> RunStart {
+        RunStart(Arc::new(crate::sync::Mutex::new(Instant::now())))
+    }
+}
+
+impl RunStart {
+    fn elapsed(&self) -> std::time::Duration {
+        self.0.lock().elapsed()
+    }
 }
 
 struct TokenResponder {
     model: Arc<UpstreamModel>,
-    started: Instant,
+    started: RunStart,
     /// Refreshes seen per credential: the n-th refresh of credential i draws the same answer as
     /// in virtual time.
     attempts: Vec<AtomicU64>,
@@ -77,18 +133,17 @@ impl Respond for TokenResponder {
             ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"}))
         };
         // A timed-out answer is delayed past the client's timeout, which then fires.
-        let delay = if answer.timed_out {
-            self.model.refresh_timeout * 2
+        if answer.timed_out {
+            t.set_delay(self.model.refresh_timeout * 2)
         } else {
-            answer.latency
-        };
-        t.set_delay(delay)
+            answer_after(t, request, answer.latency)
+        }
     }
 }
 
 struct ApiResponder {
     model: Arc<UpstreamModel>,
-    started: Instant,
+    started: RunStart,
 }
 
 impl Respond for ApiResponder {
@@ -124,7 +179,7 @@ impl Respond for ApiResponder {
             ),
             Outcome::Status(code) => ResponseTemplate::new(code),
         };
-        t.set_delay(answer.latency)
+        answer_after(t, request, answer.latency)
     }
 }
 
@@ -134,12 +189,12 @@ impl MockUpstream {
         let model = Arc::new(model);
         // Recording every request would make memory grow with the run: off.
         let server = MockServer::builder().disable_request_recording().start().await;
-        let started = Instant::now();
+        let started = RunStart::default();
         Mock::given(method("POST"))
             .and(path("/token"))
             .respond_with(TokenResponder {
                 model: model.clone(),
-                started,
+                started: started.clone(),
                 attempts: (0..credentials).map(|_| AtomicU64::new(0)).collect(),
             })
             .mount(&server)
@@ -148,11 +203,22 @@ impl MockUpstream {
             .and(path_regex(r"^/v1/models/.+$"))
             .respond_with(ApiResponder {
                 model: model.clone(),
-                started,
+                started: started.clone(),
             })
             .mount(&server)
             .await;
-        MockUpstream { server, model }
+        Mock::given(method("GET"))
+            .and(path(WARM_PATH))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&server)
+            .await;
+        MockUpstream { server, model, started }
+    }
+
+    /// The run begins now: fault windows and time-dependent answers count from here (a run
+    /// starts its clock once the server is up and the client's connections are open).
+    pub fn run_starts(&self) {
+        *self.started.0.lock() = Instant::now();
     }
 
     pub fn uri(&self) -> String {
@@ -196,6 +262,8 @@ pub struct HttpUpstream {
     /// (Google's is `https://oauth2.googleapis.com/token`).
     token_url: String,
     oauth: OAuthClient,
+    /// Calls are steps of this pace's chain (real-mode runs against the mock); plain otherwise.
+    pace: Pace,
 }
 
 impl HttpUpstream {
@@ -220,7 +288,48 @@ impl HttpUpstream {
             base: base.trim_end_matches('/').to_string(),
             token_url: token_url.to_string(),
             oauth,
+            pace: Pace::default(),
         })
+    }
+
+    /// The same client, each call a real step on `pace`'s chain: it sends its intended start
+    /// and takes the server's modelled latency as its cost.
+    pub fn paced(self, pace: Pace) -> HttpUpstream {
+        HttpUpstream { pace, ..self }
+    }
+
+    /// Opens `connections` keep-alive connections to the server (that many requests at once),
+    /// which the client's pool keeps for the run: the model's upstream call costs only its
+    /// latency, and a cold start would add a TCP connect to each of the first calls made at
+    /// once (100 of them in `seed-1-burst-100`). A failure is left to the run's own calls.
+    pub async fn warm(&self, connections: usize) {
+        let url = format!("{}{WARM_PATH}", self.base);
+        let calls = (0..connections).map(|_| self.client.get(&url).send());
+        for answer in futures_util::future::join_all(calls).await.into_iter().flatten() {
+            let _ = answer.bytes().await;
+        }
+    }
+
+    /// Sends `request` as a step of the pace's chain (a plain send when not paced).
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+        let Some(step) = self.pace.real_step() else {
+            return request.send().await;
+        };
+        let start_ns = step
+            .intended_start_system
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let response = request.header(INTENDED_START_HEADER, start_ns.to_string()).send().await;
+        let modelled = response.as_ref().ok().and_then(|r| {
+            r.headers()
+                .get(MODELLED_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_nanos)
+        });
+        self.pace.real_step_ended(step, modelled);
+        response
     }
 }
 
@@ -249,10 +358,7 @@ impl TokenEndpoint for HttpUpstream {
                 ("refresh_token", refresh_token.expose()),
             ];
             let response = self
-                .client
-                .post(&self.token_url)
-                .form(&form)
-                .send()
+                .send(self.client.post(&self.token_url).form(&form))
                 .await
                 .map_err(|e| {
                     if e.is_timeout() {
@@ -293,12 +399,13 @@ impl Api for HttpUpstream {
     ) -> impl std::future::Future<Output = Outcome> + Send + 'a {
         Box::pin(async move {
             let response = self
-                .client
-                .post(format!("{}/v1/models/generate", self.base))
-                .bearer_auth(token.expose())
-                .header(REQUEST_HEADER, request.to_string())
-                .body("{}")
-                .send()
+                .send(
+                    self.client
+                        .post(format!("{}/v1/models/generate", self.base))
+                        .bearer_auth(token.expose())
+                        .header(REQUEST_HEADER, request.to_string())
+                        .body("{}"),
+                )
                 .await;
             let Ok(response) = response else {
                 return Outcome::Status(503);
@@ -320,6 +427,46 @@ mod tests {
     use super::*;
     use crate::upstream::dist::LatencyDist;
     use std::time::Duration;
+
+    #[test]
+    fn an_answer_is_due_at_the_intended_start_plus_the_modelled_latency() {
+        let ms = Duration::from_millis;
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // The call was meant to start 15 ms ago (its round trip and an earlier step's lateness):
+        // 5 ms of its 20 ms are left.
+        assert_eq!(delay_until_due(Some(now - ms(15)), ms(20), now), ms(5));
+        // Already due: at once, the lateness is the client's to pass on.
+        assert_eq!(delay_until_due(Some(now - ms(30)), ms(20), now), Duration::ZERO);
+        // No intended start sent (a client that is not paced): the latency from now.
+        assert_eq!(delay_until_due(None, ms(20), now), ms(20));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paced_call_sends_its_start_and_is_told_the_modelled_latency() {
+        let model = UpstreamModel {
+            api_latency: LatencyDist::constant(Duration::from_millis(3)),
+            ..UpstreamModel::default()
+        };
+        let server = MockUpstream::start(model, 1).await;
+        // What the client sends is what `answer_after` reads; the answer names the latency.
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/models/generate", server.uri()))
+            .header(INTENDED_START_HEADER, "0")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()[MODELLED_HEADER], "3000000");
+        // A paced client's calls go through the same path and still answer.
+        let client = server
+            .client()
+            .unwrap()
+            .paced(Pace::deadlines(crate::pacing::Pacer::new()));
+        client.warm(2).await;
+        let grant = client.refresh(0, 0, &Secret::new("sim-refresh-0")).await.unwrap();
+        assert_eq!(client.call(1, 0, &grant.access_token).await, Outcome::Success);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn token_endpoint_and_api_over_loopback() {

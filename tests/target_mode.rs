@@ -277,6 +277,46 @@ fn json_dir_accounts_are_written_and_audited() {
     assert!(run.client.successes > 250, "{:?}", run.client);
 }
 
+// --- intercept: credpool as the target's HTTPS proxy for Google's host names ----------------
+
+/// The reference proxy with Google's hosts hard-coded, reaching them through credpool's
+/// intercepting proxy (`HTTPS_PROXY`) and trusting its CA (`--cafile`).
+const INTERCEPTED: &str = "protocol = \"openai\"\nintercept = true\nenv = { HTTPS_PROXY = \"{proxy_url}\" }";
+
+#[test]
+fn a_proxy_that_hard_codes_google_hosts_reaches_the_mock_through_intercept() {
+    let run = Case {
+        proxy_args: "--defects=hardcode_token_host --cafile={ca_file}",
+        pool: "expired = [0]",
+        target: INTERCEPTED,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    assert!(failing(a).is_empty(), "{:?}", a.verdicts);
+    // The refreshes went to https://oauth2.googleapis.com/token and were journalled by the mock.
+    assert!(a.refreshes >= 1, "{a:?}");
+    assert_eq!(a.unmocked_requests, Some(0));
+    assert!(run.client.successes > 250, "{:?}", run.client);
+    // Every API call of the load reached the mock (through generativelanguage.googleapis.com).
+    assert!(run.upstream_requests >= run.client.successes + a.refreshes, "{run:?}");
+}
+
+#[test]
+fn a_call_to_a_host_the_mock_does_not_serve_is_refused_and_counted() {
+    let run = Case {
+        proxy_args: "--defects=hardcode_token_host --cafile={ca_file} --unmocked-call=https://example.com/x",
+        pool: "expired = [0]",
+        target: INTERCEPTED,
+        ..Case::default()
+    }
+    .run();
+    let a = &run.audit;
+    assert_eq!(a.unmocked_requests, Some(1), "{a:?}");
+    assert_eq!(failing(a), ["unmocked_requests"], "{:?}", a.verdicts);
+    assert!(a.refreshes >= 1, "{a:?}");
+}
+
 // --- failures to start: exit 2, a clear message, no process left ---------------------------
 
 fn scenario_file(dir: &Path, target: &str) -> std::path::PathBuf {
@@ -381,7 +421,15 @@ fn bad_target_tables_are_refused_at_their_line() {
     let dir = tempfile::tempdir().unwrap();
     for (target, expected) in [
         ("command = [\"x\", \"{prot}\"]", "unknown placeholder {prot}"),
-        ("command = [\"x\"]\nintercept = true", "not supported yet"),
+        ("command = [\"x\"]\nintercept = \"yes\"", "expected a boolean"),
+        (
+            "command = [\"x\", \"--ca={ca_file}\"]",
+            "exist only with `intercept = true`",
+        ),
+        (
+            "command = [\"x\"]\nenv = { HTTPS_PROXY = \"{proxy_url}\" }",
+            "exist only with `intercept = true`",
+        ),
         ("url = \"http://127.0.0.1:9\"", "not supported yet"),
         ("command = [\"x\"]\nready = \"healthz\"", "starting with '/'"),
         ("command = [\"x\"]\ncolour = 1", "unknown field"),

@@ -303,18 +303,39 @@ fn a_proxy_that_hard_codes_google_hosts_reaches_the_mock_through_intercept() {
 }
 
 #[test]
-fn a_call_to_a_host_the_mock_does_not_serve_is_refused_and_counted() {
-    let run = Case {
+fn a_call_to_a_host_the_mock_does_not_serve_is_refused_and_counted_in_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unmocked.toml");
+    let text = Case {
         proxy_args: "--defects=hardcode_token_host --cafile={ca_file} --unmocked-call=https://example.com/x",
         pool: "expired = [0]",
+        requests: 200,
         target: INTERCEPTED,
         ..Case::default()
     }
-    .run();
-    let a = &run.audit;
-    assert_eq!(a.unmocked_requests, Some(1), "{a:?}");
-    assert_eq!(failing(a), ["unmocked_requests"], "{:?}", a.verdicts);
-    assert!(a.refreshes >= 1, "{a:?}");
+    .toml();
+    std::fs::write(&path, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = credpool(&["run".as_ref(), path.as_os_str(), "--out".as_ref(), out_dir.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("refproxy audit: 1 of 16 verdicts FAIL"), "{stdout}");
+    let summary = credpool::report::json::read(&out_dir).unwrap();
+    let audit = summary.scenarios[0].results[0].audit.clone().expect("an audit object");
+    assert_eq!(audit.unmocked_requests, Some(1), "{audit:?}");
+    assert_eq!(failing(&audit), ["unmocked_requests"], "{:?}", audit.verdicts);
+    assert!(audit.refreshes >= 1, "{audit:?}");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(html.contains("unmocked_requests"));
+    // Neither a token nor the CA's key reached the outputs.
+    let json = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
+    assert!(!json.contains("ya29.mock-") && !json.contains("PRIVATE KEY"));
+    assert!(!html.contains("PRIVATE KEY"));
 }
 
 // --- failures to start: exit 2, a clear message, no process left ---------------------------

@@ -155,5 +155,13 @@ mod tests {
         assert!(ca.certificate_pem().starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(!ca.certificate_pem().contains("PRIVATE KEY"));
         assert!(!format!("{ca:?}").contains("PRIVATE"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        ca.write_certificate(&file).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), ca.certificate_pem());
+        let again = ca.write_certificate(&file).unwrap_err();
+        assert!(again.contains("ca.pem"), "{again}");
     }
 }

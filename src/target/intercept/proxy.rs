@@ -239,6 +239,80 @@ async fn refuse(mut client: BufReader<TcpStream>, why: &str) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    /// Sends `head` to the proxy and returns its whole answer (it closes after a refusal).
+    async fn ask(proxy: SocketAddr, head: &str) -> String {
+        let mut tcp = TcpStream::connect(proxy).await.unwrap();
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn google_hosts_are_tunnelled_under_the_ca_and_everything_else_refused_and_counted() {
+        // A stand-in for the mock: answers one HTTP request with what it received.
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend_addr = backend.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = backend.accept().await.unwrap();
+            let mut got = vec![0u8; 4096];
+            let n = tcp.read(&mut got).await.unwrap();
+            let first = String::from_utf8_lossy(&got[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+                first.len()
+            );
+            tcp.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let ca = ThrowawayCa::generate().unwrap();
+        let proxy = InterceptProxy::start(&ca, backend_addr).await.unwrap();
+        assert!(proxy.url().starts_with("http://127.0.0.1:"));
+
+        for head in [
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            "CONNECT oauth2.googleapis.com:8443 HTTP/1.1\r\n\r\n",
+            "GET http://oauth2.googleapis.com/token HTTP/1.1\r\nHost: oauth2.googleapis.com\r\n\r\n",
+        ] {
+            let answer = ask(proxy.addr, head).await;
+            assert!(answer.starts_with("HTTP/1.1 403"), "{head:?}: {answer}");
+        }
+        assert_eq!(proxy.unmocked_requests(), 3);
+
+        let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+        tcp.write_all(b"CONNECT oauth2.googleapis.com:443 HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut established = [0u8; 39];
+        tcp.read_exact(&mut established).await.unwrap();
+        assert_eq!(&established[..], b"HTTP/1.1 200 Connection Established\r\n\r\n");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.certificate_der()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(
+                rustls::pki_types::ServerName::try_from("oauth2.googleapis.com").unwrap(),
+                tcp,
+            )
+            .await
+            .expect("the leaf for oauth2.googleapis.com, trusted through the CA");
+        tls.write_all(b"POST /token HTTP/1.1\r\nHost: oauth2.googleapis.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tls.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.ends_with("POST /token HTTP/1.1"), "{answer}");
+        assert_eq!(proxy.stop().await, 3, "a tunnelled request is not unmocked");
+    }
 
     #[test]
     fn only_connect_to_a_google_host_on_443_is_intercepted() {

@@ -239,7 +239,6 @@ async fn refuse(mut client: BufReader<TcpStream>, why: &str) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt as _;
 
     /// Sends `head` to the proxy and returns its whole answer (it closes after a refusal).
     async fn ask(proxy: SocketAddr, head: &str) -> String {

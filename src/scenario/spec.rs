@@ -577,8 +577,10 @@ pub struct TargetSpec {
     pub accounts_format: AccountsFormat,
     /// argv run once the target is ready (placeholders plus `{url}`, `{accounts_dir}`).
     pub setup: Option<Spanned<Vec<String>>>,
-    /// Not supported yet: refused at its line.
-    pub intercept: Option<Spanned<bool>>,
+    /// `true`: credpool is the target's HTTPS proxy for Google's host names (`{ca_file}`,
+    /// `{proxy_url}`); other hosts are refused and counted.
+    #[serde(default)]
+    pub intercept: bool,
 }
 
 /// What a target speaks to its users.

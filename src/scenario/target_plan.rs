@@ -40,18 +40,14 @@ pub struct TargetPlan {
     pub timeout: Duration,
     pub accounts_format: AccountsFormat,
     pub setup: Option<Vec<String>>,
+    /// credpool as the target's HTTPS proxy (`{ca_file}`, `{proxy_url}`).
+    pub intercept: bool,
 }
 
 /// Checks `spec` (spanned in `text`, the file at `path`).
 pub fn validate(path: &Path, text: &str, spec: &Spanned<TargetSpec>) -> Result<TargetPlan, InputError> {
     let at = |span: std::ops::Range<usize>, msg: String| InputError::at(path, text, Some(span), msg);
     let t = spec.get_ref();
-    if let Some(intercept) = &t.intercept {
-        return Err(at(
-            intercept.span(),
-            "`target.intercept` is not supported yet: point the target at {token_url} and {api_url} instead".into(),
-        ));
-    }
     let name = t.name.get_ref().trim().to_string();
     if name.is_empty() || name.contains(['/', '\\']) {
         return Err(at(
@@ -70,7 +66,7 @@ pub fn validate(path: &Path, text: &str, spec: &Spanned<TargetSpec>) -> Result<T
             return Err(at(list.span(), format!("`target.{key}` is empty: expected an argv such as [\"python3\", \"proxy.py\", \"--port={{port}}\"]")));
         }
         for arg in list.get_ref() {
-            Values::check_names(arg).map_err(|m| at(list.span(), format!("`target.{key}`: {m}")))?;
+            Values::check_names(arg, t.intercept).map_err(|m| at(list.span(), format!("`target.{key}`: {m}")))?;
         }
         Ok(list.get_ref().clone())
     };
@@ -110,7 +106,7 @@ pub fn validate(path: &Path, text: &str, spec: &Spanned<TargetSpec>) -> Result<T
     let mut env = Vec::new();
     if let Some(vars) = &t.env {
         for (k, v) in vars.get_ref() {
-            Values::check_names(v).map_err(|m| at(vars.span(), format!("`target.env.{k}`: {m}")))?;
+            Values::check_names(v, t.intercept).map_err(|m| at(vars.span(), format!("`target.env.{k}`: {m}")))?;
             env.push((k.clone(), v.clone()));
         }
     }
@@ -156,6 +152,7 @@ pub fn validate(path: &Path, text: &str, spec: &Spanned<TargetSpec>) -> Result<T
         timeout,
         accounts_format: t.accounts_format,
         setup,
+        intercept: t.intercept,
     })
 }
 

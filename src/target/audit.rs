@@ -36,6 +36,8 @@
 //!   (lost, or moved into a sub-table). A file can parse and still be torn. PASS at 0.
 //! - `resurrected_accounts`: accounts some read during the run found disabled that the final
 //!   file has enabled again (nothing in a run re-enables an account). PASS at 0.
+//! - `unmocked_requests` (with `intercept` only): requests the intercepting proxy refused, to a
+//!   host it does not serve from the mock (they would have left the machine). PASS at 0.
 
 use super::accounts_file::{identity, AccountView, PollTally, Read};
 use crate::mock::journal::{Auth, Endpoint, Record, NO_ACCOUNT};
@@ -85,6 +87,10 @@ pub struct TargetAudit {
     pub resurrected_accounts: Option<u64>,
     /// Records the journal could not hold (the audit is incomplete when not 0).
     pub journal_dropped: u64,
+    /// With `intercept`: requests the intercepting proxy refused (a host not served from the
+    /// mock). `None` without `intercept`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmocked_requests: Option<u64>,
     pub verdicts: Vec<AuditVerdict>,
 }
 
@@ -142,6 +148,9 @@ impl TargetAudit {
             at_most("resurrected_accounts", n as f64, 0.0);
         }
         at_most("journal_dropped", self.journal_dropped as f64, 0.0);
+        if let Some(n) = self.unmocked_requests {
+            at_most("unmocked_requests", n as f64, 0.0);
+        }
         self.verdicts = v;
     }
 }
@@ -165,6 +174,8 @@ pub struct Inputs<'a> {
     pub last: &'a Read,
     /// The file as credpool wrote it, read back before the target started.
     pub written: &'a [AccountView],
+    /// With `intercept`: what the intercepting proxy refused.
+    pub unmocked_requests: Option<u64>,
 }
 
 pub fn audit(input: &Inputs) -> TargetAudit {
@@ -210,6 +221,7 @@ pub fn audit(input: &Inputs) -> TargetAudit {
             _ => None,
         },
         journal_dropped: input.journal_dropped,
+        unmocked_requests: input.unmocked_requests,
         verdicts: Vec::new(),
     };
     if out.refresh_episodes > 0 {

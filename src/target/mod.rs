@@ -18,8 +18,10 @@
 //! - [`load`]: the scenario's `[load]` sent to the target, open loop, one bounded task a request.
 //! - [`audit`]: the figures from the mock's journal and the file, and the verdict on each.
 //! - [`runner`]: one target run, from the mock's start to the audit.
+//! - [`intercept`]: `intercept = true`: credpool as the target's HTTPS proxy for Google's hosts.
 pub mod accounts_file;
 pub mod audit;
+pub mod intercept;
 pub mod lease;
 pub mod load;
 pub mod placeholders;

@@ -20,6 +20,10 @@ pub const KNOWN: &[&str] = &[
     "proxy_url",
 ];
 
+/// The placeholders that have a value only when `intercept = true` (credpool is the target's HTTPS
+/// proxy).
+pub const INTERCEPT_ONLY: &[&str] = &["ca_file", "proxy_url"];
+
 /// The values for one run. Names outside [`KNOWN`] cannot be set.
 #[derive(Clone, Debug, Default)]
 pub struct Values(BTreeMap<&'static str, String>);
@@ -72,13 +76,22 @@ impl Values {
     }
 
     /// Checks `text` against the placeholder names alone (for `credpool check`, before any value
-    /// exists): only unknown names and broken braces are errors.
-    pub fn check_names(text: &str) -> Result<(), String> {
+    /// exists): unknown names, broken braces, and [`INTERCEPT_ONLY`] names without `intercept`
+    /// are errors.
+    pub fn check_names(text: &str, intercept: bool) -> Result<(), String> {
         let mut all = Values::default();
         for name in KNOWN {
-            all.set(name, "");
+            if intercept || !INTERCEPT_ONLY.contains(name) {
+                all.set(name, "");
+            }
         }
-        all.expand(text).map(|_| ())
+        all.expand(text).map(|_| ()).map_err(|e| {
+            if intercept {
+                e
+            } else {
+                format!("{e} (`{{ca_file}}` and `{{proxy_url}}` exist only with `intercept = true`)")
+            }
+        })
     }
 }
 
@@ -120,8 +133,11 @@ mod tests {
     #[test]
     fn check_names_knows_every_placeholder() {
         for name in KNOWN {
-            Values::check_names(&format!("x{{{name}}}y")).unwrap();
+            Values::check_names(&format!("x{{{name}}}y"), true).unwrap();
         }
-        assert!(Values::check_names("{nope}").is_err());
+        assert!(Values::check_names("{nope}", true).is_err());
+        let without = Values::check_names("--ca={ca_file}", false).unwrap_err();
+        assert!(without.contains("only with `intercept = true`"), "{without}");
+        Values::check_names("--port={port}", false).unwrap();
     }
 }

@@ -107,6 +107,20 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         )
         .set("workdir", workdir.path().display().to_string())
         .set("url", url.clone());
+    // `intercept`: the run's throwaway CA (certificate in the 0700 work folder, key in memory)
+    // and the HTTPS proxy serving Google's host names from the mock.
+    let intercept = if target.intercept {
+        let ca = super::intercept::ca::ThrowawayCa::generate()?;
+        let ca_file = workdir.path().join("intercept-ca.pem");
+        ca.write_certificate(&ca_file)?;
+        let proxy = super::intercept::proxy::InterceptProxy::start(&ca, running.addr).await?;
+        values
+            .set("ca_file", ca_file.display().to_string())
+            .set("proxy_url", proxy.url());
+        Some(proxy)
+    } else {
+        None
+    };
     let expand = |argv: &[String]| -> Result<Vec<String>, String> {
         argv.iter()
             .map(|a| values.expand(a))
@@ -186,6 +200,10 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         ));
     }
     let last = accounts_file::read(&accounts_path, target.accounts_format);
+    let unmocked_requests = match intercept {
+        Some(proxy) => Some(proxy.stop().await),
+        None => None,
+    };
     running.stop().await;
 
     let records = mock.journal().records();
@@ -210,6 +228,7 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         polled: &polled,
         last: &last,
         written: &written,
+        unmocked_requests,
     });
     Ok(TargetRun {
         name: target.name.clone(),

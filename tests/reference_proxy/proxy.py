@@ -20,8 +20,14 @@ so it runs wherever CI runs. Every defect credpool's audits look for is one swit
   truncating_writes  the accounts file is rewritten in place (open "w"), not through a temp file
                      and a rename: a reader sees it empty or half written
   hang_after_headers a request whose refresh failed gets 200 headers and then nothing, forever
-  hardcode_token_host  refreshes go to https://oauth2.googleapis.com/token whatever --token-url
-                     says (reaches the mock only through an intercepting HTTPS proxy)
+  hardcode_token_host  refreshes go to https://oauth2.googleapis.com/token and API calls to
+                     https://generativelanguage.googleapis.com whatever --token-url and --api-url
+                     say, as proxies that hard-code Google's hosts do (reaches the mock only
+                     through an intercepting HTTPS proxy: HTTPS_PROXY, and --cafile for its CA)
+
+--cafile FILE trusts FILE's CA for HTTPS (Python's urllib honours HTTPS_PROXY by itself);
+--unmocked-call URL makes one GET to URL at start-up (through HTTPS_PROXY like every call), so a
+test sees a call to a host the harness does not mock refused and counted.
 
 With every switch off it is a correct proxy: zero violations is the expected audit.
 
@@ -45,6 +51,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -65,6 +72,7 @@ DEFECTS = (
     "hardcode_token_host",
 )
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_API_URL = "https://generativelanguage.googleapis.com"
 REFRESH_MARGIN_S = 300.0
 DEFAULT_BAN_S = 6 * 3600.0
 MIN_BAN_S = 3600.0
@@ -321,7 +329,9 @@ class Pool:
             }
         ).encode()
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=form), timeout=30) as response:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, data=form), timeout=30, context=self.args.tls
+            ) as response:
                 grant = json.load(response)
         except (urllib.error.URLError, OSError, ValueError) as failure:
             self.set_fields(i, {"disabled": True})
@@ -450,13 +460,14 @@ class Handler(BaseHTTPRequestHandler):
         for attempt in range(2):
             token = self.pool.token_for(i)
             verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
+            api_url = GOOGLE_API_URL if "hardcode_token_host" in self.pool.defects else self.args.api_url
             request = urllib.request.Request(
-                f"{self.args.api_url}/v1beta/models/{model}:{verb}",
+                f"{api_url}/v1beta/models/{model}:{verb}",
                 data=payload,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
             try:
-                response = urllib.request.urlopen(request, timeout=60)
+                response = urllib.request.urlopen(request, timeout=60, context=self.args.tls)
                 return i, 200, response
             except urllib.error.HTTPError as failure:
                 error_body = failure.read()
@@ -578,7 +589,17 @@ def main():
         help="refresh this long before expiry (the shipped proxy: 300; tests use short token lifetimes)",
     )
     parser.add_argument("--defects", default="", help="comma-separated: " + ", ".join(DEFECTS))
+    parser.add_argument("--cafile", default=None, help="trust this CA file for HTTPS upstreams")
+    parser.add_argument("--unmocked-call", default=None, help="GET this URL once at start-up")
     args = parser.parse_args()
+    args.tls = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
+    if args.unmocked_call:
+        try:
+            with urllib.request.urlopen(args.unmocked_call, timeout=5, context=args.tls) as response:
+                outcome = f"status {response.status}"
+        except (urllib.error.URLError, OSError) as failure:
+            outcome = f"refused: {failure}"
+        print(f"unmocked call to {args.unmocked_call}: {outcome}", file=sys.stderr, flush=True)
     args.defects = [d for d in args.defects.split(",") if d]
     unknown = [d for d in args.defects if d not in DEFECTS]
     if unknown:

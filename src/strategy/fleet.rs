@@ -101,6 +101,24 @@ struct Inner {
     seeding: Turn,
     counters: Counters,
     attempts: RefreshAttempts,
+    /// Operations on the shared pool that got no answer (timed out or unreachable), each one.
+    shared_errors: AtomicU64,
+}
+
+/// A fleet instance's own figures, beside its [`StrategyStats`] (`credpool serve`'s `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FleetFigures {
+    /// Serving from the local copy now.
+    pub degraded: bool,
+    pub degraded_entries: u64,
+    pub degraded_exits: u64,
+    pub degraded_acquisitions: u64,
+    /// Refresh commits the fence rejected (this instance's lease had run out).
+    pub stale_commits: u64,
+    /// Operations on the shared pool that got no answer: timeouts and unreachable Redis.
+    pub shared_errors: u64,
+    /// Seedings of an empty shared pool from the system of record that this instance applied.
+    pub reseeds: u64,
 }
 
 pub struct Fleet {
@@ -180,6 +198,7 @@ impl Fleet {
             seeding: Turn::default(),
             counters: Counters::default(),
             attempts: RefreshAttempts::new(n),
+            shared_errors: AtomicU64::new(0),
             options,
             env,
         };
@@ -202,6 +221,19 @@ impl Fleet {
         self.inner.local.is_degraded()
     }
 
+    pub fn figures(&self) -> FleetFigures {
+        let s = self.inner.counters.snapshot();
+        FleetFigures {
+            degraded: self.is_degraded(),
+            degraded_entries: s.degraded_entries,
+            degraded_exits: s.degraded_exits,
+            degraded_acquisitions: s.degraded_acquisitions,
+            stale_commits: s.stale_commits,
+            shared_errors: self.inner.shared_errors.load(Ordering::Relaxed),
+            reseeds: s.reseeds,
+        }
+    }
+
     /// The local copy's core, for tests and model checks.
     pub fn local(&self) -> &LocalPool {
         &self.inner.local
@@ -214,6 +246,9 @@ impl Inner {
     }
 
     fn enter_degraded(&self, why: &SharedError) {
+        if why.is_outage() {
+            self.shared_errors.fetch_add(1, Ordering::Relaxed);
+        }
         if self.local.enter(self.now()) {
             Counters::bump(&self.counters.degraded_entries);
             tracing::warn!(owner = %self.owner, error = %why, "fleet: shared pool unreachable, degraded mode");

@@ -113,7 +113,8 @@ pub struct FleetFigures {
     pub degraded_entries: u64,
     pub degraded_exits: u64,
     pub degraded_acquisitions: u64,
-    /// Refresh commits the fence rejected (this instance's lease had run out).
+    /// Refresh results the fence rejected because this instance's lease had run out and another
+    /// instance refreshed: a late token commit, or a late failure's disable.
     pub stale_commits: u64,
     /// Operations on the shared pool that got no answer: timeouts and unreachable Redis.
     pub shared_errors: u64,
@@ -415,7 +416,19 @@ impl Inner {
                 }
             }
             _ => {
-                // A failed refresh disables the account, fleet-wide and in the system of record.
+                // A failed refresh disables the account, fleet-wide and in the system of record,
+                // but only if this instance still holds the lease at the generation it refreshed
+                // from: a holder paused past its TTL (whose refresh then times out) must not
+                // disable an account another instance has refreshed meanwhile. Holding the lease,
+                // nobody else can commit before the disable lands.
+                match self.pool.lease(slot, &self.owner, ttl, leased).await {
+                    Ok(LeaseAnswer::Acquired { .. }) | Err(_) => {}
+                    Ok(LeaseAnswer::Stale { .. } | LeaseAnswer::Held { .. }) => {
+                        Counters::bump(&self.counters.stale_commits);
+                        return Refreshed::Done;
+                    }
+                    Ok(LeaseAnswer::Disabled | LeaseAnswer::Gone) => return Refreshed::Done,
+                }
                 // (`Env::refresh` counted the disable.)
                 self.local.apply(index, &change);
                 let shared = async {

@@ -118,6 +118,7 @@ async fn a_killed_lease_holder_is_outwaited_by_the_ttl() {
         token_delay: Duration::from_millis(800),
         refresh_timeout: Duration::from_secs(1),
         refresh_lease_ttl: Duration::from_millis(1500),
+        ..FleetSetup::default()
     };
     let mut fleet = Fleet::start(&setup, 3).await;
     // Instance 0 takes the leases of (about) every account and is killed mid-refresh.

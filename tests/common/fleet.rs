@@ -1,9 +1,10 @@
-//! A real-time fleet for the tests: one private `redis-server`, N `credpool serve --strategy
-//! fleet` processes on free loopback ports sharing one accounts file (the `durable` store: its
-//! cross-process lock on `<file>.lock` serialises the processes' read-modify-writes, so several
-//! may share the file), the local token endpoint of tests/common/serve.rs, and the load spread
-//! over the instances round-robin. Included with `#[path]` beside tests/common/serve.rs as
-//! `serve_common`. Every process is killed when the harness is dropped.
+//! A real-time fleet for the tests and benches/fleet_serve.rs: one private `redis-server`, N
+//! `credpool serve --strategy fleet` processes on free loopback ports sharing one accounts file
+//! (`durable` by default, or `group_commit`: both hold the cross-process lock on `<file>.lock`
+//! across each read-modify-write, so several processes may share the file without losing
+//! updates), the local token endpoint of tests/common/serve.rs, and the load spread over the
+//! instances round-robin. Included with `#[path]` beside tests/common/serve.rs as `serve_common`.
+//! Every process is killed when the harness is dropped.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -34,6 +35,8 @@ pub struct FleetSetup {
     pub token_delay: Duration,
     pub refresh_timeout: Duration,
     pub refresh_lease_ttl: Duration,
+    /// `durable` or `group_commit` (both hold the cross-process lock).
+    pub store: &'static str,
 }
 
 impl Default for FleetSetup {
@@ -45,6 +48,7 @@ impl Default for FleetSetup {
             token_delay: Duration::ZERO,
             refresh_timeout: Duration::from_secs(2),
             refresh_lease_ttl: Duration::from_secs(3),
+            store: "durable",
         }
     }
 }
@@ -80,7 +84,7 @@ impl Fleet {
                 "--strategy",
                 "fleet",
                 "--store",
-                "durable",
+                setup.store,
                 "--redis",
                 redis_url,
                 "--refresh-timeout",

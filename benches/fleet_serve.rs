@@ -66,13 +66,20 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let tools =
-        RedisServer::available() && std::process::Command::new("redis-benchmark").arg("--version").output().is_ok();
+    let tools = RedisServer::available()
+        && std::process::Command::new("redis-benchmark")
+            .arg("--version")
+            .output()
+            .is_ok();
     if !tools {
         println!("fleet_serve bench: redis-server or redis-benchmark missing; nothing measured");
         return;
     }
-    let (time, rounds) = if long() { (Duration::from_secs(10), 3) } else { (Duration::from_secs(2), 1) };
+    let (time, rounds) = if long() {
+        (Duration::from_secs(10), 3)
+    } else {
+        (Duration::from_secs(2), 1)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -121,7 +128,11 @@ fn main() {
             n * CLIENTS_PER_INSTANCE,
             fleet_rate / redis_rate,
             fleet_rate / base,
-            if errors > 0 { format!(" {errors} errors") } else { String::new() }
+            if errors > 0 {
+                format!(" {errors} errors")
+            } else {
+                String::new()
+            }
         );
     }
 }

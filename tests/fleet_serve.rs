@@ -9,9 +9,9 @@ mod fleet_common;
 #[path = "common/serve.rs"]
 mod serve_common;
 
+use credpool::fleet::fault_proxy::{Fault, FaultProxy};
 use fleet_common::{Fleet, FleetSetup};
 use serve_common::audit;
-use credpool::fleet::fault_proxy::{Fault, FaultProxy};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,7 +85,12 @@ async fn rotation_is_exactly_k_calls_per_turn_fleet_wide() {
     // tickets, so the sequence of accounts is the rotation itself.
     let mut seq = Vec::new();
     for k in 0..48 {
-        seq.push(fleet.call(k % 3).await.unwrap_or_else(|| panic!("call {k} unanswered\n{}", fleet.logs())));
+        seq.push(
+            fleet
+                .call(k % 3)
+                .await
+                .unwrap_or_else(|| panic!("call {k} unanswered\n{}", fleet.logs())),
+        );
     }
     let start = seq.iter().position(|a| *a != seq[0]).unwrap_or(0) % 3;
     // The first ticket may fall anywhere in a turn (the pool was seeded by the first call):
@@ -127,7 +132,11 @@ async fn a_killed_lease_holder_is_outwaited_by_the_ttl() {
     let holders: Vec<_> = (0..20)
         .map(|_| {
             let (c, b) = (client.clone(), base.clone());
-            tokio::spawn(async move { serve_common::lease(&c, &b, None, serve_common::MODEL, "u").await })
+            // Raw: these requests die with the instance (no answer to unwrap).
+            tokio::spawn(async move {
+                let body = serde_json::json!({"model": serve_common::MODEL, "user": "u"});
+                c.post(format!("{b}/v1/lease")).json(&body).send().await.is_ok()
+            })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -145,7 +154,11 @@ async fn a_killed_lease_holder_is_outwaited_by_the_ttl() {
         started.elapsed()
     );
     assert!(per <= 1.05, "{:?}", fleet.tokens.refreshes.lock().unwrap());
-    assert_eq!(fleet.tokens.refreshes.lock().unwrap().len(), 20, "every account refreshed");
+    assert_eq!(
+        fleet.tokens.refreshes.lock().unwrap().len(),
+        20,
+        "every account refreshed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,15 +234,30 @@ async fn a_redis_restart_loses_no_account_and_the_load_keeps_answers() {
          after the restart, {after}/40 after"
     );
     assert_eq!((answered_before, during, after), (20, 20, 40), "{}", fleet.logs());
-    assert!(!per_account.contains_key(&banned), "the ban on {banned} was relearned: {per_account:?}");
-    assert_eq!(per_account.len(), setup.accounts - 1, "every other account served after the restart");
+    assert!(
+        !per_account.contains_key(&banned),
+        "the ban on {banned} was relearned: {per_account:?}"
+    );
+    assert_eq!(
+        per_account.len(),
+        setup.accounts - 1,
+        "every other account served after the restart"
+    );
     for i in 0..2 {
         assert!(fleet.metric(i, "credpool_fleet_degraded_entries_total").await >= 1.0);
-        assert_eq!(fleet.metric(i, "credpool_fleet_degraded").await, 0.0, "back from degraded\n{}", fleet.logs());
+        assert_eq!(
+            fleet.metric(i, "credpool_fleet_degraded").await,
+            0.0,
+            "back from degraded\n{}",
+            fleet.logs()
+        );
     }
     let total = answered_before + 1 + during + probing + after;
     for i in 0..2 {
-        assert_eq!(fleet.instances[i].take().unwrap().terminate(Duration::from_secs(10)), Some(0));
+        assert_eq!(
+            fleet.instances[i].take().unwrap().terminate(Duration::from_secs(10)),
+            Some(0)
+        );
     }
     assert_eq!(file_calls(&fleet), total, "every acknowledged outcome is in the file");
 }
@@ -262,7 +290,9 @@ async fn a_fault_proxy_to_redis_degrades_one_instance_and_it_comes_back() {
     let (mut fleet, setup) = Fleet::new(&setup).await;
     let url = fleet.redis.url();
     fleet.start_instance(&setup, &url);
-    let proxy = FaultProxy::start(([127, 0, 0, 1], fleet.redis.port()).into()).await.unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], fleet.redis.port()).into())
+        .await
+        .unwrap();
     fleet.start_instance(&setup, &proxy.url());
     let total = std::cell::Cell::new(0u64);
     let phase = |name: &str, n: u64| {
@@ -273,11 +303,19 @@ async fn a_fault_proxy_to_redis_degrades_one_instance_and_it_comes_back() {
     assert_eq!(phase("pass", load_ref(&fleet, 2, 5).await.0), 10);
     proxy.set(Fault::Delay(Duration::from_millis(50)));
     assert_eq!(phase("delay 50ms", load_ref(&fleet, 2, 5).await.0), 10);
-    assert_eq!(fleet.metric(1, "credpool_fleet_degraded").await, 0.0, "50 ms is within the timeout");
+    assert_eq!(
+        fleet.metric(1, "credpool_fleet_degraded").await,
+        0.0,
+        "50 ms is within the timeout"
+    );
     for fault in [Fault::Blackhole, Fault::Drop] {
         proxy.set(fault);
         assert_eq!(phase(&format!("{fault:?}"), load_ref(&fleet, 2, 5).await.0), 10);
-        assert_eq!(fleet.metric(1, "credpool_fleet_degraded").await, 1.0, "{fault:?}: degraded");
+        assert_eq!(
+            fleet.metric(1, "credpool_fleet_degraded").await,
+            1.0,
+            "{fault:?}: degraded"
+        );
         proxy.set(Fault::Pass);
         let healed = Instant::now();
         while fleet.metric(1, "credpool_fleet_degraded").await != 0.0 {
@@ -290,14 +328,28 @@ async fn a_fault_proxy_to_redis_degrades_one_instance_and_it_comes_back() {
             total.set(total.get() + u64::from(fleet.call(1).await.is_some()));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        println!("after {fault:?}: left degraded mode {:?} after healing", healed.elapsed());
+        println!(
+            "after {fault:?}: left degraded mode {:?} after healing",
+            healed.elapsed()
+        );
     }
     assert!(fleet.metric(1, "credpool_fleet_shared_errors_total").await >= 1.0);
-    assert_eq!(fleet.metric(0, "credpool_fleet_degraded_entries_total").await, 0.0, "instance 0 untouched");
+    assert_eq!(
+        fleet.metric(0, "credpool_fleet_degraded_entries_total").await,
+        0.0,
+        "instance 0 untouched"
+    );
     for i in 0..2 {
-        assert_eq!(fleet.instances[i].take().unwrap().terminate(Duration::from_secs(10)), Some(0));
+        assert_eq!(
+            fleet.instances[i].take().unwrap().terminate(Duration::from_secs(10)),
+            Some(0)
+        );
     }
-    assert_eq!(file_calls(&fleet), total.get(), "no acknowledged outcome missing from the file");
+    assert_eq!(
+        file_calls(&fleet),
+        total.get(),
+        "no acknowledged outcome missing from the file"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +397,10 @@ async fn instances_started_and_stopped_during_the_load() {
     }
     let mut f = fleet.write().await;
     for i in f.running() {
-        assert_eq!(f.instances[i].take().unwrap().terminate(Duration::from_secs(10)), Some(0));
+        assert_eq!(
+            f.instances[i].take().unwrap().terminate(Duration::from_secs(10)),
+            Some(0)
+        );
     }
     let (a, e) = (acked.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     println!("instances started and stopped under load: {a} calls acknowledged, {e} refused");

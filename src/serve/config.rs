@@ -5,9 +5,9 @@
 //! refused with file:line:column and a sentence saying what is expected. Every key has the name
 //! of its flag with `_` for `-` (`--lease-ttl` is `lease_ttl`).
 
+use super::served::ServedName;
 use crate::duration::Span;
 use crate::input_error::{read_input, InputError};
-use super::served::ServedName;
 use crate::store::StoreMode;
 use crate::strategy::StrategyName;
 use serde::Deserialize;
@@ -248,7 +248,14 @@ impl Settings {
             ));
         }
         let refresh_timeout = self.refresh_timeout.map_or(Duration::from_secs(30), |s| s.0);
-        let fleet = resolve_fleet(strategy, self.redis, self.pool, self.refresh_lease_ttl, refresh_timeout, located)?;
+        let fleet = resolve_fleet(
+            strategy,
+            self.redis,
+            self.pool,
+            self.refresh_lease_ttl,
+            refresh_timeout,
+            located,
+        )?;
         Ok(Config {
             accounts,
             strategy,
@@ -304,9 +311,11 @@ fn resolve_fleet(
         return Ok(None);
     }
     let Some(redis) = redis else {
-        return Err("strategy fleet keeps the fleet's shared state in Redis, and no Redis was given: expected \
+        return Err(
+            "strategy fleet keeps the fleet's shared state in Redis, and no Redis was given: expected \
                     --redis redis://HOST:PORT (or `redis = \"redis://HOST:PORT\"` in --config)"
-            .into());
+                .into(),
+        );
     };
     let redis_url = redis.get_ref().clone();
     match reqwest::Url::parse(&redis_url) {
@@ -325,10 +334,8 @@ fn resolve_fleet(
             p.into_inner()
         }
     };
-    let refresh_lease_ttl = refresh_lease_ttl.map_or(
-        crate::strategy::fleet::FleetOptions::default().lease_ttl,
-        |s| s.0,
-    );
+    let refresh_lease_ttl =
+        refresh_lease_ttl.map_or(crate::strategy::fleet::FleetOptions::default().lease_ttl, |s| s.0);
     if refresh_lease_ttl <= refresh_timeout {
         return Err(format!(
             "refresh lease TTL {refresh_lease_ttl:?} does not exceed the refresh timeout {refresh_timeout:?}: a \
@@ -434,7 +441,10 @@ mod tests {
             "{e}"
         );
         let e = secret(&format!("{ok}strategy = \"fleet\"\nredis = \"http://x\"\n")).unwrap_err();
-        assert!(e.starts_with("serve.toml:5:9:") && e.contains("not a redis:// URL"), "{e}");
+        assert!(
+            e.starts_with("serve.toml:5:9:") && e.contains("not a redis:// URL"),
+            "{e}"
+        );
         let e = secret(&format!(
             "{ok}strategy = \"fleet\"\nredis = \"redis://127.0.0.1:1\"\nrefresh_lease_ttl = \"10s\"\n"
         ))

@@ -27,9 +27,9 @@
 //! | `credpool_fleet_reseeds_total` | counter | `fleet` only: empty shared pools seeded from the accounts file |
 
 use super::leases::LeaseTable;
+use super::served::Served;
 use super::watched_store::WatchedStore;
 use crate::store::AccountStore;
-use super::served::Served;
 use crate::strategy::CredentialManager;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -222,7 +222,11 @@ impl Collector for Tallies {
                 i64::from(f.degraded),
             )?;
             let figures = [
-                ("credpool_fleet_degraded_entries", "Degraded mode entered", f.degraded_entries),
+                (
+                    "credpool_fleet_degraded_entries",
+                    "Degraded mode entered",
+                    f.degraded_entries,
+                ),
                 ("credpool_fleet_degraded_exits", "Degraded mode left", f.degraded_exits),
                 (
                     "credpool_fleet_degraded_acquisitions",

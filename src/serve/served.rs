@@ -8,7 +8,7 @@
 
 use crate::fleet::{RedisPool, RedisTimeouts};
 use crate::model::{Account, Change, Outcome};
-use crate::strategy::fleet::{Fleet, FleetOptions, FleetFigures};
+use crate::strategy::fleet::{Fleet, FleetFigures, FleetOptions};
 use crate::strategy::{AcquireError, AnyStrategy, CredentialManager, Env, Lease, Request, StrategyName, StrategyStats};
 use std::fmt;
 use std::str::FromStr;
@@ -57,7 +57,8 @@ impl<'de> serde::Deserialize<'de> for ServedName {
 
 /// The hosted strategy, dispatched by `match` as [`AnyStrategy`] is.
 pub enum Served {
-    Local(AnyStrategy),
+    /// Boxed: an in-process design carries its pool; a fleet instance is one `Arc`.
+    Local(Box<AnyStrategy>),
     Fleet(Fleet),
 }
 
@@ -75,7 +76,7 @@ impl Served {
     /// down makes the instance start degraded, not fail).
     pub fn build(name: ServedName, env: Env, fleet: Option<FleetBuild<'_>>) -> Result<Served, String> {
         match (name, fleet) {
-            (ServedName::Local(name), _) => Ok(Served::Local(name.build(env))),
+            (ServedName::Local(name), _) => Ok(Served::Local(Box::new(name.build(env)))),
             (ServedName::Fleet, None) => Err("strategy fleet needs --redis".into()),
             (ServedName::Fleet, Some(f)) => {
                 let pool = RedisPool::open(f.redis_url, f.pool, RedisTimeouts::default())?;

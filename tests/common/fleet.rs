@@ -61,7 +61,12 @@ impl Fleet {
     /// Redis, the token endpoint and the accounts file; no instance yet.
     pub async fn new(setup: &FleetSetup) -> (Fleet, FleetSetup) {
         let dir = tempfile::tempdir().unwrap();
-        let accounts = write_file(dir.path(), "accounts.toml", &accounts_toml(setup.accounts, setup.expired), 0o600);
+        let accounts = write_file(
+            dir.path(),
+            "accounts.toml",
+            &accounts_toml(setup.accounts, setup.expired),
+            0o600,
+        );
         let fleet = Fleet {
             redis: RedisServer::start(),
             tokens: TokenServer::start(setup.token_delay).await,
@@ -124,7 +129,9 @@ impl Fleet {
 
     /// The instances running now.
     pub fn running(&self) -> Vec<usize> {
-        (0..self.instances.len()).filter(|&i| self.instances[i].is_some()).collect()
+        (0..self.instances.len())
+            .filter(|&i| self.instances[i].is_some())
+            .collect()
     }
 
     /// Lease then complete 200 on instance `i`: `Some(account)` if the lease was answered 200 and the completion 204 (acknowledged: on disk).
@@ -135,7 +142,14 @@ impl Fleet {
         }
         let id = body["lease"].as_str()?.to_string();
         let account = body["account"].as_str()?.to_string();
-        let (status, _) = complete(&self.client, self.base(i), None, &id, serde_json::json!({"status": 200})).await;
+        let (status, _) = complete(
+            &self.client,
+            self.base(i),
+            None,
+            &id,
+            serde_json::json!({"status": 200}),
+        )
+        .await;
         (status == 204).then_some(account)
     }
 

@@ -407,3 +407,30 @@ async fn instances_started_and_stopped_during_the_load() {
     assert_eq!(e, 0, "{}", f.logs());
     assert_eq!(file_calls(&f), a, "every acknowledged outcome is in the file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_disable_on_one_instance_is_seen_by_the_others() {
+    let setup = FleetSetup {
+        accounts: 2,
+        calls_per_rotation: 1,
+        ..FleetSetup::default()
+    };
+    let fleet = Fleet::start(&setup, 2).await;
+    let admin = |i: usize, verb: &str| format!("{}/v1/accounts/acct0@example.com/{verb}", fleet.base(i));
+    let status = fleet.client.post(admin(0, "disable")).send().await.unwrap().status();
+    assert_eq!(status, 200);
+    for _ in 0..6 {
+        let served = fleet.call(1).await.expect("answered");
+        assert_ne!(
+            served, "acct0@example.com",
+            "instance 1 served an account disabled on instance 0"
+        );
+    }
+    let status = fleet.client.post(admin(0, "enable")).send().await.unwrap().status();
+    assert_eq!(status, 200);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        seen.insert(fleet.call(1).await.expect("answered"));
+    }
+    assert!(seen.contains("acct0@example.com"), "enabled again fleet-wide: {seen:?}");
+}

@@ -15,8 +15,9 @@
 #[allow(dead_code)]
 #[path = "common/pool.rs"]
 mod pool;
+#[path = "common/redis_benchmark.rs"]
+mod redis_benchmark;
 
-use credpool::fleet::keys::Keys;
 use credpool::fleet::server::RedisServer;
 use credpool::fleet::{RedisPool, RedisTimeouts};
 use credpool::model::Outcome;
@@ -29,30 +30,6 @@ use std::time::Instant;
 const MODEL: &str = "gemini-3-pro-preview";
 const REQUESTS: usize = 20_000;
 const ROUNDS: usize = 3;
-
-/// `redis-benchmark` running the acquire script with `clients` clients: requests per second.
-fn redis_benchmark(port: u16, pool: &str, clients: usize) -> f64 {
-    let sha = ::redis::Script::new(include_str!("../src/fleet/scripts/acquire.lua"))
-        .get_hash()
-        .to_string();
-    let k = Keys::new(pool);
-    let calls_per_rotation = credpool::model::Policy::default().calls_per_rotation.to_string();
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", &clients.to_string()])
-        .args(["-n", &REQUESTS.to_string(), "-q", "EVALSHA", &sha, "8"])
-        .args([&k.meta, &k.ids, &k.tok, &k.gen, &k.exp, &k.dis, &k.bans, &k.ticket])
-        .args([calls_per_rotation.as_str(), "gemini_3_series", ""])
-        .output()
-        .expect("run redis-benchmark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    // The last report line: "EVALSHA ...: 41666.67 requests per second, p50=..."
-    let line = text
-        .rsplit(['\r', '\n'])
-        .find(|l| l.contains("requests per second"))
-        .unwrap_or_else(|| panic!("redis-benchmark said: {text}"));
-    let before = line.split(" requests per second").next().unwrap();
-    before.rsplit(' ').next().unwrap().parse().expect("a rate")
-}
 
 /// `clients` fleet instances doing acquire + complete: requests per second.
 async fn fleet(url: &str, pool: &str, clients: usize) -> f64 {
@@ -130,7 +107,13 @@ fn main() {
         for _ in 0..ROUNDS {
             // The fleet round first also seeds the pool and loads the script for redis-benchmark.
             ours.push(runtime.block_on(fleet(&server.url(), &pool, clients)));
-            baseline.push(redis_benchmark(server.port(), &pool, clients));
+            baseline.push(redis_benchmark::acquire_rate(
+                server.port(),
+                &pool,
+                clients,
+                REQUESTS,
+                credpool::model::Policy::default().calls_per_rotation,
+            ));
         }
         let (b, o) = (median(baseline), median(ours));
         println!("| {clients} | {b:.0} | {o:.0} | {:.2} |", o / b);

@@ -4,8 +4,8 @@
 use super::{CliResult, Failure};
 use crate::duration::Span;
 use crate::serve::config::{self, Settings};
+use crate::serve::served::ServedName;
 use crate::store::StoreMode;
-use crate::strategy::StrategyName;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,12 +16,24 @@ pub struct ServeArgs {
     /// The accounts.toml to serve (written through the store; unknown keys kept).
     #[arg(long)]
     accounts: Option<PathBuf>,
-    /// global_mutex, rwlock, queue_pool, sharded or lock_free [default: lock_free].
+    /// global_mutex, rwlock, queue_pool, sharded, lock_free or fleet (needs --redis) [default: lock_free].
     #[arg(long)]
-    strategy: Option<StrategyName>,
+    strategy: Option<ServedName>,
     /// durable or group_commit [default: group_commit].
     #[arg(long)]
     store: Option<StoreMode>,
+    /// `fleet`: the Redis holding the fleet's shared state, e.g. redis://127.0.0.1:6379.
+    #[arg(long)]
+    redis: Option<String>,
+    /// `fleet`: the shared pool's name [default: default].
+    #[arg(long)]
+    pool: Option<String>,
+    /// `fleet`: how long a refresh lease lasts; must exceed --refresh-timeout [default: 35s].
+    #[arg(long, value_parser = span)]
+    refresh_lease_ttl: Option<Span>,
+    /// How long a token refresh may take [default: 30s].
+    #[arg(long, value_parser = span)]
+    refresh_timeout: Option<Span>,
     /// IP:PORT to listen on [default: 127.0.0.1:8787]; port 0 picks a free one (printed on stdout).
     #[arg(long)]
     listen: Option<String>,
@@ -71,6 +83,10 @@ pub fn run(args: ServeArgs) -> CliResult {
         accounts: args.accounts,
         strategy: flag(args.strategy),
         store: flag(args.store),
+        redis: flag(args.redis),
+        pool: flag(args.pool),
+        refresh_lease_ttl: args.refresh_lease_ttl,
+        refresh_timeout: args.refresh_timeout,
         listen: flag(args.listen),
         keys: args.keys,
         admin_keys: args.admin_keys,

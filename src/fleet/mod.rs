@@ -10,12 +10,14 @@
 //!   crate's clock, for virtual-time simulations of N instances.
 //! - [`seeding`]: loading the shared pool from the system of record (after a restart, on import).
 //! - [`server`]: a private `redis-server` on a free loopback port (tests, benchmarks, harness).
+//! - [`fault_proxy`]: a TCP proxy that delays, drops or blackholes an instance's Redis traffic.
 //! - [`degraded`]: the instance's own copy of the pool, and the degraded mode it serves from when
 //!   the shared pool cannot be reached (the fleet strategy's instance-local synchronous core).
 //!
 //! The `fleet` strategy over a shared pool is [`crate::strategy::fleet`].
 
 pub mod degraded;
+pub mod fault_proxy;
 pub mod keys;
 pub mod modelled;
 pub mod redis_pool;

@@ -11,6 +11,14 @@
 //! Timeouts: a command without an answer within the response timeout is
 //! [`SharedError::Ambiguous`] (it may have been applied); a connection that cannot be made is
 //! [`SharedError::Unreachable`].
+//!
+//! **Reconnect after a response timeout.** `ConnectionManager` reconnects only when its
+//! connection reports an error (reset, EOF); a response timeout is not one (redis-rs 1.8 files it
+//! as "retry immediately"), so a connection on a dead path that never resets (a blackhole, a
+//! partitioned peer) would be kept, and every later command would time out on it forever, even
+//! once the network is back. Here a timeout replaces the connection with a fresh one (made
+//! lazily, on the next command): tested by `tests/fleet_serve.rs` through the fault proxy, where
+//! the instance never left degraded mode before this (one connection made, ever).
 
 use super::keys::Keys;
 use super::reply::Reply;
@@ -22,7 +30,8 @@ use crate::future::BoxFuture;
 use crate::model::{AccountId, EpochMs};
 use crate::secret::Secret;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Script, ScriptInvocation, Value};
+use ::redis::{FromRedisValue, Script, ScriptInvocation, Value};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The scripts, one per operation, hashed once.
@@ -77,8 +86,11 @@ impl Default for RedisTimeouts {
 
 /// The shared pool `pool` on the Redis at a `redis://` URL.
 pub struct RedisPool {
-    /// Cloned per operation: clones share one multiplexed connection.
-    conn: ConnectionManager,
+    /// Cloned per operation: clones share one multiplexed connection. Numbered, so that of
+    /// several operations that time out on one connection only the first replaces it.
+    conn: Mutex<(u64, ConnectionManager)>,
+    client: ::redis::Client,
+    config: ConnectionManagerConfig,
     keys: Keys,
     scripts: Scripts,
 }
@@ -97,10 +109,12 @@ impl RedisPool {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(100));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| format!("redis URL {url:?}: {e}"))?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .map_err(|e| format!("redis URL {url:?}: {e}"))?;
         Ok(RedisPool {
-            conn,
+            conn: Mutex::new((0, conn)),
+            client,
+            config,
             keys: Keys::new(pool),
             scripts: Scripts::new(),
         })
@@ -112,9 +126,38 @@ impl RedisPool {
 
     /// Runs one script invocation (EVALSHA; on NOSCRIPT the script is loaded and run again).
     async fn run(&self, script: &'static str, invocation: &ScriptInvocation<'_>) -> SharedResult<Reply> {
-        let mut conn = self.conn.clone();
-        let value: Value = invocation.invoke_async(&mut conn).await.map_err(classify)?;
+        let value: Value = self.invoke(invocation).await?;
         Reply::new(script, value)
+    }
+
+    /// One invocation on the current connection; a response timeout replaces the connection.
+    async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> SharedResult<T> {
+        let (epoch, mut conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match invocation.invoke_async(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if e.is_timeout() {
+                    self.reconnect(epoch);
+                }
+                Err(classify(e))
+            }
+        }
+    }
+
+    /// Replaces connection `epoch` (if it is still the current one) with a new lazy one; the old
+    /// one closes when the last operation holding a clone of it ends.
+    fn reconnect(&self, epoch: u64) {
+        let mut current = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if current.0 != epoch {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(fresh) => {
+                *current = (epoch + 1, fresh);
+                tracing::info!("fleet: Redis response timeout, the connection is replaced");
+            }
+            Err(e) => tracing::warn!(error = %e, "fleet: cannot make a new Redis connection"),
+        }
     }
 }
 
@@ -255,8 +298,7 @@ impl SharedPool for RedisPool {
         Box::pin(async move {
             let mut inv = self.scripts.release.prepare_invoke();
             inv.key(self.keys.lease(slot)).arg(owner);
-            let mut conn = self.conn.clone();
-            let released: i64 = inv.invoke_async(&mut conn).await.map_err(classify)?;
+            let released: i64 = self.invoke(&inv).await?;
             Ok(released == 1)
         })
     }
@@ -313,8 +355,7 @@ impl SharedPool for RedisPool {
             for s in series {
                 inv.arg(s.as_str());
             }
-            let mut conn = self.conn.clone();
-            let existed: i64 = inv.invoke_async(&mut conn).await.map_err(classify)?;
+            let existed: i64 = self.invoke(&inv).await?;
             Ok(existed == 1)
         })
     }

@@ -5,6 +5,7 @@
 //! refused with file:line:column and a sentence saying what is expected. Every key has the name
 //! of its flag with `_` for `-` (`--lease-ttl` is `lease_ttl`).
 
+use super::served::ServedName;
 use crate::duration::Span;
 use crate::input_error::{read_input, InputError};
 use crate::store::StoreMode;
@@ -38,8 +39,14 @@ pub const DEFAULT_PROXY_BODY_LIMIT: usize = 32 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub accounts: Option<PathBuf>,
-    pub strategy: Option<Spanned<StrategyName>>,
+    pub strategy: Option<Spanned<ServedName>>,
     pub store: Option<Spanned<StoreMode>>,
+    /// `fleet` only: the Redis that holds the fleet's shared state.
+    pub redis: Option<Spanned<String>>,
+    /// `fleet` only: the shared pool's name (its keys' hash tag) [default: `default`].
+    pub pool: Option<Spanned<String>>,
+    /// `fleet` only: how long a refresh lease lasts; must exceed `refresh_timeout`.
+    pub refresh_lease_ttl: Option<Span>,
     pub listen: Option<Spanned<String>>,
     pub keys: Option<PathBuf>,
     pub admin_keys: Option<PathBuf>,
@@ -59,8 +66,10 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub accounts: PathBuf,
-    pub strategy: StrategyName,
+    pub strategy: ServedName,
     pub store: StoreMode,
+    /// `Some` exactly when the strategy is `fleet`.
+    pub fleet: Option<FleetSettings>,
     pub listen: SocketAddr,
     pub keys: Option<PathBuf>,
     pub admin_keys: Option<PathBuf>,
@@ -76,6 +85,17 @@ pub struct Config {
     pub proxy_attempts: u32,
     pub calls_per_rotation: u64,
 }
+
+/// Where a `fleet` serve keeps its shared state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetSettings {
+    pub redis_url: String,
+    pub pool: String,
+    pub refresh_lease_ttl: Duration,
+}
+
+/// The shared pool's name when none is given.
+pub const DEFAULT_POOL: &str = "default";
 
 /// Reads a config file (strictly). A client secret in it makes the file a secret: it must not be
 /// readable by group or others, as the keys files.
@@ -96,6 +116,9 @@ impl Settings {
             accounts: self.accounts.or(fallback.accounts),
             strategy: self.strategy.or(fallback.strategy),
             store: self.store.or(fallback.store),
+            redis: self.redis.or(fallback.redis),
+            pool: self.pool.or(fallback.pool),
+            refresh_lease_ttl: self.refresh_lease_ttl.or(fallback.refresh_lease_ttl),
             listen: self.listen.or(fallback.listen),
             keys: self.keys.or(fallback.keys),
             admin_keys: self.admin_keys.or(fallback.admin_keys),
@@ -120,13 +143,13 @@ impl Settings {
             .accounts
             .ok_or("no accounts file: expected --accounts FILE (or `accounts = \"FILE\"` in --config)")?;
         let strategy = match self.strategy {
-            None => StrategyName::LockFree,
-            Some(s) if *s.get_ref() == StrategyName::AsShipped => {
+            None => ServedName::Local(StrategyName::LockFree),
+            Some(s) if *s.get_ref() == ServedName::Local(StrategyName::AsShipped) => {
                 return Err(located(
                     s.span(),
                     "strategy as_shipped is the replica of the shipped proxy's defects (lost updates, a \
                      re-entrant deadlock), not a design to serve: expected one of global_mutex, rwlock, \
-                     queue_pool, sharded, lock_free"
+                     queue_pool, sharded, lock_free, fleet"
                         .into(),
                 ))
             }
@@ -224,10 +247,20 @@ impl Settings {
                 "lease TTL {lease_ttl:?} is too short to complete a lease in: expected at least 10ms"
             ));
         }
+        let refresh_timeout = self.refresh_timeout.map_or(Duration::from_secs(30), |s| s.0);
+        let fleet = resolve_fleet(
+            strategy,
+            self.redis,
+            self.pool,
+            self.refresh_lease_ttl,
+            refresh_timeout,
+            located,
+        )?;
         Ok(Config {
             accounts,
             strategy,
             store,
+            fleet,
             listen,
             keys: self.keys,
             admin_keys: self.admin_keys,
@@ -237,12 +270,84 @@ impl Settings {
             client_secret: crate::secret::Secret::new(client_secret),
             lease_ttl,
             drain_timeout: self.drain_timeout.map_or(DEFAULT_DRAIN_TIMEOUT, |s| s.0),
-            refresh_timeout: self.refresh_timeout.map_or(Duration::from_secs(30), |s| s.0),
+            refresh_timeout,
             max_leases,
             proxy_attempts,
             calls_per_rotation,
         })
     }
+}
+
+/// The `fleet` settings: required with `fleet`, refused without it.
+fn resolve_fleet(
+    strategy: ServedName,
+    redis: Option<Spanned<String>>,
+    pool: Option<Spanned<String>>,
+    refresh_lease_ttl: Option<Span>,
+    refresh_timeout: Duration,
+    located: &dyn Fn(std::ops::Range<usize>, String) -> String,
+) -> Result<Option<FleetSettings>, String> {
+    if strategy != ServedName::Fleet {
+        if let Some(r) = &redis {
+            return Err(located(
+                r.span(),
+                format!(
+                    "--redis is only for --strategy fleet (strategy {strategy} keeps its pool in this process): \
+                     expected --strategy fleet, or no --redis"
+                ),
+            ));
+        }
+        if let Some(p) = &pool {
+            return Err(located(
+                p.span(),
+                format!("--pool is only for --strategy fleet (strategy {strategy} has no shared pool)"),
+            ));
+        }
+        if refresh_lease_ttl.is_some() {
+            return Err(format!(
+                "--refresh-lease-ttl is only for --strategy fleet (strategy {strategy} refreshes inside this process)"
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(redis) = redis else {
+        return Err(
+            "strategy fleet keeps the fleet's shared state in Redis, and no Redis was given: expected \
+                    --redis redis://HOST:PORT (or `redis = \"redis://HOST:PORT\"` in --config)"
+                .into(),
+        );
+    };
+    let redis_url = redis.get_ref().clone();
+    match reqwest::Url::parse(&redis_url) {
+        Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some() => {}
+        _ => {
+            return Err(located(
+                redis.span(),
+                format!("Redis URL {redis_url:?} is not a redis:// URL: expected e.g. redis://127.0.0.1:6379"),
+            ))
+        }
+    }
+    let pool_name = match pool {
+        None => DEFAULT_POOL.to_string(),
+        Some(p) => {
+            crate::fleet::keys::valid_pool_name(p.get_ref()).map_err(|e| located(p.span(), e))?;
+            p.into_inner()
+        }
+    };
+    let refresh_lease_ttl =
+        refresh_lease_ttl.map_or(crate::strategy::fleet::FleetOptions::default().lease_ttl, |s| s.0);
+    if refresh_lease_ttl <= refresh_timeout {
+        return Err(format!(
+            "refresh lease TTL {refresh_lease_ttl:?} does not exceed the refresh timeout {refresh_timeout:?}: a \
+             lease could run out under a live refresh and a second instance refresh the same token; expected \
+             --refresh-lease-ttl above --refresh-timeout"
+        ));
+    }
+    Ok(Some(FleetSettings {
+        redis_url,
+        pool: pool_name,
+        refresh_lease_ttl,
+    }))
 }
 
 /// Resolves flags over a config file (if any) over the defaults. Errors name the config file's
@@ -285,7 +390,8 @@ mod tests {
             ..Settings::default()
         };
         let c = resolve(flags, None).unwrap();
-        assert_eq!(c.strategy, StrategyName::LockFree);
+        assert_eq!(c.strategy, ServedName::Local(StrategyName::LockFree));
+        assert_eq!(c.fleet, None);
         assert_eq!(c.store, StoreMode::GroupCommit);
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.token_url, GOOGLE_TOKEN_URL);
@@ -298,7 +404,7 @@ mod tests {
         let e = parse(&format!("{OK}leas_ttl = \"1s\"\n")).unwrap_err();
         assert!(e.starts_with("serve.toml:3:1: unknown field `leas_ttl`"), "{e}");
         let e = parse(&format!("{OK}strategy = \"fastest\"\n")).unwrap_err();
-        assert!(e.starts_with("serve.toml:3:12: unknown variant `fastest`"), "{e}");
+        assert!(e.starts_with("serve.toml:3:12: unknown strategy \"fastest\""), "{e}");
         let e = parse(&format!("{OK}lease_ttl = 600\n")).unwrap_err();
         assert!(e.starts_with("serve.toml:3:13:") && e.contains("write the unit"), "{e}");
         let e = parse(&format!("{OK}listen = \"0.0.0.0:80\"\n")).unwrap_err();
@@ -318,6 +424,53 @@ mod tests {
     }
 
     #[test]
+    fn fleet_needs_redis_and_redis_needs_fleet() {
+        let ok = format!("{OK}client_secret = \"s\"\n");
+        let secret = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("serve.toml");
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            resolve(Settings::default(), Some(&path)).map_err(|e| e.replace(&path.display().to_string(), "serve.toml"))
+        };
+        let e = secret(&format!("{ok}strategy = \"fleet\"\n")).unwrap_err();
+        assert!(e.contains("no Redis was given") && e.contains("--redis"), "{e}");
+        let e = secret(&format!("{ok}redis = \"redis://127.0.0.1:6379\"\n")).unwrap_err();
+        assert!(
+            e.starts_with("serve.toml:4:9:") && e.contains("only for --strategy fleet"),
+            "{e}"
+        );
+        let e = secret(&format!("{ok}strategy = \"fleet\"\nredis = \"http://x\"\n")).unwrap_err();
+        assert!(
+            e.starts_with("serve.toml:5:9:") && e.contains("not a redis:// URL"),
+            "{e}"
+        );
+        let e = secret(&format!(
+            "{ok}strategy = \"fleet\"\nredis = \"redis://127.0.0.1:1\"\nrefresh_lease_ttl = \"10s\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("does not exceed the refresh timeout"), "{e}");
+        let e = secret(&format!(
+            "{ok}strategy = \"fleet\"\nredis = \"redis://127.0.0.1:1\"\npool = \"a{{b\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("serve.toml:6:8:"), "{e}");
+        let c = secret(&format!(
+            "{ok}strategy = \"fleet\"\nredis = \"redis://127.0.0.1:1\"\nrefresh_timeout = \"1s\"\nrefresh_lease_ttl = \"2s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.strategy, ServedName::Fleet);
+        assert_eq!(
+            c.fleet,
+            Some(FleetSettings {
+                redis_url: "redis://127.0.0.1:1".into(),
+                pool: DEFAULT_POOL.into(),
+                refresh_lease_ttl: Duration::from_secs(2),
+            })
+        );
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("serve.toml");
@@ -327,12 +480,12 @@ mod tests {
         )
         .unwrap();
         let flags = Settings {
-            strategy: Some(Spanned::new(0..0, StrategyName::Sharded)),
+            strategy: Some(Spanned::new(0..0, ServedName::Local(StrategyName::Sharded))),
             client_secret: Some("s".into()),
             ..Settings::default()
         };
         let c = resolve(flags, Some(&path)).unwrap();
-        assert_eq!(c.strategy, StrategyName::Sharded, "the flag wins");
+        assert_eq!(c.strategy, ServedName::Local(StrategyName::Sharded), "the flag wins");
         assert_eq!(c.lease_ttl, Duration::from_secs(60), "the file fills what no flag says");
         assert_eq!(c.client_id, "id");
     }

@@ -19,11 +19,18 @@
 //! | `credpool_store_updates_total`, `credpool_store_writes_total`, `credpool_store_fsyncs_total` | counter | the store's tally |
 //! | `credpool_store_failures_total` | counter | store updates that failed |
 //! | `credpool_proxy_retries_total` | counter | proxied requests retried on another credential after a 429 |
+//! | `credpool_fleet_degraded` | gauge | `fleet` only: 1 while serving from the local copy (Redis unreachable) |
+//! | `credpool_fleet_degraded_entries_total`, `credpool_fleet_degraded_exits_total` | counter | `fleet` only: degraded mode entered and left |
+//! | `credpool_fleet_degraded_acquisitions_total` | counter | `fleet` only: leases served from the local copy |
+//! | `credpool_fleet_stale_commits_total` | counter | `fleet` only: refresh commits rejected by the generation fence |
+//! | `credpool_fleet_shared_errors_total` | counter | `fleet` only: shared-pool operations without an answer (timeout, unreachable) |
+//! | `credpool_fleet_reseeds_total` | counter | `fleet` only: empty shared pools seeded from the accounts file |
 
 use super::leases::LeaseTable;
+use super::served::Served;
 use super::watched_store::WatchedStore;
 use crate::store::AccountStore;
-use crate::strategy::{AnyStrategy, CredentialManager};
+use crate::strategy::CredentialManager;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -51,7 +58,7 @@ pub struct Metrics {
 
 /// The counters other parts keep, read at scrape time.
 struct Tallies {
-    strategy: Arc<AnyStrategy>,
+    strategy: Arc<Served>,
     store: Arc<WatchedStore>,
     leases: Arc<LeaseTable>,
     operator_disables: Counter,
@@ -67,7 +74,7 @@ impl std::fmt::Debug for Tallies {
 }
 
 impl Metrics {
-    pub fn new(strategy: Arc<AnyStrategy>, store: Arc<WatchedStore>, leases: Arc<LeaseTable>) -> Metrics {
+    pub fn new(strategy: Arc<Served>, store: Arc<WatchedStore>, leases: Arc<LeaseTable>) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RouteLabels, Counter>::default();
         registry.register(
@@ -206,6 +213,46 @@ impl Collector for Tallies {
             "credpool_leases_reclaimed",
             "Leases not completed within the TTL, reclaimed",
             self.leases.reclaimed(),
-        )
+        )?;
+        if let Some(f) = self.strategy.fleet_figures() {
+            gauge(
+                &mut encoder,
+                "credpool_fleet_degraded",
+                "1 while serving from the local copy (the shared pool unreachable)",
+                i64::from(f.degraded),
+            )?;
+            let figures = [
+                (
+                    "credpool_fleet_degraded_entries",
+                    "Degraded mode entered",
+                    f.degraded_entries,
+                ),
+                ("credpool_fleet_degraded_exits", "Degraded mode left", f.degraded_exits),
+                (
+                    "credpool_fleet_degraded_acquisitions",
+                    "Leases served from the local copy",
+                    f.degraded_acquisitions,
+                ),
+                (
+                    "credpool_fleet_stale_commits",
+                    "Refresh commits rejected by the generation fence",
+                    f.stale_commits,
+                ),
+                (
+                    "credpool_fleet_shared_errors",
+                    "Shared-pool operations without an answer (timeout or unreachable)",
+                    f.shared_errors,
+                ),
+                (
+                    "credpool_fleet_reseeds",
+                    "Empty shared pools seeded from the accounts file",
+                    f.reseeds,
+                ),
+            ];
+            for (name, help, value) in figures {
+                counter(&mut encoder, name, help, value)?;
+            }
+        }
+        Ok(())
     }
 }

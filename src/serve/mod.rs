@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: flags, the TOML config file and defaults, validated into one `Config`.
 //! - [`keys`]: client and admin keys (files of one key per line, mode 0600), kept as digests.
+//! - [`served`]: the strategy hosted: a registry design, or a `fleet` instance over Redis.
 //! - [`service`]: what every request shares: the strategy (from the registry, on the wall
 //!   clock), the store, the token endpoint, the lease table, the metrics.
 //! - [`lease_id`]: unguessable lease ids from the OS.
@@ -33,6 +34,7 @@ pub mod leases;
 pub mod metrics;
 pub mod proxy;
 pub mod request_id;
+pub mod served;
 pub mod service;
 pub mod shutdown;
 pub mod upstream_client;
@@ -107,6 +109,13 @@ fn announce(svc: &Service, addr: std::net::SocketAddr) {
         lease_ttl = ?c.lease_ttl,
         "credpool serve listening"
     );
+    if let Some(f) = &c.fleet {
+        // The URL's host and port only: a redis:// URL may carry a password.
+        let redis = reqwest::Url::parse(&f.redis_url)
+            .map(|u| format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(6379)))
+            .unwrap_or_default();
+        tracing::info!(%redis, pool = %f.pool, refresh_lease_ttl = ?f.refresh_lease_ttl, "fleet: shared pool on Redis");
+    }
     match &svc.keys {
         None => tracing::warn!(
             "no --keys file: every caller on this loopback address may lease tokens (serve refuses a \

@@ -8,6 +8,7 @@ use super::keys::Keys;
 use super::lease_id::LeaseIds;
 use super::leases::LeaseTable;
 use super::metrics::Metrics;
+use super::served::{FleetBuild, Served};
 use super::upstream_client::{upstream_client, UpstreamClient};
 use super::watched_store::WatchedStore;
 use crate::cli::check::parse_pool;
@@ -17,7 +18,7 @@ use crate::input_error::read_input;
 use crate::model::{AccountId, Policy};
 use crate::store::file_backend::FileBackend;
 use crate::store::AccountStore;
-use crate::strategy::{AnyStrategy, Env, StrategyOptions};
+use crate::strategy::{Env, StrategyOptions};
 use crate::upstream::http::{HttpUpstream, OAuthClient};
 use crate::upstream::TokenEndpoint;
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 pub struct Service {
     pub config: Config,
-    pub strategy: Arc<AnyStrategy>,
+    pub strategy: Arc<Served>,
     pub store: Arc<WatchedStore>,
     pub leases: Arc<LeaseTable>,
     pub ids: LeaseIds,
@@ -95,7 +96,13 @@ impl Service {
             tokens,
             options: StrategyOptions::default(),
         };
-        let strategy = Arc::new(config.strategy.build(env));
+        let fleet = config.fleet.as_ref().map(|f| FleetBuild {
+            redis_url: &f.redis_url,
+            pool: &f.pool,
+            lease_ttl: f.refresh_lease_ttl,
+            refresh_timeout: config.refresh_timeout,
+        });
+        let strategy = Arc::new(Served::build(config.strategy, env, fleet)?);
         let leases = Arc::new(LeaseTable::new(config.lease_ttl, config.max_leases));
         let metrics = Metrics::new(strategy.clone(), store.clone(), leases.clone());
         let upstream = upstream_client();

@@ -101,6 +101,25 @@ struct Inner {
     seeding: Turn,
     counters: Counters,
     attempts: RefreshAttempts,
+    /// Operations on the shared pool that got no answer (timed out or unreachable), each one.
+    shared_errors: AtomicU64,
+}
+
+/// A fleet instance's own figures, beside its [`StrategyStats`] (`credpool serve`'s `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FleetFigures {
+    /// Serving from the local copy now.
+    pub degraded: bool,
+    pub degraded_entries: u64,
+    pub degraded_exits: u64,
+    pub degraded_acquisitions: u64,
+    /// Refresh results the fence rejected because this instance's lease had run out and another
+    /// instance refreshed: a late token commit, or a late failure's disable.
+    pub stale_commits: u64,
+    /// Operations on the shared pool that got no answer: timeouts and unreachable Redis.
+    pub shared_errors: u64,
+    /// Seedings of an empty shared pool from the system of record that this instance applied.
+    pub reseeds: u64,
 }
 
 pub struct Fleet {
@@ -180,6 +199,7 @@ impl Fleet {
             seeding: Turn::default(),
             counters: Counters::default(),
             attempts: RefreshAttempts::new(n),
+            shared_errors: AtomicU64::new(0),
             options,
             env,
         };
@@ -202,6 +222,19 @@ impl Fleet {
         self.inner.local.is_degraded()
     }
 
+    pub fn figures(&self) -> FleetFigures {
+        let s = self.inner.counters.snapshot();
+        FleetFigures {
+            degraded: self.is_degraded(),
+            degraded_entries: s.degraded_entries,
+            degraded_exits: s.degraded_exits,
+            degraded_acquisitions: s.degraded_acquisitions,
+            stale_commits: s.stale_commits,
+            shared_errors: self.inner.shared_errors.load(Ordering::Relaxed),
+            reseeds: s.reseeds,
+        }
+    }
+
     /// The local copy's core, for tests and model checks.
     pub fn local(&self) -> &LocalPool {
         &self.inner.local
@@ -214,6 +247,9 @@ impl Inner {
     }
 
     fn enter_degraded(&self, why: &SharedError) {
+        if why.is_outage() {
+            self.shared_errors.fetch_add(1, Ordering::Relaxed);
+        }
         if self.local.enter(self.now()) {
             Counters::bump(&self.counters.degraded_entries);
             tracing::warn!(owner = %self.owner, error = %why, "fleet: shared pool unreachable, degraded mode");
@@ -380,7 +416,19 @@ impl Inner {
                 }
             }
             _ => {
-                // A failed refresh disables the account, fleet-wide and in the system of record.
+                // A failed refresh disables the account, fleet-wide and in the system of record,
+                // but only if this instance still holds the lease at the generation it refreshed
+                // from: a holder paused past its TTL (whose refresh then times out) must not
+                // disable an account another instance has refreshed meanwhile. Holding the lease,
+                // nobody else can commit before the disable lands.
+                match self.pool.lease(slot, &self.owner, ttl, leased).await {
+                    Ok(LeaseAnswer::Acquired { .. }) | Err(_) => {}
+                    Ok(LeaseAnswer::Stale { .. } | LeaseAnswer::Held { .. }) => {
+                        Counters::bump(&self.counters.stale_commits);
+                        return Refreshed::Done;
+                    }
+                    Ok(LeaseAnswer::Disabled | LeaseAnswer::Gone) => return Refreshed::Done,
+                }
                 // (`Env::refresh` counted the disable.)
                 self.local.apply(index, &change);
                 let shared = async {

@@ -14,6 +14,16 @@ use credpool::target::runner::{self, TargetRun};
 use std::path::Path;
 use std::process::Command;
 
+/// Each test here starts a mock, a Python proxy (a TLS handshake per upstream call with
+/// `intercept`) and a load, and judges audits that race against time (a 429's ban against the
+/// requests already in flight, a refresh against its margin). Run in parallel on two cores they
+/// starved each other: a different two of them failed in each of several runs on a loaded
+/// machine. So they run one at a time, each with the machine to itself, as their loads assume.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 const PROXY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference_proxy/proxy.py");
 
 /// A scenario with the reference proxy as its target. `proxy_args`: extra flags (defects, K);
@@ -120,6 +130,7 @@ const WITH_429S: &str = "status_429_rate = 0.01\nretry_delay = \"300ms\"";
 
 #[test]
 fn a_correct_proxy_has_no_violations_over_seeds() {
+    let _alone = one_at_a_time();
     for seed in [1, 2] {
         let run = Case {
             seed,
@@ -147,6 +158,7 @@ fn a_correct_proxy_has_no_violations_over_seeds() {
 
 #[test]
 fn no_single_flight_turns_on_the_refresh_verdicts() {
+    let _alone = one_at_a_time();
     let run = Case {
         proxy_args: "--defects=no_single_flight",
         pool: "expired = [0, 1, 2, 3]",
@@ -163,16 +175,21 @@ fn no_single_flight_turns_on_the_refresh_verdicts() {
         a.max_concurrent_refreshes
     );
     assert!(a.refreshes_per_expiry > 1.5, "{}", a.refreshes_per_expiry);
-    assert_eq!(
-        failing(a),
-        ["max_concurrent_refreshes", "refreshes_per_expiry"],
-        "{:?}",
+    // The defect's own verdicts: both refresh counts, and, when one of the duplicate refreshes
+    // reaches the endpoint only after another one's token was issued (a slower machine spreads
+    // them), `wasted_refreshes` too, since that duplicate replaced a fresh token. Nothing else.
+    let failed = failing(a);
+    let own = ["max_concurrent_refreshes", "refreshes_per_expiry", "wasted_refreshes"];
+    assert!(
+        failed.starts_with(&own[..2]) && failed.iter().all(|f| own.contains(f)),
+        "{failed:?}: {:?}",
         a.verdicts
     );
 }
 
 #[test]
 fn ignoring_retry_info_turns_on_banned_series_uses() {
+    let _alone = one_at_a_time();
     let run = Case {
         proxy_args: "--defects=ignore_retry_info",
         upstream: WITH_429S,
@@ -190,6 +207,7 @@ fn ignoring_retry_info_turns_on_banned_series_uses() {
 
 #[test]
 fn a_rotation_longer_than_k_turns_on_calls_per_turn_max() {
+    let _alone = one_at_a_time();
     // The proxy rotates every 20 calls; the scenario's K is 5.
     let run = Case {
         proxy_args: "--calls-per-rotation=20",
@@ -207,6 +225,7 @@ const MANY_WRITES: &str = "status_429_rate = 0.2\n\n[upstream.mock]\nrate_limit_
 
 #[test]
 fn unlocked_read_modify_write_loses_updates() {
+    let _alone = one_at_a_time();
     let case = Case {
         proxy_args: "--defects=unlocked_rmw --calls-per-rotation=1",
         pool: "expired = [0, 1, 2, 3]",
@@ -227,6 +246,7 @@ fn unlocked_read_modify_write_loses_updates() {
 
 #[test]
 fn truncating_writes_are_seen_torn_or_empty() {
+    let _alone = one_at_a_time();
     let run = Case {
         proxy_args: "--defects=truncating_writes",
         model: "gemini-2.5-pro",
@@ -249,6 +269,7 @@ fn truncating_writes_are_seen_torn_or_empty() {
 
 #[test]
 fn a_failed_refresh_is_an_error_chunk_and_with_the_hang_defect_a_hung_request() {
+    let _alone = one_at_a_time();
     let case = |args| Case {
         proxy_args: args,
         pool: "expired = [0]\nfailing_refresh = [0]",
@@ -269,6 +290,7 @@ fn a_failed_refresh_is_an_error_chunk_and_with_the_hang_defect_a_hung_request() 
 
 #[test]
 fn json_dir_accounts_are_written_and_audited() {
+    let _alone = one_at_a_time();
     let run = Case {
         proxy_args: "--format=json_dir",
         pool: "expired = [0]",
@@ -294,6 +316,7 @@ const INTERCEPTED: &str = "protocol = \"openai\"\nintercept = true\nenv = { HTTP
 
 #[test]
 fn a_proxy_that_hard_codes_google_hosts_reaches_the_mock_through_intercept() {
+    let _alone = one_at_a_time();
     let run = Case {
         proxy_args: "--defects=hardcode_token_host --cafile={ca_file}",
         pool: "expired = [0]",
@@ -317,6 +340,7 @@ fn a_proxy_that_hard_codes_google_hosts_reaches_the_mock_through_intercept() {
 
 #[test]
 fn a_call_to_a_host_the_mock_does_not_serve_is_refused_and_counted_in_every_report() {
+    let _alone = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("unmocked.toml");
     let text = Case {
@@ -410,6 +434,7 @@ fn run_never_ready(then: &str) -> (Option<i32>, String, bool) {
 
 #[test]
 fn a_target_that_never_becomes_ready_is_exit_2_and_killed() {
+    let _alone = one_at_a_time();
     // Never listens.
     let (code, stderr, left) = run_never_ready("exec sleep 60");
     assert_eq!(code, Some(2), "{stderr}");
@@ -432,6 +457,7 @@ fn a_target_that_never_becomes_ready_is_exit_2_and_killed() {
 
 #[test]
 fn a_target_that_exits_early_is_exit_2_with_its_output() {
+    let _alone = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let path = scenario_file(
         dir.path(),
@@ -455,6 +481,7 @@ fn a_target_that_exits_early_is_exit_2_with_its_output() {
 
 #[test]
 fn bad_target_tables_are_refused_at_their_line() {
+    let _alone = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     for (target, expected) in [
         ("command = [\"x\", \"{prot}\"]", "unknown placeholder {prot}"),
@@ -485,6 +512,7 @@ fn bad_target_tables_are_refused_at_their_line() {
 
 #[test]
 fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
+    let _alone = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("both.toml");
     let text = Case {
@@ -551,6 +579,7 @@ fn serve_target(strategy: &str, protocol: &str) -> TargetRun {
 
 #[test]
 fn credpool_serve_as_a_target_has_no_violations() {
+    let _alone = one_at_a_time();
     // Its reverse proxy (gemini), and its lease API with the strategies that rotate over the
     // whole pool (`sharded` rotates within a user's shard: with the load's one user, one account
     // serves every call, which `calls_per_turn_max` over the pool rightly reports).
@@ -574,6 +603,7 @@ fn credpool_serve_as_a_target_has_no_violations() {
 
 #[test]
 fn refreshing_earlier_than_the_margin_turns_on_wasted_refreshes() {
+    let _alone = one_at_a_time();
     // The proxy refreshes 2.5 s before expiry; the scenario's window (margin and ahead) is 1 s. Tokens live 3 s, so
     // each account's token is refreshed about 0.5 s after it was issued, while 2.5 s are left.
     let run = Case {

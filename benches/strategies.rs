@@ -120,6 +120,15 @@ fn acquire_complete(c: &mut Criterion) {
                 StrategyName::QueuePool => bench_tasks(&mut group, &rt, function, QueuePool::new(env), tasks),
                 StrategyName::Sharded => bench_tasks(&mut group, &rt, function, Sharded::new(env), tasks),
                 StrategyName::LockFree => bench_tasks(&mut group, &rt, function, LockFree::new(env), tasks),
+                // A modelled shared pool with no round trip: the strategy's own code (the round trip
+                // to a real Redis is `benches/fleet.rs`'s).
+                StrategyName::Fleet => bench_tasks(
+                    &mut group,
+                    &rt,
+                    function,
+                    credpool::strategy::fleet::Fleet::modelled(env, Duration::ZERO),
+                    tasks,
+                ),
                 StrategyName::AsShipped => unreachable!("DESIGNS excludes the replica of the shipped code"),
             }
         }

@@ -23,6 +23,7 @@ mod pool;
 mod reference;
 
 use credpool::model::Outcome;
+use credpool::strategy::fleet::Fleet;
 use credpool::strategy::global_mutex::GlobalMutex;
 use credpool::strategy::lock_free::LockFree;
 use credpool::strategy::queue_pool::QueuePool;
@@ -87,6 +88,12 @@ fn main() -> ExitCode {
                 Ok(StrategyName::QueuePool) => Ok(run(QueuePool::new(healthy_env()), requests, tasks).await),
                 Ok(StrategyName::Sharded) => Ok(run(Sharded::new(healthy_env()), requests, tasks).await),
                 Ok(StrategyName::LockFree) => Ok(run(LockFree::new(healthy_env()), requests, tasks).await),
+                Ok(StrategyName::Fleet) => Ok(run(
+                    Fleet::modelled(healthy_env(), std::time::Duration::ZERO),
+                    requests,
+                    tasks,
+                )
+                .await),
                 Ok(StrategyName::AsShipped) => Err("as_shipped replays the shipped code; it is not benchmarked".into()),
                 Err(e) => Err(e),
             },

@@ -427,6 +427,7 @@ macro_rules! contract {
         contract!(@strategy queue_pool QueuePool; $([$($flavor)*] $prop),+);
         contract!(@strategy sharded Sharded; $([$($flavor)*] $prop),+);
         contract!(@strategy lock_free LockFree; $([$($flavor)*] $prop),+);
+        contract!(@strategy fleet Fleet; $([$($flavor)*] $prop),+);
     };
     (@strategy $module:ident $variant:ident; $( [$($flavor:tt)*] $prop:ident ),+) => {
         mod $module {
@@ -457,7 +458,7 @@ contract! {
 /// `tests/as_shipped.rs` tests that it does so the way the real code did.
 #[test]
 fn every_registered_strategy_is_under_contract() {
-    let covered = ["global_mutex", "rwlock", "queue_pool", "sharded", "lock_free"];
+    let covered = ["global_mutex", "rwlock", "queue_pool", "sharded", "lock_free", "fleet"];
     let exempt = ["as_shipped"];
     let registered: Vec<&str> = StrategyName::ALL.iter().map(|n| n.as_str()).collect();
     assert_eq!(registered, [&covered[..], &exempt[..]].concat());

@@ -77,6 +77,13 @@ pub struct Counts {
     /// Usage-counter increments held in memory only at the run's end (`as_shipped`'s
     /// once-a-minute flush): what a crash then loses.
     pub usage_unflushed: u64,
+    /// Refreshes per token generation refreshed (the herd watch, outside the strategies); 0 when
+    /// nothing was refreshed.
+    pub refreshes_per_expiry: f64,
+    /// The most acquisitions of one account in a row (`metrics::served`).
+    pub longest_turn: u64,
+    /// Most over fewest leases of one account.
+    pub account_calls_ratio: f64,
 }
 
 /// A measurable quantity of a strategy's run.
@@ -104,6 +111,12 @@ pub enum Metric {
     RotationSkips,
     LongestBanHours,
     UsageUnflushed,
+    /// Refresh calls per token expiry, across every instance (`metrics::herd`).
+    RefreshesPerExpiry,
+    /// The most acquisitions of one account in a row, fleet-wide (`metrics::served`).
+    LongestTurn,
+    /// The most leases of one account over the fewest (`metrics::served`).
+    AccountCallsRatio,
 }
 
 impl Metric {
@@ -133,12 +146,15 @@ impl Metric {
             Metric::RotationSkips => c.rotation_skips as f64,
             Metric::LongestBanHours => c.longest_ban_hours,
             Metric::UsageUnflushed => c.usage_unflushed as f64,
+            Metric::RefreshesPerExpiry => c.refreshes_per_expiry,
+            Metric::LongestTurn => c.longest_turn as f64,
+            Metric::AccountCallsRatio => c.account_calls_ratio,
         }
     }
 }
 
 /// Every metric name, for error messages and docs/scenarios.md.
-pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips, longest_ban_hours, usage_unflushed";
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips, longest_ban_hours, usage_unflushed, refreshes_per_expiry, longest_turn, account_calls_ratio";
 
 impl Metric {
     /// Whether values are durations in ms (bounds must then be written as durations).
@@ -172,6 +188,9 @@ impl Metric {
             Metric::RotationSkips => "rotation_skips".into(),
             Metric::LongestBanHours => "longest_ban_hours".into(),
             Metric::UsageUnflushed => "usage_unflushed".into(),
+            Metric::RefreshesPerExpiry => "refreshes_per_expiry".into(),
+            Metric::LongestTurn => "longest_turn".into(),
+            Metric::AccountCallsRatio => "account_calls_ratio".into(),
         }
     }
 }
@@ -207,6 +226,9 @@ impl FromStr for Metric {
             "rotation_skips" => Metric::RotationSkips,
             "longest_ban_hours" => Metric::LongestBanHours,
             "usage_unflushed" => Metric::UsageUnflushed,
+            "refreshes_per_expiry" => Metric::RefreshesPerExpiry,
+            "longest_turn" => Metric::LongestTurn,
+            "account_calls_ratio" => Metric::AccountCallsRatio,
             _ => return Err(unknown()),
         })
     }

@@ -11,13 +11,15 @@
 //! [`expectation`] names the figures (metric names, bounds, an expectation's result) for the
 //! scenarios that bound them, the runs that report them and the reports that look them up.
 //! [`served`] judges each lease against the store's acknowledged disables (a disabled account
-//! served, a rotation that passed an account over).
+//! served, a rotation that passed an account over). [`history`] checks a fleet run's recorded
+//! events against the fleet's safety rules (generations, fences, exclusions, deletions).
 
 pub mod audit;
 pub mod expectation;
 pub mod fairness;
 pub mod herd;
 pub mod histogram;
+pub mod history;
 pub mod intervals;
 pub mod phase;
 pub mod recorder;

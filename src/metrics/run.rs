@@ -87,6 +87,9 @@ impl StrategyRun {
             rotation_skips: self.served.rotation_skips,
             longest_ban_hours: self.audit.longest_ban_hours(),
             usage_unflushed: self.stats.usage_unflushed,
+            refreshes_per_expiry: self.herd.refreshes_per_expiry.unwrap_or(0.0),
+            longest_turn: self.served.longest_turn,
+            account_calls_ratio: self.served.account_calls_ratio(),
         };
         metric.value(&self.latency(), |p| self.phase(p), &counts)
     }

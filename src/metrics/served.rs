@@ -17,6 +17,11 @@
 //!   answered (the ban the policy derives from the answer). Requests that overlap others are left
 //!   out: concurrent requests rightly spread over several accounts at once. A closed load of one
 //!   user has every request alone, and there each change of account is a rotation.
+//! - `longest_turn`: the most acquisitions of one account in a row, in the order the runner
+//!   received the leases (fleet-wide under `[fleet]`): K for a pool-wide rotation of K calls per
+//!   turn, K × N for N instances that each rotate on their own.
+//! - `account_calls_max`, `account_calls_min`: the most and fewest leases of any one account of
+//!   the pool (their ratio is the balance `[fleet]` scenarios bound).
 
 use super::audit::AuditedStore;
 use crate::model::{Account, AccountId, Change, EpochMs, Outcome, Policy};
@@ -33,6 +38,21 @@ pub struct Served {
     /// Accounts passed over by changes of account between requests that ran alone, though they
     /// were never disabled nor banned for the series.
     pub rotation_skips: u64,
+    /// The most acquisitions of one account in a row (absent from older files).
+    #[serde(default)]
+    pub longest_turn: u64,
+    /// The most and fewest leases of one account of the pool.
+    #[serde(default)]
+    pub account_calls_max: u64,
+    #[serde(default)]
+    pub account_calls_min: u64,
+}
+
+impl Served {
+    /// `account_calls_max / account_calls_min` (infinite when an account got none).
+    pub fn account_calls_ratio(&self) -> f64 {
+        self.account_calls_max as f64 / self.account_calls_min as f64
+    }
 }
 
 /// Watches the leases of one run.
@@ -53,6 +73,11 @@ struct WatchState {
     passed_over: Vec<usize>,
     /// Series bans derived from the upstream's 429s: (account, series) -> until.
     banned: HashMap<(usize, String), EpochMs>,
+    /// The account of the current run of acquisitions, and its length so far.
+    turn: Option<(usize, u64)>,
+    longest_turn: u64,
+    /// Leases per account, by index.
+    calls: Vec<u64>,
 }
 
 impl ServedWatch {
@@ -61,7 +86,10 @@ impl ServedWatch {
             audit,
             policy,
             ids: accounts.iter().map(|a| a.id.clone()).collect(),
-            state: crate::sync::Mutex::new(WatchState::default()),
+            state: crate::sync::Mutex::new(WatchState {
+                calls: vec![0; accounts.len()],
+                ..WatchState::default()
+            }),
         }
     }
 
@@ -78,6 +106,15 @@ impl ServedWatch {
         let mut st = self.state.lock();
         if disabled {
             st.served_disabled += 1;
+        }
+        let run = match st.turn {
+            Some((last, length)) if last == index => length + 1,
+            _ => 1,
+        };
+        st.turn = Some((index, run));
+        st.longest_turn = st.longest_turn.max(run);
+        if let Some(c) = st.calls.get_mut(index) {
+            *c += 1;
         }
         if let Some((last, last_alone)) = st.last {
             if alone && last_alone && last != index {
@@ -117,6 +154,9 @@ impl ServedWatch {
                 .iter()
                 .filter(|&&j| !self.audit.ever_disabled(&self.ids[j]))
                 .count() as u64,
+            longest_turn: st.longest_turn,
+            account_calls_max: st.calls.iter().copied().max().unwrap_or(0),
+            account_calls_min: st.calls.iter().copied().min().unwrap_or(0),
         }
     }
 }
@@ -181,6 +221,18 @@ mod tests {
         w.acquired(2, &a[2].id, "other-model", m, true, 0);
         w.acquired(0, &a[0].id, "other-model", m, true, 0);
         assert_eq!(w.summary().rotation_skips, 2);
+    }
+
+    #[test]
+    fn turns_are_runs_of_one_account_and_calls_are_counted_per_account() {
+        let (_audit, w, a) = watch(3);
+        let m = w.moment();
+        for i in [0, 0, 0, 1, 1, 0, 2, 2] {
+            w.acquired(i, &a[i].id, MODEL, m, false, 0);
+        }
+        let s = w.summary();
+        assert_eq!((s.longest_turn, s.account_calls_max, s.account_calls_min), (3, 4, 2));
+        assert_eq!(s.account_calls_ratio(), 2.0);
     }
 
     #[test]

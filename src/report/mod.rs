@@ -54,6 +54,9 @@ pub fn lookup(r: &ResultSummary, metric: &str) -> Option<f64> {
         rotation_skips: r.rotation_skips,
         longest_ban_hours: r.longest_ban_hours,
         usage_unflushed: r.usage_unflushed,
+        refreshes_per_expiry: r.herd.as_ref().and_then(|h| h.refreshes_per_expiry).unwrap_or(0.0),
+        longest_turn: r.longest_turn,
+        account_calls_ratio: r.account_calls_ratio.unwrap_or(f64::INFINITY),
     };
     Some(m.value(
         &r.latency_ms,

@@ -141,6 +141,12 @@ pub struct ResultSummary {
     /// Accounts a change of account passed over though they could serve (`metrics::served`).
     #[serde(default)]
     pub rotation_skips: u64,
+    /// The most acquisitions of one account in a row, fleet-wide (absent from older files).
+    #[serde(default)]
+    pub longest_turn: u64,
+    /// The most leases of one account over the fewest (absent from older files).
+    #[serde(default)]
+    pub account_calls_ratio: Option<f64>,
     pub file_readable: bool,
     pub file_empty: bool,
     /// The longest series ban the final file holds, hours past the run's end (0: none left).
@@ -269,6 +275,8 @@ impl ResultSummary {
             stale_tokens: run.audit.stale_tokens,
             served_disabled: run.served.served_disabled,
             rotation_skips: run.served.rotation_skips,
+            longest_turn: run.served.longest_turn,
+            account_calls_ratio: Some(run.served.account_calls_ratio()).filter(|r| r.is_finite()),
             file_readable: run.audit.file_readable,
             file_empty: run.audit.file_empty,
             longest_ban_hours: run.audit.longest_ban_hours(),
@@ -341,6 +349,8 @@ impl ResultSummary {
             stale_tokens: 0,
             served_disabled: 0,
             rotation_skips: 0,
+            longest_turn: 0,
+            account_calls_ratio: None,
             file_readable: a.lost_updates.is_some(),
             file_empty: false,
             longest_ban_hours: 0.0,

@@ -4,6 +4,7 @@
 //! - [`plan`]: validation and the checked plan.
 //! - [`expect`]: an `[[expect]]` row: the strategies it covers, its metric and bound.
 //! - [`arrivals`]: when requests arrive and from whom.
+//! - [`instances`]: `[fleet] instances = N`: one strategy as N instances behind a load balancer.
 //! - [`runner`]: one scenario × one strategy, virtual or real.
 //! - [`http_load`]: the arrival process sent over HTTP to a server on loopback (open loop).
 //! - [`repeat`]: one scenario N times over derived seeds (`--repeat`).
@@ -14,6 +15,7 @@
 pub mod arrivals;
 pub mod expect;
 pub mod http_load;
+pub mod instances;
 pub mod jobs;
 pub mod plan;
 pub mod repeat;

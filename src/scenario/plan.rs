@@ -5,7 +5,7 @@
 //! names, load keys that fit the load model, expectation metrics that exist.
 
 use super::expect::{Expectation, Target};
-use super::spec::{Arrival, LoadModel, Mode, RateLimitBody, ReferenceSpec, ScenarioSpec, StageSpec};
+use super::spec::{Arrival, FleetSpec, LoadModel, Mode, RateLimitBody, ReferenceSpec, ScenarioSpec, Spread, StageSpec};
 use crate::costs::Costs;
 use crate::duration::format_duration;
 use crate::input_error::{read_input, InputError, InputWarning};
@@ -13,6 +13,7 @@ use crate::metrics::expectation::{Check, Metric};
 use crate::model::refresh_window::swallowed_by;
 use crate::model::{Account, EpochMs, Policy};
 use crate::store::StoreMode;
+use crate::strategy::env::DEFAULT_REDIS_RTT;
 use crate::strategy::{StrategyName, StrategyOptions};
 use crate::upstream::faults::{FaultWindow, StatusRates, UpstreamModel, WireModel};
 use sha2::{Digest, Sha256};
@@ -47,6 +48,20 @@ impl LoadPlan {
     }
 }
 
+/// Most instances a `[fleet]` may have.
+pub const MAX_INSTANCES: u64 = 64;
+
+/// The longest modelled Redis round trip a `[fleet]` may ask for.
+pub const MAX_REDIS_RTT: Duration = Duration::from_secs(1);
+
+/// `[fleet]`, validated: the run's strategy as `instances` instances, each with its own memory,
+/// over the run's one store (and, for `fleet`, one modelled Redis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FleetPlan {
+    pub instances: usize,
+    pub spread: Spread,
+}
+
 /// Everything a run needs, checked.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -77,6 +92,8 @@ pub struct Plan {
     pub sweep: Option<super::sweep::SweepPlan>,
     /// `[target]`: a proxy run under the same load beside `strategies` (see [`crate::target`]).
     pub target: Option<super::target_plan::TargetPlan>,
+    /// `[fleet]`: `None` runs one instance, as before `[fleet]` existed.
+    pub fleet: Option<FleetPlan>,
     /// Figures that are valid but probably not what was meant, each at its line: printed by
     /// every command that loads the scenario, never fatal.
     pub warnings: Vec<InputWarning>,
@@ -160,6 +177,26 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
                 .into(),
         ));
     }
+    let (fleet, redis_rtt) = match &spec.fleet {
+        Some(f) => {
+            let (plan, rtt) = fleet_plan(f.get_ref(), &at)?;
+            if target.is_some() {
+                return Err(at(
+                    f.span(),
+                    "[fleet] and [target] both given: a target proxy is one process; expected one of them".into(),
+                ));
+            }
+            if spec.mode == Mode::Real {
+                return Err(at(
+                    f.span(),
+                    "[fleet] runs in virtual time only (real-time fleets are `credpool serve` processes over a real                      Redis, docs/fleet.md): expected mode = \"virtual\""
+                        .into(),
+                ));
+            }
+            (Some(plan), rtt)
+        }
+        None => (None, DEFAULT_REDIS_RTT),
+    };
     // With a `[target]`, built-in strategies run only when `strategies` is written.
     let strategies = if target.is_some() && spec.strategies.span() == (0..0) {
         Vec::new()
@@ -468,6 +505,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
             permits_per_credential: spec.pool.permits_per_credential.0 as usize,
             shards: spec.pool.shards.map(|s| s.0 as usize).unwrap_or(0),
             daily_limit: spec.pool.daily_limit.map(|d| d.0),
+            redis_rtt,
         },
         costs,
         load: load_plan,
@@ -477,12 +515,46 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         references: spec.reference,
         sweep,
         target,
+        fleet,
         warnings,
     })
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `[fleet]`'s plan and modelled round trip, or the error at the key that is out of bounds.
+fn fleet_plan(
+    f: &FleetSpec,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> InputError,
+) -> Result<(FleetPlan, Duration), InputError> {
+    let instances = f.instances.get_ref().0;
+    if instances > MAX_INSTANCES {
+        return Err(at(
+            f.instances.span(),
+            format!("`fleet.instances` = {instances}: expected at most {MAX_INSTANCES}"),
+        ));
+    }
+    let rtt = match &f.redis_rtt {
+        Some(r) if r.get_ref().0 > MAX_REDIS_RTT => {
+            return Err(at(
+                r.span(),
+                format!(
+                    "`fleet.redis_rtt` = {}: a Redis round trip of more than {} is no Redis anyone runs; expected at most that",
+                    format_duration(r.get_ref().0),
+                    format_duration(MAX_REDIS_RTT)
+                ),
+            ))
+        }
+        Some(r) => r.get_ref().0,
+        None => DEFAULT_REDIS_RTT,
+    };
+    let plan = FleetPlan {
+        instances: instances as usize,
+        spread: f.spread,
+    };
+    Ok((plan, rtt))
 }
 
 /// `["all"]` or strategy names, in report order, without repeats.

@@ -11,6 +11,7 @@
 //! [`Recorder`]. A watchdog turns a hang into a reported deadlock.
 
 use super::arrivals::{model_of, user_of, Arrivals};
+use super::instances::Instances;
 use super::plan::{Plan, VIRTUAL_EPOCH_MS};
 use super::spec::{LoadModel, Mode};
 use crate::analysis::{fifo, littles_law};
@@ -167,6 +168,15 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         tokens: watch.clone(),
         options: plan.options.clone(),
     };
+    // tokio's timer cannot sleep a 100 µs modelled Redis round trip on the wall clock (it would
+    // take a whole millisecond): a real-time fleet measures a real Redis (docs/fleet.md).
+    let env = Env {
+        options: crate::strategy::StrategyOptions {
+            redis_rtt: Duration::ZERO,
+            ..env.options
+        },
+        ..env
+    };
     let probe = TimerLagProbe::start();
     let mut run = drive(plan, name, env, client, watch, store.clone(), progress).await;
     run.timer_lag = Some(probe.stop());
@@ -220,12 +230,17 @@ async fn drive<A: Api>(
         served: Arc::new(ServedWatch::new(audit, plan.policy.clone(), &env.accounts)),
         pace: env.costs.pace.clone(),
     };
+    if let Some(fleet) = plan.fleet {
+        let instances = Instances::new(name.build_instances(env, fleet.instances), fleet.spread);
+        return drive_with(plan, name, instances, clock, api, w, progress).await;
+    }
     match name.build(env) {
         AnyStrategy::GlobalMutex(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::Rwlock(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::QueuePool(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::Sharded(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::LockFree(s) => drive_with(plan, name, s, clock, api, w, progress).await,
+        AnyStrategy::Fleet(s) => drive_with(plan, name, s, clock, api, w, progress).await,
         AnyStrategy::AsShipped(s) => drive_with(plan, name, *s, clock, api, w, progress).await,
     }
 }

@@ -46,6 +46,38 @@ pub struct ScenarioSpec {
     /// `[target]`: a proxy put under the same load, with credpool playing Google (see
     /// [`crate::target`] and docs/target.md).
     pub target: Option<Spanned<TargetSpec>>,
+    /// `[fleet]`: every strategy run as N instances over one store (and, for `fleet`, one
+    /// modelled Redis); see docs/scenarios.md.
+    pub fleet: Option<Spanned<FleetSpec>>,
+}
+
+/// `[fleet]`: how many instances share the pool, how the load is spread over them, and what a
+/// round trip to the modelled Redis costs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    /// Instances, each a separate strategy instance with its own memory. Default 1.
+    #[serde(default = "one_spanned")]
+    pub instances: Spanned<Positive>,
+    #[serde(default)]
+    pub spread: Spread,
+    /// One round trip to the modelled shared pool (`fleet` only). Default 100 µs.
+    pub redis_rtt: Option<Spanned<Span>>,
+}
+
+fn one_spanned() -> Spanned<Positive> {
+    Spanned::new(0..0, Positive(1))
+}
+
+/// Which instance serves a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spread {
+    /// Request `n` goes to instance `n mod N` (a load balancer's round robin).
+    #[default]
+    RoundRobin,
+    /// Every request of a user goes to one instance (a hash of the user: sticky sessions).
+    UserHash,
 }
 
 fn default_seed() -> u64 {

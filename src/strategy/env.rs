@@ -24,7 +24,15 @@ pub struct StrategyOptions {
     /// series (its accounts carried `daily_limit_claude = 200`, `daily_limit_gemini = 200`).
     /// `None`: no quota check (the proxy removed it later; credpool's policy has none).
     pub daily_limit: Option<u64>,
+    /// `fleet`: the cost of one round trip to the modelled shared pool (Redis) in a virtual-time
+    /// run. Default 100 µs: a Redis on the same host answers one `EVALSHA` in about 40 µs
+    /// (docs/fleet.md's bench, 25,000 round trips per second from one client); a Redis one
+    /// network hop away in the same data centre, 100 to 500 µs.
+    pub redis_rtt: std::time::Duration,
 }
+
+/// [`StrategyOptions::redis_rtt`]'s default.
+pub const DEFAULT_REDIS_RTT: std::time::Duration = std::time::Duration::from_micros(100);
 
 impl Default for StrategyOptions {
     fn default() -> Self {
@@ -33,6 +41,7 @@ impl Default for StrategyOptions {
             permits_per_credential: 1,
             shards: 0,
             daily_limit: None,
+            redis_rtt: DEFAULT_REDIS_RTT,
         }
     }
 }
@@ -125,6 +134,26 @@ pub struct StrategyStats {
     /// call): usage-counter increments held in memory, not yet flushed, when the stats were read.
     #[serde(default)]
     pub usage_unflushed: u64,
+}
+
+impl std::ops::AddAssign for StrategyStats {
+    /// Adds another instance's counts (a fleet's figures are its instances', added up).
+    fn add_assign(&mut self, o: StrategyStats) {
+        self.refreshes += o.refreshes;
+        self.refresh_failures += o.refresh_failures;
+        self.refresh_invalid_grants += o.refresh_invalid_grants;
+        self.refresh_server_errors += o.refresh_server_errors;
+        self.refresh_timeouts += o.refresh_timeouts;
+        self.disables += o.disables;
+        self.exhausted += o.exhausted;
+        self.store_errors += o.store_errors;
+        self.degraded_entries += o.degraded_entries;
+        self.degraded_exits += o.degraded_exits;
+        self.degraded_acquisitions += o.degraded_acquisitions;
+        self.stale_commits += o.stale_commits;
+        self.reseeds += o.reseeds;
+        self.usage_unflushed += o.usage_unflushed;
+    }
 }
 
 impl Env {

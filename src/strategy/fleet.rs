@@ -322,6 +322,20 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether account `index`'s token, expiring at `expires_at` (as the shared pool says), is due
+    /// for a refresh now. With a known lifetime the refresh points are bounded by it, as for every
+    /// strategy (`Policy::refresh_due`: ahead from half the lifetime, due from three quarters); the
+    /// local copy, just told the expiry, holds the token's issue time and lifetime. Without one,
+    /// the margins from the expiry alone.
+    fn refresh_due(&self, index: usize, expires_at: Option<crate::model::EpochMs>) -> RefreshDue {
+        let account = self.local.account(index);
+        if account.expires_in.is_some_and(|s| s > 0) {
+            self.env.policy.refresh_due(&account, self.now())
+        } else {
+            self.env.policy.refresh_due_at(expires_at, self.now())
+        }
+    }
+
     /// An acquisition served from the local copy (degraded mode).
     fn acquire_locally(&self, request: &Request, asked: Instant) -> Result<Lease, AcquireError> {
         Counters::bump(&self.counters.degraded_acquisitions);
@@ -528,7 +542,7 @@ impl Inner {
             self.slots[index].store(acquired.slot, Ordering::Relaxed);
             self.local.observe(index, &acquired.token, acquired.expires_at);
             let newer_than_refreshed = refreshed_past.is_some_and(|(i, g)| i == index && acquired.generation > g);
-            match policy.refresh_due_at(acquired.expires_at, self.now()) {
+            match self.refresh_due(index, acquired.expires_at) {
                 RefreshDue::No => {}
                 RefreshDue::Ahead => self.refresh_ahead(index, acquired.slot, acquired.generation),
                 RefreshDue::Now if newer_than_refreshed => {}

@@ -3,6 +3,7 @@
 
 use super::as_shipped::AsShipped;
 use super::env::{Env, StrategyStats};
+use super::fleet::{Fleet, FleetOptions};
 use super::global_mutex::GlobalMutex;
 use super::lease::{AcquireError, Lease, Request};
 use super::lock_free::LockFree;
@@ -10,9 +11,11 @@ use super::queue_pool::QueuePool;
 use super::rwlock::RwLockStrategy;
 use super::sharded::Sharded;
 use super::CredentialManager;
+use crate::fleet::ModelledPool;
 use crate::model::{Account, Change, Outcome};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Every strategy credpool ships, in report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -23,6 +26,7 @@ pub enum StrategyName {
     QueuePool,
     Sharded,
     LockFree,
+    Fleet,
     AsShipped,
 }
 
@@ -33,6 +37,7 @@ impl StrategyName {
         StrategyName::QueuePool,
         StrategyName::Sharded,
         StrategyName::LockFree,
+        StrategyName::Fleet,
         StrategyName::AsShipped,
     ];
 
@@ -44,6 +49,7 @@ impl StrategyName {
         StrategyName::QueuePool,
         StrategyName::Sharded,
         StrategyName::LockFree,
+        StrategyName::Fleet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,7 @@ impl StrategyName {
             StrategyName::QueuePool => "queue_pool",
             StrategyName::Sharded => "sharded",
             StrategyName::LockFree => "lock_free",
+            StrategyName::Fleet => "fleet",
             StrategyName::AsShipped => "as_shipped",
         }
     }
@@ -69,6 +76,9 @@ impl StrategyName {
             }
             StrategyName::Sharded => "per-user shards, each with its own lock; a dry shard steals in a fixed order",
             StrategyName::LockFree => "snapshot + atomic ticket rotation, single-flight refresh ahead of expiry",
+            StrategyName::Fleet => {
+                "one fleet-wide ticket, bans and disables in a shared pool (Redis; modelled in scenarios), a refresh lease fenced by generation"
+            }
             StrategyName::AsShipped => {
                 "the proxy's shipped code (a30aa35) replayed, defects included: stale-read writes, unlocked saves, re-entrant deadlock"
             }
@@ -83,7 +93,35 @@ impl StrategyName {
             StrategyName::QueuePool => AnyStrategy::QueuePool(QueuePool::new(env)),
             StrategyName::Sharded => AnyStrategy::Sharded(Sharded::new(env)),
             StrategyName::LockFree => AnyStrategy::LockFree(LockFree::new(env)),
+            StrategyName::Fleet => {
+                let rtt = env.options.redis_rtt;
+                AnyStrategy::Fleet(Fleet::modelled(env, rtt))
+            }
             StrategyName::AsShipped => AnyStrategy::AsShipped(Box::new(AsShipped::new(env))),
+        }
+    }
+}
+
+impl StrategyName {
+    /// `n` instances of this strategy over `env`, each with its own memory, as `n` processes over
+    /// one accounts file (`env.store`). `fleet`'s instances share one modelled Redis (round trip
+    /// `env.options.redis_rtt`), each under its own owner name; the others share nothing but the
+    /// store.
+    pub fn build_instances(self, env: Env, n: usize) -> Vec<AnyStrategy> {
+        match self {
+            StrategyName::Fleet => {
+                let pool = Arc::new(ModelledPool::new(env.clock, env.options.redis_rtt));
+                (0..n)
+                    .map(|i| {
+                        let options = FleetOptions {
+                            owner: Some(format!("instance-{i}")),
+                            ..FleetOptions::default()
+                        };
+                        AnyStrategy::Fleet(Fleet::new(env.clone(), pool.clone(), options))
+                    })
+                    .collect()
+            }
+            _ => (0..n).map(|_| self.build(env.clone())).collect(),
         }
     }
 }
@@ -115,6 +153,7 @@ pub enum AnyStrategy {
     QueuePool(QueuePool),
     Sharded(Sharded),
     LockFree(LockFree),
+    Fleet(Fleet),
     /// Boxed: the replica carries its storage, rotation and usage models, several times the size
     /// of any design, and the enum would otherwise be as large as it.
     AsShipped(Box<AsShipped>),
@@ -128,6 +167,7 @@ macro_rules! dispatch {
             AnyStrategy::QueuePool($s) => $e,
             AnyStrategy::Sharded($s) => $e,
             AnyStrategy::LockFree($s) => $e,
+            AnyStrategy::Fleet($s) => $e,
             AnyStrategy::AsShipped($s) => $e,
         }
     };

@@ -42,9 +42,9 @@ impl FromStr for ServedName {
         if s == "fleet" {
             return Ok(ServedName::Fleet);
         }
-        StrategyName::from_str(s)
-            .map(ServedName::Local)
-            .map_err(|e| format!("{e}, fleet"))
+        // The registry's names include `fleet` (its modelled form, for scenarios): its error
+        // already lists every name serve takes.
+        StrategyName::from_str(s).map(ServedName::Local)
     }
 }
 

@@ -12,7 +12,7 @@ use credpool::clock::Clock;
 use credpool::costs::Costs;
 use credpool::fleet::{
     AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, ModelledPool, RedisPool, RedisTimeouts, SeedAccount,
-    SeedAnswer, SharedPool, WriteAnswer,
+    SeedAnswer, SharedPool, WriteAnswer, EVERY_SERIES,
 };
 use credpool::model::{Account, AccountId, Change, EpochMs, Outcome, Policy};
 use credpool::secret::Secret;
@@ -113,7 +113,8 @@ fn draw_op(seed: u64, step: u64) -> Op {
         },
         6..=7 => Op::Ban {
             slot,
-            series: SERIES[d(2, 2) as usize],
+            // The refresh backoff's ban of every series among them: it keeps every series out.
+            series: [SERIES[0], SERIES[1], EVERY_SERIES][d(2, 3) as usize],
             ahead: d(3, 3) != 0,
         },
         8 => Op::Disable(slot),
@@ -424,6 +425,62 @@ async fn a_ban_keeps_the_later_deadline_and_every_instance_skips_it() {
         v
     };
     assert!(got.contains(&0), "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_outage_backs_off_fleet_wide_then_the_account_is_refreshed_again() {
+    let server = RedisServer::start();
+    // Account 0's first refresh meets a 503; with a refresh backoff that is a 400 ms ban of every
+    // series, not a disable.
+    let tokens = TokenDouble::with_outage(2, Duration::ZERO, &[(0, 1)]);
+    let backoff = Policy {
+        refresh_backoff: Some(credpool::model::RefreshBackoff {
+            first_ms: 400,
+            max_ms: 400,
+        }),
+        ..policy(1)
+    };
+    let f = fixture(expired_accounts(2), backoff, tokens.clone());
+    let fleet = instances(&server, "backoff", &f, 2);
+    // Instance 0's request meets the outage on account 0 and is served by account 1.
+    assert_eq!(
+        serve(&fleet[0], 0, Outcome::Success).await.as_str(),
+        "account1@example.com"
+    );
+    assert_eq!((tokens.calls(0), tokens.calls(1)), (1, 1));
+    let pool = open(&server, "backoff");
+    let shared = pool.snapshot().await.unwrap();
+    assert!(!shared[0].disabled);
+    assert_eq!(shared[0].bans.len(), 1, "{:?}", shared[0].bans);
+    assert_eq!(shared[0].bans[0].0, EVERY_SERIES);
+    // Instance 1, which never met the outage, skips account 0 while the backoff runs, for a
+    // claude model as for a gemini one, and tries no refresh of it.
+    for (i, model) in [MODEL, "claude-sonnet-4-5", MODEL].into_iter().enumerate() {
+        let req = Request::new(1 + i as u64, 0, model);
+        let lease = fleet[1].acquire(&req).await.unwrap();
+        assert_eq!(lease.index, 1, "{model}");
+        fleet[1].complete(lease, &req, Outcome::Success).await.unwrap();
+    }
+    assert_eq!(tokens.calls(0), 1);
+    // Once it ends, the next acquisition that reaches account 0 refreshes it (once) and serves it.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let served: Vec<AccountId> = {
+        let mut v = Vec::new();
+        for n in 10..14 {
+            v.push(serve(&fleet[1], n, Outcome::Success).await);
+        }
+        v
+    };
+    assert!(
+        served.iter().any(|id| id.as_str() == "account0@example.com"),
+        "{served:?}"
+    );
+    assert_eq!(tokens.calls(0), 2);
+    let on_disk = &f.persisted()[0];
+    assert!(
+        !on_disk.disabled && on_disk.refresh_backoff_until.is_none(),
+        "{on_disk:?}"
+    );
 }
 
 #[tokio::test]

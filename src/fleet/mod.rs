@@ -30,5 +30,5 @@ pub use modelled::ModelledPool;
 pub use redis_pool::{RedisPool, RedisTimeouts};
 pub use shared_pool::{
     AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, SeedAccount, SeedAnswer, SharedAccount, SharedError,
-    SharedPool, SharedResult, WriteAnswer,
+    SharedPool, SharedResult, WriteAnswer, EVERY_SERIES,
 };

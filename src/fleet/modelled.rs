@@ -15,7 +15,7 @@
 
 use super::shared_pool::{
     AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, SeedAccount, SeedAnswer, SharedAccount, SharedError,
-    SharedPool, SharedResult, WriteAnswer,
+    SharedPool, SharedResult, WriteAnswer, EVERY_SERIES,
 };
 use crate::clock::Clock;
 use crate::future::BoxFuture;
@@ -122,12 +122,12 @@ impl SharedPool for ModelledPool {
                 .entries
                 .iter()
                 .filter(|(slot, e)| {
-                    !e.disabled
-                        && series.is_none_or(|series| {
-                            s.bans
-                                .get(&(**slot, series.to_string()))
-                                .is_none_or(|until| *until <= now)
-                        })
+                    let free = |series: &str| {
+                        s.bans
+                            .get(&(**slot, series.to_string()))
+                            .is_none_or(|until| *until <= now)
+                    };
+                    !e.disabled && free(EVERY_SERIES) && series.is_none_or(free)
                 })
                 .map(|(slot, _)| *slot)
                 .collect();

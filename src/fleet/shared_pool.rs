@@ -23,6 +23,13 @@ use crate::model::{AccountId, EpochMs};
 use crate::secret::Secret;
 use std::time::Duration;
 
+/// The series name of a ban that keeps an account out of selection for *every* series: a refresh
+/// that failed with an outage (5xx, timeout) and backs off (`[pool] refresh_backoff`). Written
+/// with [`SharedPool::ban`] like any ban (`max(old, new)`), so every instance skips the account
+/// until its backoff ends and then refreshes it again, under the lease as always. The leading `*`
+/// keeps it apart from the policy's series names, which are words.
+pub const EVERY_SERIES: &str = "*refresh_backoff";
+
 /// An account as the shared pool knows it, for seeding it from the system of record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedAccount {
@@ -53,7 +60,8 @@ pub struct Acquired {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AcquireAnswer {
     Ready(Acquired),
-    /// No enabled account is unbanned for this series now. No ticket was taken.
+    /// No enabled account is unbanned for this series (and for [`EVERY_SERIES`]) now. No ticket
+    /// was taken.
     Exhausted,
     /// The shared pool holds nothing (a fresh or restarted Redis): seed it, then ask again.
     Unseeded,

@@ -13,7 +13,9 @@
 //!   for it, then resolve the same ticket again. Inside the refresh-ahead window the refresh runs
 //!   in the background and requests keep the still-valid token, as in `lock_free`.
 //! - **Bans and disables written to the shared pool** at once, so every instance's next
-//!   acquisition skips them; a ban is `max(old, new)`.
+//!   acquisition skips them; a ban is `max(old, new)`. A refresh that backs off after an outage
+//!   (`[pool] refresh_backoff`) is a ban of every series ([`EVERY_SERIES`]) until the backoff
+//!   ends, after which the account is refreshed again.
 //! - **The accounts file stays the system of record** (through the [`Env`]'s store): a refreshed
 //!   token, a disable and the outcome bookkeeping are persisted there as by every strategy; the
 //!   shared pool is soft state, seeded from the file when it is found empty (a Redis restart that
@@ -38,6 +40,7 @@ use super::CredentialManager;
 use crate::fleet::degraded::{LocalPick, LocalPool};
 use crate::fleet::{
     seeding, AcquireAnswer, Acquired, CommitAnswer, LeaseAnswer, ModelledPool, SeedAnswer, SharedError, SharedPool,
+    EVERY_SERIES,
 };
 use crate::model::{Account, AccountId, Change, PoolState, RefreshDue};
 use std::collections::HashMap;
@@ -315,9 +318,14 @@ impl Inner {
             Change::Enabled => {
                 self.pool.enable(slot).await?;
             }
-            // A backed-off refresh failure stays in this instance's copy: the shared pool has no
-            // field for it, and another instance's refresh may well succeed.
-            Change::Success { .. } | Change::Refreshed { .. } | Change::RefreshBackedOff { .. } => {}
+            // A refresh backing off: a ban of every series until the backoff (already applied to
+            // the local copy) ends.
+            Change::RefreshBackedOff { .. } => {
+                if let Some(until) = self.local.account(index).refresh_backoff_until {
+                    self.pool.ban(slot, EVERY_SERIES, until).await?;
+                }
+            }
+            Change::Success { .. } | Change::Refreshed { .. } => {}
         }
         Ok(())
     }
@@ -430,11 +438,13 @@ impl Inner {
                 }
             }
             _ => {
-                // A failed refresh disables the account, fleet-wide and in the system of record,
-                // but only if this instance still holds the lease at the generation it refreshed
-                // from: a holder paused past its TTL (whose refresh then times out) must not
-                // disable an account another instance has refreshed meanwhile. Holding the lease,
-                // nobody else can commit before the disable lands.
+                // A failed refresh disables the account, or with `[pool] refresh_backoff` after an
+                // outage bans it for every series until the backoff ends (then the next
+                // acquisition refreshes it again, under the lease): fleet-wide and in the system
+                // of record, but only if this instance still holds the lease at the generation it
+                // refreshed from. A holder paused past its TTL (whose refresh then times out)
+                // must not take out an account another instance has refreshed meanwhile. Holding
+                // the lease, nobody else can commit before the change lands.
                 match self.pool.lease(slot, &self.owner, ttl, leased).await {
                     Ok(LeaseAnswer::Acquired { .. }) | Err(_) => {}
                     Ok(LeaseAnswer::Stale { .. } | LeaseAnswer::Held { .. }) => {
@@ -443,10 +453,10 @@ impl Inner {
                     }
                     Ok(LeaseAnswer::Disabled | LeaseAnswer::Gone) => return Refreshed::Done,
                 }
-                // (`Env::refresh` counted the disable.)
+                // (`Env::refresh` counted the disable or the server error.)
                 self.local.apply(index, &change);
                 let shared = async {
-                    self.pool.disable(slot).await?;
+                    self.write_change(index, &change).await?;
                     self.pool.release(slot, &self.owner).await
                 };
                 if let Err(e) = shared.await {

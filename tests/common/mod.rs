@@ -15,7 +15,7 @@ use credpool::store::backend::MemoryBackend;
 use credpool::store::{self, StoreMode};
 use credpool::strategy::{Env, StrategyOptions};
 use credpool::upstream::TokenEndpoint;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub const HOUR_MS: EpochMs = 3_600_000;
 pub struct TokenDouble {
     latency: Duration,
     failing: HashSet<usize>,
+    /// Per credential, how many of its first calls meet an outage (503) before it answers.
+    outage_calls: HashMap<usize, u64>,
     calls: Vec<AtomicU64>,
 }
 
@@ -39,6 +41,18 @@ impl TokenDouble {
         Arc::new(TokenDouble {
             latency,
             failing: failing.iter().copied().collect(),
+            outage_calls: HashMap::new(),
+            calls: (0..credentials).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    /// Like [`TokenDouble::new`] with no failing credential, but the first `calls` refreshes of
+    /// each `(credential, calls)` in `outage` answer 503 (an outage, not a revoked token).
+    pub fn with_outage(credentials: usize, latency: Duration, outage: &[(usize, u64)]) -> Arc<Self> {
+        Arc::new(TokenDouble {
+            latency,
+            failing: HashSet::new(),
+            outage_calls: outage.iter().copied().collect(),
             calls: (0..credentials).map(|_| AtomicU64::new(0)).collect(),
         })
     }
@@ -66,9 +80,11 @@ impl TokenEndpoint for TokenDouble {
         _refresh_token: &'a Secret,
     ) -> BoxFuture<'a, Result<TokenGrant, RefreshFailure>> {
         Box::pin(async move {
-            self.calls[credential].fetch_add(1, Ordering::SeqCst);
+            let before = self.calls[credential].fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.latency).await;
-            if self.failing.contains(&credential) {
+            if self.outage_calls.get(&credential).is_some_and(|&n| before < n) {
+                Err(RefreshFailure::Server(503))
+            } else if self.failing.contains(&credential) {
                 Err(RefreshFailure::InvalidGrant)
             } else {
                 Ok(TokenGrant {

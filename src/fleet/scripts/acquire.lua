@@ -2,8 +2,9 @@
 -- KEYS: 1 meta, 2 ids, 3 tok, 4 gen, 5 exp, 6 dis, 7 bans, 8 ticket
 -- ARGV: 1 calls per rotation (K), 2 series ('' = none), 3 ticket to resolve again ('' = take one)
 -- Ticket t is served by the (floor(t / K) mod m)-th of the m usable accounts in slot order:
--- enabled, and not banned for the series at the server's own time (TIME). No ticket is taken
--- when nothing is usable, so every turn stays exactly K calls.
+-- enabled, and not banned for the series nor for every series ('*refresh_backoff', a refresh
+-- backing off) at the server's own time (TIME). No ticket is taken when nothing is usable, so
+-- every turn stays exactly K calls.
 local next_slot = redis.call('HGET', KEYS[1], 'next')
 if not next_slot then return {'unseeded'} end
 local t = redis.call('TIME')
@@ -13,8 +14,9 @@ local usable = {}
 for slot = 0, tonumber(next_slot) - 1 do
   local f = tostring(slot)
   if redis.call('HEXISTS', KEYS[2], f) == 1 and redis.call('HEXISTS', KEYS[6], f) == 0 then
-    local banned = false
-    if series ~= '' then
+    local every = redis.call('HGET', KEYS[7], f .. '|*refresh_backoff')
+    local banned = every and tonumber(every) > now_ms
+    if not banned and series ~= '' then
       local until_ms = redis.call('HGET', KEYS[7], f .. '|' .. series)
       banned = until_ms and tonumber(until_ms) > now_ms
     end

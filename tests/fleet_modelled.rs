@@ -83,3 +83,34 @@ async fn fleet_instances_refresh_once_per_expiry_where_separate_instances_refres
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_waited_on_a_failed_seeding_is_served_from_the_local_copy() {
+    use credpool::store::backend::Backend;
+    let tokens = TokenDouble::new(ACCOUNTS, Duration::ZERO, &[]);
+    let f = Fixture::new((0..ACCOUNTS).map(healthy).collect(), policy(K), tokens);
+    // The system of record cannot be read, so the one seeding of the empty pool fails; the
+    // requests that waited for it find the pool still empty.
+    f.backend.write_in_place("[[accounts]\nnot toml").unwrap();
+    // Reading it takes a modelled millisecond, so the other requests wait on the seeding turn.
+    let mut env = f.env.clone();
+    let read = credpool::costs::Costs {
+        file_read: Duration::from_millis(1),
+        ..credpool::costs::Costs::default()
+    };
+    env.store = credpool::store::open(credpool::store::StoreMode::Locked, f.backend.clone(), read);
+    let redis = Arc::new(ModelledPool::new(env.clock, Duration::from_micros(200)));
+    let fleet = Arc::new(Fleet::new(env, redis, FleetOptions::default()));
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.acquire(&Request::new(i, 0, MODEL)).await.map(|l| l.id) })
+        })
+        .collect();
+    for t in tasks {
+        let served = t.await.unwrap();
+        assert!(served.is_ok(), "{served:?}");
+    }
+    let figures = fleet.figures();
+    assert_eq!(figures.degraded_acquisitions, 4, "{figures:?}");
+}

@@ -534,8 +534,12 @@ impl Inner {
                     continue;
                 }
                 Ok(AcquireAnswer::Unseeded) => {
-                    Counters::bump(&self.counters.exhausted);
-                    return Err(AcquireError::Exhausted);
+                    // Still empty after this request's seeding turn: the seeding it waited for
+                    // failed, or the pool was lost again meanwhile (another restart). Not a
+                    // reason to turn the request away: the local copy serves it, as in degraded
+                    // mode, and the next request seeds again.
+                    tracing::warn!(owner = %self.owner, "fleet: shared pool still unseeded after seeding, served locally");
+                    return self.acquire_locally(request, asked);
                 }
                 Err(e) => {
                     self.enter_degraded(&e);

@@ -125,7 +125,8 @@ impl Costs {
         Costs { pace, ..self }
     }
 
-    /// Only the file costs, for a store whose file I/O is real (the real I/O is the cost).
+    /// The same costs with the file costs at zero: for a test that measures what the strategy
+    /// alone charges, with a store that costs nothing.
     pub fn without_file_costs(mut self) -> Costs {
         self.file_lock = Duration::ZERO;
         self.file_read = Duration::ZERO;

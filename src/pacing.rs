@@ -31,17 +31,25 @@
 //! its releaser's; both are a timer's overshoot, so the error stays within one overshoot a handoff
 //! and does not accumulate.
 //!
-//! **Real work on the chain.** An HTTP call to the loopback mock is not slept but done, and the
-//! round trip itself is time the model does not have (the mock's modelled latency is the whole
-//! cost of the call). Such a step is a [`RealStep`]: it starts at its intended start (now less
-//! the lateness it inherits), which is sent to the mock; the mock answers at that start plus its
-//! modelled latency, not at "receipt + latency", and says what the latency was; the step's
-//! intended end is its intended start plus that latency, and whatever the call took beyond it
-//! (the round trip, the mock's own timer overshoot) is its lateness, made up by the next step on
-//! the chain like any sleep's. A call whose modelled latency is longer than the round trip thus
-//! absorbs it entirely; a free call (`api_latency = "0ms"`) passes it to the next step (in
-//! `queue_pool`, the next holder of the credential), and only a call that ends its chain leaves it
-//! in the figures.
+//! **Real work on the chain.** Some steps are not slept but done, and the time they take is time
+//! the model does not have. Such a step is a [`RealStep`]: it starts at its intended start (now
+//! less the lateness it inherits), and its intended end is that start plus its modelled cost;
+//! whatever it took beyond that is its lateness, made up by the next step on the chain like any
+//! sleep's. Two kinds:
+//!
+//! - An HTTP call to the loopback mock, whose modelled latency is the whole cost of the call. The
+//!   intended start is sent to the mock, which answers a paced call at once and says what its
+//!   latency was; the client then holds the answer until the intended start plus that latency
+//!   ([`Pace::real_step_due`]), on the same deadline wait as a sleep. The round trip is thus
+//!   inside the modelled latency, not added to it, and the answer is not a timer tick late (the
+//!   mock's own timer would have been). A free call (`api_latency = "0ms"`) passes its round trip
+//!   to the next step (in `queue_pool`, the next holder of the credential).
+//! - A real file operation in real mode ([`Pace::real_work`], through
+//!   [`crate::store::paced_backend`]): no modelled cost of its own, because the store charges the
+//!   scenario's modelled file costs beside it; its whole time is lateness, made up by the next
+//!   modelled cost.
+//!
+//! Only real work that ends its chain leaves its time in the figures.
 //!
 //! Virtual runs do not pace: on the paused clock a sleep ends exactly on its deadline.
 
@@ -96,6 +104,31 @@ impl Pace {
     pub fn real_step_ended(&self, step: RealStep, modelled: Option<Duration>) {
         if let Some(pacer) = &self.0 {
             pacer.real_step_ended(step, modelled);
+        }
+    }
+
+    /// `step`'s work is done and its modelled cost is `modelled`: waits until its intended end
+    /// (its intended start plus `modelled`), then ends it. A call answered before it was due thus
+    /// ends on time, not early; one answered late ends now, and its lateness is made up by the
+    /// next step on the chain.
+    pub async fn real_step_due(&self, step: RealStep, modelled: Duration) {
+        if let Some(pacer) = &self.0 {
+            pacer.real_step_due(step, modelled).await;
+        }
+    }
+
+    /// Does `work` (real, synchronous work with no modelled cost of its own, such as a file
+    /// operation) as a step on the chain: the time it takes becomes lateness that the next
+    /// modelled cost makes up. Just `work()` when not paced.
+    pub fn real_work<T>(&self, work: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            None => work(),
+            Some(pacer) => {
+                let step = pacer.real_step();
+                let done = work();
+                pacer.real_step_ended(step, Some(Duration::ZERO));
+                done
+            }
         }
     }
 }
@@ -210,6 +243,16 @@ impl Pacer {
         let woke = self.since_origin();
         let deadline = step.intended_start + modelled.unwrap_or_default();
         self.chain.lock().ended(step.task, deadline, woke);
+    }
+
+    /// Waits until `step`'s intended end (its intended start plus `modelled`), then ends it.
+    pub async fn real_step_due(&self, step: RealStep, modelled: Duration) {
+        let deadline = step.intended_start + modelled;
+        let now = self.since_origin();
+        if deadline > now {
+            self.wait_until(deadline, now).await;
+        }
+        self.real_step_ended(step, Some(modelled));
     }
 
     fn since_origin(&self) -> Duration {

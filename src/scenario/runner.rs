@@ -152,11 +152,16 @@ async fn run_real(plan: &Plan, name: StrategyName, progress: Option<Progress>) -
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let costs = plan.costs.clone().paced(pace.clone());
-    // The real file I/O is the file cost: only the non-file steps are charged.
+    // The modelled file costs are charged as in virtual time; the real I/O beside them is real
+    // work on the chain, made up by the costs that follow it (store::paced_backend).
+    let paced_file = Arc::new(crate::store::paced_backend::PacedBackend::new(
+        backend.clone(),
+        pace.clone(),
+    ));
     let store = Arc::new(AuditedStore::new(crate::store::open(
         plan.store,
-        backend.clone(),
-        costs.clone().without_file_costs(),
+        paced_file,
+        costs.clone(),
     )));
     let watch = watch_refreshes(plan, client.clone(), clock, &accounts);
     let env = Env {

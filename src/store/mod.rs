@@ -11,8 +11,9 @@
 //!
 //! Where the bytes live is a [`backend::Backend`]: real files ([`backend::FileBackend`]) for real
 //! mode, tests and `credpool torture`, or memory ([`backend::MemoryBackend`]) for virtual-time runs
-//! and loom models. The store charges modelled file costs through [`Costs`]; with a real backend the
-//! scenario runner passes zero file costs, because the real I/O is the cost.
+//! and loom models. The store charges modelled file costs through [`Costs`], in real mode too: there
+//! the runner wraps the file in a [`paced_backend::PacedBackend`], so the real I/O's time is made
+//! up by the modelled costs that follow it instead of added to them.
 //!
 //! Invariants of every mode but `naive`: a file that cannot be parsed is never overwritten; an
 //! empty pool never replaces a non-empty one; an update returns only once it is in the file.
@@ -25,6 +26,7 @@ pub mod fs;
 pub mod group_commit;
 pub mod locked;
 pub mod naive;
+pub mod paced_backend;
 mod seq_window;
 mod tally;
 

@@ -8,8 +8,9 @@
 //! outage), or nothing before the client's timeout; the API
 //! answers 200, 429 with Google's body (the scenario's `rate_limit_body` variant, written by
 //! [`crate::mock::google`] and read by [`crate::model::rate_limit`]), 401/403 or 503 after the
-//! drawn latency, counted from the intended start a paced client sends (so the round trip is
-//! inside the modelled latency, not added to it), else from receipt.
+//! drawn latency; a paced client's call is answered at once, naming the latency, and the client
+//! holds the answer until its intended start plus that latency (so the round trip is inside the
+//! modelled latency, not added to it).
 //!
 //! Only loopback is ever contacted: the server binds 127.0.0.1 and the client has no proxy.
 
@@ -28,8 +29,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 /// The header carrying the harness's request number, which keys the server's draws.
 pub const REQUEST_HEADER: &str = "x-credpool-request";
 /// The header carrying a paced call's intended start (nanoseconds since the Unix epoch): the
-/// server answers at that start plus its modelled latency, so the HTTP round trip is absorbed
-/// into the modelled cost instead of added to it ([`crate::pacing`], "real work on the chain").
+/// server answers such a call at once, and the client holds the answer until that start plus the
+/// modelled latency, so the HTTP round trip is inside the modelled cost instead of added to it
+/// ([`crate::pacing`], "real work on the chain").
 pub const INTENDED_START_HEADER: &str = "x-credpool-intended-start";
 /// The header of an answer carrying the modelled latency the server charged (nanoseconds).
 pub const MODELLED_HEADER: &str = "x-credpool-modelled-ns";
@@ -37,31 +39,24 @@ pub const MODELLED_HEADER: &str = "x-credpool-modelled-ns";
 /// What [`HttpUpstream::warm`] asks for: an empty answer that draws nothing from the model.
 const WARM_PATH: &str = "/warm";
 
-/// The delay before an answer whose modelled latency is `latency`: from the intended start the
-/// request carries, if it does, else from now. Sets [`MODELLED_HEADER`] either way.
+/// An answer whose modelled latency is `latency`, naming it in [`MODELLED_HEADER`]: at once to a
+/// paced call (one carrying [`INTENDED_START_HEADER`]), whose client holds it until it is due,
+/// else after the latency.
 fn answer_after(template: ResponseTemplate, request: &Request, latency: std::time::Duration) -> ResponseTemplate {
-    let intended_start = request
-        .headers
-        .get(INTENDED_START_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns));
-    let delay = delay_until_due(intended_start, latency, std::time::SystemTime::now());
+    let paced = request.headers.contains_key(INTENDED_START_HEADER);
     template
         .insert_header(MODELLED_HEADER, latency.as_nanos().to_string().as_str())
-        .set_delay(delay)
+        .set_delay(server_delay(paced, latency))
 }
 
-/// How long after `now` an answer of modelled `latency` is due: at `intended_start + latency`
-/// (at once when that has passed), or `latency` after `now` for a request that sent no start.
-fn delay_until_due(
-    intended_start: Option<std::time::SystemTime>,
-    latency: std::time::Duration,
-    now: std::time::SystemTime,
-) -> std::time::Duration {
-    match intended_start {
-        Some(start) => (start + latency).duration_since(now).unwrap_or_default(),
-        None => latency,
+/// How long the server waits before an answer of modelled `latency`: nothing for a paced call
+/// (its client holds the answer to its due time, on the pacer's deadline wait, which neither
+/// adds the round trip nor ends a timer tick late), the latency for any other.
+fn server_delay(paced: bool, latency: std::time::Duration) -> std::time::Duration {
+    if paced {
+        std::time::Duration::ZERO
+    } else {
+        latency
     }
 }
 
@@ -328,7 +323,10 @@ impl HttpUpstream {
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(std::time::Duration::from_nanos)
         });
-        self.pace.real_step_ended(step, modelled);
+        match modelled {
+            Some(latency) => self.pace.real_step_due(step, latency).await,
+            None => self.pace.real_step_ended(step, None),
+        }
         response
     }
 }
@@ -429,16 +427,10 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn an_answer_is_due_at_the_intended_start_plus_the_modelled_latency() {
+    fn a_paced_client_is_answered_at_once_and_any_other_after_the_latency() {
         let ms = Duration::from_millis;
-        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        // The call was meant to start 15 ms ago (its round trip and an earlier step's lateness):
-        // 5 ms of its 20 ms are left.
-        assert_eq!(delay_until_due(Some(now - ms(15)), ms(20), now), ms(5));
-        // Already due: at once, the lateness is the client's to pass on.
-        assert_eq!(delay_until_due(Some(now - ms(30)), ms(20), now), Duration::ZERO);
-        // No intended start sent (a client that is not paced): the latency from now.
-        assert_eq!(delay_until_due(None, ms(20), now), ms(20));
+        assert_eq!(server_delay(true, ms(20)), Duration::ZERO);
+        assert_eq!(server_delay(false, ms(20)), ms(20));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,7 +457,13 @@ mod tests {
             .paced(Pace::deadlines(crate::pacing::Pacer::new()));
         client.warm(2).await;
         let grant = client.refresh(0, 0, &Secret::new("sim-refresh-0")).await.unwrap();
+        // Answered at once, but held by the client until due: on a chain of its own (after a
+        // pause longer than the handoff window, so it makes up no earlier lateness) the call
+        // takes its 3 ms.
+        tokio::time::sleep(crate::pacing::HANDOFF * 2).await;
+        let started = Instant::now();
         assert_eq!(client.call(1, 0, &grant.access_token).await, Outcome::Success);
+        assert!(started.elapsed() >= Duration::from_millis(3), "{:?}", started.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

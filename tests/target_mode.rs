@@ -364,7 +364,7 @@ fn a_call_to_a_host_the_mock_does_not_serve_is_refused_and_counted_in_every_repo
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("refproxy audit: 1 of 16 verdicts FAIL"), "{stdout}");
+    assert!(stdout.contains("refproxy audit: 1 of 17 verdicts FAIL"), "{stdout}");
     let summary = credpool::report::json::read(&out_dir).unwrap();
     let audit = summary.scenarios[0].results[0].audit.clone().expect("an audit object");
     assert_eq!(audit.unmocked_requests, Some(1), "{audit:?}");
@@ -532,7 +532,7 @@ fn a_target_runs_beside_a_strategy_and_reaches_every_report() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("refproxy audit: 0 of 15 verdicts FAIL"), "{stdout}");
+    assert!(stdout.contains("refproxy audit: 0 of 16 verdicts FAIL"), "{stdout}");
     let summary = credpool::report::json::read(&out_dir).unwrap();
     let results = &summary.scenarios[0].results;
     let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();
@@ -618,4 +618,27 @@ fn refreshing_earlier_than_the_margin_turns_on_wasted_refreshes() {
     // account's turns at least.
     assert!((2..=40).contains(&a.wasted_refreshes), "{}", a.wasted_refreshes);
     assert_eq!(failing(a), ["wasted_refreshes"], "{:?}", a.verdicts);
+}
+
+#[test]
+fn a_delay_read_as_minutes_turns_on_over_bans() {
+    let _alone = one_at_a_time();
+    // A few 429s whose body carries only `quotaResetDelay = "79.417207ms"`: a correct proxy bans
+    // the account 2 × 79 ms and serves from it again on its next turn; the defect reads "79" as
+    // minutes and never uses the account again in the run. 360 requests end before the 3 s
+    // tokens are due for refresh.
+    let upstream = "status_429_rate = 0.008\nretry_delay = \"79.417207ms\"\n[upstream.mock]\nrate_limit_body = \"quota_reset_delay\"";
+    let case = |proxy_args| Case {
+        proxy_args,
+        upstream,
+        requests: 360,
+        ..Case::default()
+    };
+    let correct = case("").run();
+    assert_eq!(correct.audit.over_bans, 0, "{:?}", correct.audit.verdicts);
+    assert!(failing(&correct.audit).is_empty(), "{:?}", correct.audit.verdicts);
+    let run = case("--defects=delay_as_minutes").run();
+    let a = &run.audit;
+    assert!((1..=3).contains(&a.over_bans), "{:?}", a.verdicts);
+    assert_eq!(failing(a), ["over_bans"], "{:?}", a.verdicts);
 }

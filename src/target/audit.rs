@@ -11,17 +11,30 @@
 //! - `refreshes_per_expiry`: refreshes over refresh episodes, an episode being a run of one
 //!   account's refreshes each arriving before the previous ones had all been answered. Shown; its
 //!   verdict is the same rule as `max_concurrent_refreshes` (1.0 means single flight).
-//! - `wasted_refreshes`: refreshes that arrived while the account's newest token (the seeded one,
-//!   or the last one the mock had issued it by then) had more than the refresh window left
-//!   (`max(refresh_margin, refresh_ahead)` of `[pool]`, as the simulator's herd figures count
-//!   it: no strategy had a reason to). PASS at 0.
+//! - `wasted_refreshes`: refreshes that arrived before the account's newest token (the seeded one,
+//!   or the last one the mock had issued it by then) reached the point where a refresh ahead of
+//!   expiry may start: the refresh rule every credpool strategy keeps
+//!   ([`crate::model::refresh_window`]), `max(expires − window, issued + lifetime/2)` with the
+//!   window `max(refresh_margin, refresh_ahead)` of `[pool]`. Before it no strategy had a reason
+//!   to refresh. A seeded token's issue time is not the mock's to know: for it, `expires −
+//!   window`. PASS at 0.
 //! - `banned_series_uses`: API calls for a model on an account that arrived inside the ban a 429
 //!   for that model and account asked for (`[upstream] retry_delay`, from the 429's answer), after a
 //!   reaction allowance of [`REACTION_ALLOWANCE`] for calls already dispatched. Counted only when
 //!   the 429 bodies carry a delay. PASS at 0.
+//! - `over_bans`: accounts a 429 took out of a model's rotation that were never used for that
+//!   model again, although their ban had long ended: the last 429 of the account and model
+//!   answered more than [`BAN_HORIZON`] times the ban the scenario's policy sets for the mock's
+//!   429 body (the ban a correct proxy keeps: `2 ×` the delay, at least an hour with a reset
+//!   timestamp, see [`Policy::ban_until`]) before a whole rotation's worth of calls for the model
+//!   (credentials × K) reached other accounts, and none reached it. Catches a delay misread as
+//!   far longer (the shipped proxy's `"479.417207ms"` read as 417,207 minutes). Accounts a
+//!   refresh failed for or a call found revoked are left out (unused for another reason).
+//!   PASS at 0.
 //! - `calls_per_turn_max`: the longest run of consecutive API calls (by arrival) on one account,
-//!   against `[pool] calls_per_rotation` K, leaving out calls within [`BAN_HORIZON`] bans after
-//!   any 429 (a pool with banned accounts rightly serves from fewer), and calls arriving within one
+//!   against `[pool] calls_per_rotation` K, leaving out calls within [`BAN_HORIZON`] bans (the
+//!   ban the policy sets, as for `over_bans`) after any 429 (a pool with banned accounts rightly
+//!   serves from fewer, and takes a turn or two to settle once they return), and calls arriving within one
 //!   refresh's duration after a refresh of their account was answered (they waited on it and
 //!   arrive together). PASS at K or less.
 //! - `client_errors` (2xx answers carrying an error), `leaked_401s` (401s passed to clients),
@@ -42,6 +55,7 @@
 use super::accounts_file::{identity, AccountView, PollTally, Read};
 use crate::mock::journal::{Auth, Endpoint, Record, NO_ACCOUNT};
 use crate::mock::tokens::{TokenCheck, TokenRegistry};
+use crate::model::Policy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -68,6 +82,8 @@ pub struct TargetAudit {
     pub wasted_refreshes: u64,
     /// `None` when the 429 bodies carry no delay (nothing to obey).
     pub banned_series_uses: Option<u64>,
+    #[serde(default)]
+    pub over_bans: u64,
     pub calls_per_turn_max: u64,
     /// The K the rotation is judged against.
     pub calls_per_rotation: u64,
@@ -128,6 +144,7 @@ impl TargetAudit {
         if let Some(n) = self.banned_series_uses {
             at_most("banned_series_uses", n as f64, 0.0);
         }
+        at_most("over_bans", self.over_bans as f64, 0.0);
         at_most(
             "calls_per_turn_max",
             self.calls_per_turn_max as f64,
@@ -162,11 +179,14 @@ pub struct Inputs<'a> {
     pub tokens: &'a TokenRegistry,
     /// The journal's time 0 on the wall clock, epoch ms (token expiries are epoch ms).
     pub journal_origin_ms: i64,
-    /// `max(refresh_margin, refresh_ahead)`: a refresh earlier than this before expiry is wasted.
-    pub refresh_window_ms: i64,
+    /// The scenario's `[pool]` rules: the refresh margin and window, and K for rotation.
+    pub policy: &'a Policy,
+    /// The lifetime of every token the mock issues (`[upstream] token_lifetime`).
+    pub token_lifetime_ms: i64,
     /// The ban a 429 asks for, if its body carries one.
     pub ban: Option<Duration>,
-    pub calls_per_rotation: u64,
+    /// The ban the scenario's policy sets for the mock's 429 body (what a correct proxy keeps).
+    pub policy_ban: Duration,
     pub client: &'a super::load::ClientSide,
     /// Reads polled during the run.
     pub polled: &'a PollTally,
@@ -200,8 +220,9 @@ pub fn audit(input: &Inputs) -> TargetAudit {
         refreshes_per_expiry: 0.0,
         wasted_refreshes: wasted(&refreshes, input),
         banned_series_uses: input.ban.map(|ban| banned_uses(&api, ban)),
-        calls_per_turn_max: longest_turn(&api, input.ban, &refreshes),
-        calls_per_rotation: input.calls_per_rotation,
+        over_bans: over_bans(&api, &refreshes, input),
+        calls_per_turn_max: longest_turn(&api, input.ban.map(|_| input.policy_ban), &refreshes),
+        calls_per_rotation: input.policy.calls_per_rotation,
         client_errors: input.client.client_errors,
         leaked_401s: input.client.statuses.get(&401).copied().unwrap_or(0),
         hung: input.client.hung,
@@ -273,7 +294,7 @@ fn damaged(written: &[AccountView], last: &[AccountView]) -> u64 {
         .count() as u64
 }
 
-/// Refreshes made while the account's newest token had more than the margin left.
+/// Refreshes made before the account's newest token reached its refresh-ahead point.
 fn wasted(refreshes: &[&Record], input: &Inputs) -> u64 {
     let expiries = input.tokens.expiries();
     let mut issued: Vec<&&Record> = refreshes.iter().filter(|r| r.status == 200).collect();
@@ -294,12 +315,24 @@ fn wasted(refreshes: &[&Record], input: &Inputs) -> u64 {
         let at_ms = input.journal_origin_ms + (r.arrival_ns / 1_000_000) as i64;
         if expiries
             .get(&(r.account, held))
-            .is_some_and(|&expires| expires - at_ms > input.refresh_window_ms)
+            .is_some_and(|&expires| at_ms < ahead_at(input.policy, input.token_lifetime_ms, held, expires))
         {
             wasted += 1;
         }
     }
     wasted
+}
+
+/// Where a refresh ahead of expiry may start for the token of `generation` expiring at `expires`,
+/// the mock's tokens living `lifetime_ms` (a seeded token, generation 0: `expires − window`).
+fn ahead_at(policy: &Policy, lifetime_ms: i64, generation: u32, expires: i64) -> i64 {
+    let window = expires - policy.refresh_window_ms();
+    if generation == 0 {
+        return window;
+    }
+    policy
+        .refresh_points(Some(expires - lifetime_ms), Some(lifetime_ms))
+        .map_or(window, |p| p.ahead_at)
 }
 
 /// Each account's refresh episodes, in order; each episode the generations its refreshes were
@@ -336,6 +369,34 @@ fn banned_uses(api: &[&Record], ban: Duration) -> u64 {
                 ends.iter()
                     .any(|&f| r.arrival_ns > f + allowance && r.arrival_ns < f + ban)
             })
+        })
+        .count() as u64
+}
+
+/// See the module doc: `(account, model)` pairs whose ban ended long ago and whose account a
+/// whole rotation of that model's calls passed over.
+fn over_bans(api: &[&Record], refreshes: &[&Record], input: &Inputs) -> u64 {
+    let horizon = (input.policy_ban.as_nanos() as u64).saturating_mul(BAN_HORIZON);
+    let rotation = (input.tokens.accounts() as u64).saturating_mul(input.policy.calls_per_rotation.max(1));
+    let excused: BTreeSet<u32> = refreshes
+        .iter()
+        .filter(|r| r.status != 200)
+        .map(|r| r.account)
+        .chain(api.iter().filter(|r| r.auth == Auth::Revoked).map(|r| r.account))
+        .collect();
+    let mut last_429: BTreeMap<(u32, u16), u64> = BTreeMap::new();
+    for r in api.iter().filter(|r| r.status == 429 && r.account != NO_ACCOUNT) {
+        let f = last_429.entry((r.account, r.model)).or_default();
+        *f = (*f).max(r.finish_ns);
+    }
+    last_429
+        .iter()
+        .filter(|((account, _), _)| !excused.contains(account))
+        .filter(|&(&(account, model), &finish)| {
+            let ended = finish.saturating_add(horizon);
+            let mut later = api.iter().filter(|r| r.model == model && r.arrival_ns > ended);
+            let others = later.clone().count() as u64;
+            others >= rotation && !later.any(|r| r.account == account)
         })
         .count() as u64
 }
@@ -448,6 +509,24 @@ mod tests {
             auth: Auth::Valid,
             flags: 0,
         }
+    }
+
+    #[test]
+    fn a_refresh_is_wasted_before_the_refresh_rules_ahead_point_bounded_by_the_lifetime() {
+        const MIN: i64 = 60_000;
+        let policy = Policy {
+            refresh_margin_ms: 5 * MIN,
+            refresh_ahead_ms: 7 * MIN,
+            ..Policy::default()
+        };
+        let expires = 100 * MIN;
+        // Hour-long tokens: the window as written.
+        assert_eq!(ahead_at(&policy, 60 * MIN, 1, expires), expires - 7 * MIN);
+        // Seven-minute tokens: a window of seven minutes would open at issue; the rule waits half
+        // the lifetime, so a refresh right after issue is wasted (the refresh storm).
+        assert_eq!(ahead_at(&policy, 7 * MIN, 1, expires), expires - 7 * MIN / 2);
+        // A seeded token, whose issue the mock did not see: the window.
+        assert_eq!(ahead_at(&policy, 7 * MIN, 0, expires), expires - 7 * MIN);
     }
 
     #[test]

@@ -221,9 +221,10 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         journal_dropped: mock.journal().dropped(),
         tokens: mock.tokens(),
         journal_origin_ms,
-        refresh_window_ms: plan.policy.refresh_margin_ms.max(plan.policy.refresh_ahead_ms),
+        policy: &plan.policy,
+        token_lifetime_ms: mock.model().token_lifetime_s.saturating_mul(1000),
         ban,
-        calls_per_rotation: plan.policy.calls_per_rotation,
+        policy_ban: policy_ban(&plan.policy, mock.model()),
         client: &client,
         polled: &polled,
         last: &last,
@@ -248,4 +249,15 @@ fn accounts_dir(path: &Path, format: AccountsFormat) -> &Path {
         AccountsFormat::AccountsToml => path.parent().unwrap_or(path),
         AccountsFormat::JsonDir => path,
     }
+}
+
+/// The ban the scenario's policy sets for the mock's 429 body, read by the policy's own parser:
+/// what a correct proxy keeps, against which `over_bans` is judged.
+fn policy_ban(policy: &crate::model::Policy, model: &crate::upstream::faults::UpstreamModel) -> Duration {
+    let now = chrono::Utc::now().timestamp_millis();
+    let delay = model.retry_delay.unwrap_or_default();
+    let body = crate::mock::google::rate_limited(model.rate_limit_body(), delay, now, "audit");
+    let hint = crate::model::parse_error_body(&body);
+    let until = policy.ban_until(now, hint.reset_at, hint.retry_delay_ms);
+    Duration::from_millis(until.saturating_sub(now).max(0) as u64)
 }

@@ -642,3 +642,68 @@ fn a_delay_read_as_minutes_turns_on_over_bans() {
     assert!((1..=3).contains(&a.over_bans), "{:?}", a.verdicts);
     assert_eq!(failing(a), ["over_bans"], "{:?}", a.verdicts);
 }
+
+#[test]
+fn expectations_on_a_target_are_checked_and_a_failed_one_exits_1() {
+    let _alone = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("expect.toml");
+    // The defect refreshes one expired token several times at once: the bound on the audit's
+    // figure fails; the bounds on the client's figures hold.
+    let expect =
+        |metric: &str, bound: &str| format!("\n[[expect]]\nstrategy = \"refproxy\"\nmetric = \"{metric}\"\n{bound}\n");
+    let text = Case {
+        proxy_args: "--defects=no_single_flight",
+        pool: "expired = [0, 1, 2, 3]",
+        k: NOT_ROTATION,
+        requests: 200,
+        ..Case::default()
+    }
+    .toml()
+        + &expect("audit.max_concurrent_refreshes", "at_most = 1")
+        + &expect("audit.expired_token_uses", "at_most = 0")
+        + &expect("requests", "approx = 200")
+        + &expect("latency.p50", "at_most = \"1s\"");
+    std::fs::write(&path, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = credpool(&["run".as_ref(), path.as_os_str(), "--out".as_ref(), out_dir.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 expectation(s) failed")
+            && stderr.contains("target-test/refproxy: audit.max_concurrent_refreshes"),
+        "{stderr}"
+    );
+    let summary = credpool::report::json::read(&out_dir).unwrap();
+    let checked = &summary.scenarios[0].results[0].expectations;
+    let verdicts: Vec<(&str, bool)> = checked.iter().map(|e| (e.metric.as_str(), e.passed)).collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("audit.max_concurrent_refreshes", false),
+            ("audit.expired_token_uses", true),
+            ("requests", true),
+            ("latency.p50", true)
+        ]
+    );
+    // Bad rows are refused at their line: an audit figure for a strategy, an unknown figure, a
+    // figure no target measures.
+    for (strategy, metric, expected) in [
+        ("global_mutex", "audit.over_bans", "a figure of a [target]'s audit"),
+        ("t", "audit.overbans", "unknown audit figure \"overbans\""),
+        ("t", "disables", "not measured for a [target]"),
+        ("nobody", "requests", "or \"t\" (the [target])"),
+    ] {
+        let path = scenario_file(dir.path(), "command = [\"x\"]");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text += &format!("[[expect]]\nstrategy = \"{strategy}\"\nmetric = \"{metric}\"\nat_most = 1\n");
+        std::fs::write(&path, text).unwrap();
+        let out = credpool(&["check".as_ref(), path.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{metric}: {stderr}");
+        assert!(
+            stderr.contains(expected) && stderr.contains("t.toml:12:"),
+            "{metric}: {stderr}"
+        );
+    }
+}

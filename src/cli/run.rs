@@ -109,7 +109,9 @@ pub fn run(args: RunArgs) -> CliResult {
             let run = bar
                 .suspend(|| crate::target::runner::run(plan))
                 .map_err(Failure::BadInput)?;
-            block.results.push(ResultSummary::from_target(plan, &run));
+            let mut result = ResultSummary::from_target(plan, &run);
+            result.expectations = run.check_expectations(plan);
+            block.results.push(result);
             block.wall_time_s += run.wall_time.as_secs_f64();
         }
         if !args.quiet {

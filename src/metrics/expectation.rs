@@ -117,6 +117,9 @@ pub enum Metric {
     LongestTurn,
     /// The most leases of one account over the fewest (`metrics::served`).
     AccountCallsRatio,
+    /// `audit.<figure>`: a figure of a `[target]` run's audit (`target::audit::FIGURES`); not a
+    /// strategy's figure.
+    Audit(&'static str),
 }
 
 impl Metric {
@@ -149,14 +152,32 @@ impl Metric {
             Metric::RefreshesPerExpiry => c.refreshes_per_expiry,
             Metric::LongestTurn => c.longest_turn as f64,
             Metric::AccountCallsRatio => c.account_calls_ratio,
+            // Only a target has an audit; plans refuse it for strategies (scenario::plan).
+            Metric::Audit(_) => f64::NAN,
         }
     }
 }
 
 /// Every metric name, for error messages and docs/scenarios.md.
-pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips, longest_ban_hours, usage_unflushed, refreshes_per_expiry, longest_turn, account_calls_ratio";
+pub const METRIC_NAMES: &str = "latency.{min,mean,p50,p90,p99,p999,max}, phase.<lock_wait|hold|refresh_wait|upstream|bookkeeping>.<stat>, throughput_rps, lost_updates, errors, refreshes, disables, store_writes, resurrected, stale_tokens, status_429, requests, deadlocks, file_unreadable, served_disabled, rotation_skips, longest_ban_hours, usage_unflushed, refreshes_per_expiry, longest_turn, account_calls_ratio, audit.<figure> (a [target]'s)";
 
 impl Metric {
+    /// Whether a `[target]` run measures this metric: its latencies, throughput, counts the
+    /// client and the mock see, and its audit.
+    pub fn of_targets(&self) -> bool {
+        matches!(
+            self,
+            Metric::Latency(_)
+                | Metric::Throughput
+                | Metric::Errors
+                | Metric::Requests
+                | Metric::Status429
+                | Metric::Refreshes
+                | Metric::LostUpdates
+                | Metric::Audit(_)
+        )
+    }
+
     /// Whether values are durations in ms (bounds must then be written as durations).
     pub fn is_latency(&self) -> bool {
         matches!(self, Metric::Latency(_) | Metric::Phase(..))
@@ -191,6 +212,7 @@ impl Metric {
             Metric::RefreshesPerExpiry => "refreshes_per_expiry".into(),
             Metric::LongestTurn => "longest_turn".into(),
             Metric::AccountCallsRatio => "account_calls_ratio".into(),
+            Metric::Audit(figure) => format!("audit.{figure}"),
         }
     }
 }
@@ -201,6 +223,18 @@ impl FromStr for Metric {
         let unknown = || format!("unknown metric {s:?}: expected one of {METRIC_NAMES}");
         if let Some(stat) = s.strip_prefix("latency.") {
             return stat.parse().map(Metric::Latency).map_err(|_| unknown());
+        }
+        if let Some(figure) = s.strip_prefix("audit.") {
+            return crate::target::audit::FIGURES
+                .iter()
+                .find(|f| **f == figure)
+                .map(|f| Metric::Audit(f))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown audit figure {figure:?}: expected one of {}",
+                        crate::target::audit::FIGURES.join(", ")
+                    )
+                });
         }
         if let Some(rest) = s.strip_prefix("phase.") {
             let (phase, stat) = rest.split_once('.').ok_or_else(unknown)?;

@@ -331,7 +331,7 @@ impl ResultSummary {
             errors,
             status_429: c.statuses.get(&429).copied().unwrap_or(0),
             exhausted: 0,
-            throughput_rps: c.requests as f64 / c.wall.as_secs_f64().max(1e-9),
+            throughput_rps: run.throughput_rps(),
             latency_ms: c.latency.stats(),
             phases_ms: BTreeMap::new(),
             refreshes: a.refreshes,

@@ -16,6 +16,8 @@ pub enum Target {
     Credpool,
     /// One strategy by name.
     One(StrategyName),
+    /// The scenario's `[target]`, by its `name` (no strategy).
+    TheTarget,
 }
 
 impl Target {
@@ -24,6 +26,7 @@ impl Target {
             Target::All => true,
             Target::Credpool => s != StrategyName::AsShipped,
             Target::One(one) => one == s,
+            Target::TheTarget => false,
         }
     }
 }

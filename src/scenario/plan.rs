@@ -422,8 +422,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
     for e in &spec.expect {
         let span = e.span();
         let s = e.get_ref();
-        let strategy: Target = s.strategy.parse().map_err(|m| at(span.clone(), m))?;
+        let the_target = target.as_ref().is_some_and(|t| t.name == s.strategy);
+        let strategy: Target = if the_target {
+            Target::TheTarget
+        } else {
+            s.strategy.parse().map_err(|m: String| {
+                let named = match &target {
+                    Some(t) => format!("{m}, or {:?} (the [target])", t.name),
+                    None => m,
+                };
+                at(span.clone(), named)
+            })?
+        };
         let metric: Metric = s.metric.parse().map_err(|m: String| at(span.clone(), m))?;
+        if the_target && !metric.of_targets() {
+            return Err(at(
+                span,
+                format!(
+                    "metric {:?} is not measured for a [target]: expected latency.<stat>, throughput_rps, errors, requests, status_429, refreshes, lost_updates or audit.<figure>",
+                    s.metric
+                ),
+            ));
+        }
+        if !the_target && matches!(metric, Metric::Audit(_)) {
+            return Err(at(
+                span,
+                format!(
+                    "{:?} is a figure of a [target]'s audit: expected `strategy` to name the scenario's [target]",
+                    s.metric
+                ),
+            ));
+        }
         let check = match (s.at_most, s.at_least, s.approx) {
             (Some(b), None, None) => Check::AtMost(b.value()),
             (None, Some(b), None) => Check::AtLeast(b.value()),

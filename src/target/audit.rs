@@ -60,6 +60,29 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+/// Every figure with a verdict, by the name `[[expect]]` writes after `audit.` (some are judged
+/// only when measured: `banned_series_uses`, the file figures, `unmocked_requests`).
+pub const FIGURES: &[&str] = &[
+    "expired_token_uses",
+    "revoked_token_uses",
+    "max_concurrent_refreshes",
+    "refreshes_per_expiry",
+    "wasted_refreshes",
+    "banned_series_uses",
+    "over_bans",
+    "calls_per_turn_max",
+    "client_errors",
+    "leaked_401s",
+    "hung",
+    "file_unreadable_reads",
+    "file_empty_reads",
+    "lost_updates",
+    "damaged_accounts",
+    "resurrected_accounts",
+    "journal_dropped",
+    "unmocked_requests",
+];
+
 /// Rotation is judged only this many bans after the last 429 (see [`longest_turn`]).
 pub const BAN_HORIZON: u64 = 4;
 
@@ -123,6 +146,11 @@ pub struct AuditVerdict {
 impl TargetAudit {
     pub fn violations(&self) -> impl Iterator<Item = &AuditVerdict> {
         self.verdicts.iter().filter(|v| !v.pass)
+    }
+
+    /// The figure a verdict named `figure` judged; `None` when it was not measured this run.
+    pub fn figure(&self, figure: &str) -> Option<f64> {
+        self.verdicts.iter().find(|v| v.audit == figure).map(|v| v.value)
     }
 
     /// The verdicts, from the figures, by the module's rules.
@@ -509,6 +537,23 @@ mod tests {
             auth: Auth::Valid,
             flags: 0,
         }
+    }
+
+    #[test]
+    fn every_verdict_is_a_named_figure_and_every_figure_has_a_verdict_when_measured() {
+        let mut a = TargetAudit {
+            banned_series_uses: Some(0),
+            lost_updates: Some(0),
+            damaged_accounts: Some(0),
+            resurrected_accounts: Some(0),
+            unmocked_requests: Some(0),
+            ..TargetAudit::default()
+        };
+        a.judge();
+        let names: Vec<&str> = a.verdicts.iter().map(|v| v.audit.as_str()).collect();
+        assert_eq!(names, FIGURES);
+        assert_eq!(a.figure("over_bans"), Some(0.0));
+        assert_eq!(a.figure("no_such_figure"), None);
     }
 
     #[test]

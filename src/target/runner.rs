@@ -48,6 +48,54 @@ pub struct TargetRun {
     pub wall_time: Duration,
 }
 
+impl TargetRun {
+    /// Requests per second the client completed.
+    pub fn throughput_rps(&self) -> f64 {
+        self.client.requests as f64 / self.client.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// `metric` of this run (see [`crate::metrics::expectation::Metric::of_targets`]); NaN for an
+    /// audit figure not measured this run (a file figure when the file could not be read).
+    pub fn metric(&self, metric: &crate::metrics::expectation::Metric) -> f64 {
+        use crate::metrics::expectation::{Counts, Metric};
+        let (c, a) = (&self.client, &self.audit);
+        match metric {
+            Metric::Audit(figure) => a.figure(figure).unwrap_or(f64::NAN),
+            Metric::LostUpdates if a.lost_updates.is_none() => f64::NAN,
+            other => {
+                let counts = Counts {
+                    throughput_rps: self.throughput_rps(),
+                    lost_updates: a.lost_updates.unwrap_or(0),
+                    errors: c.requests - c.successes,
+                    refreshes: a.refreshes,
+                    status_429: c.statuses.get(&429).copied().unwrap_or(0),
+                    requests: c.requests,
+                    ..Counts::default()
+                };
+                other.value(&c.latency.stats(), |_| Default::default(), &counts)
+            }
+        }
+    }
+
+    /// Checks this run against the plan's expectations on its `[target]`.
+    pub fn check_expectations(&self, plan: &Plan) -> Vec<crate::metrics::expectation::ExpectationResult> {
+        plan.expectations
+            .iter()
+            .filter(|e| e.strategy == crate::scenario::expect::Target::TheTarget)
+            .map(|e| {
+                let value = self.metric(&e.metric);
+                crate::metrics::expectation::ExpectationResult {
+                    metric: e.metric.name(),
+                    bound: e.check.describe(),
+                    value,
+                    passed: e.check.holds(value),
+                    note: e.note.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// Runs `plan`'s `[target]` on a runtime of its own.
 pub fn run(plan: &Plan) -> Result<TargetRun, String> {
     let target = plan

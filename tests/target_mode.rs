@@ -707,3 +707,39 @@ fn expectations_on_a_target_are_checked_and_a_failed_one_exits_1() {
         );
     }
 }
+
+#[test]
+fn the_default_runs_target_scenario_puts_credpool_serve_under_test_and_passes() {
+    let _alone = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/target-serve-lock-free.toml");
+    let out_dir = dir.path().join("out");
+    let out = credpool(&[
+        "run".as_ref(),
+        scenario.as_os_str(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = credpool::report::json::read(&out_dir).unwrap();
+    let results = &summary.scenarios[0].results;
+    let names: Vec<&str> = results.iter().map(|r| r.strategy.as_str()).collect();
+    assert_eq!(names, ["lock_free", "serve-lock-free"]);
+    let serve = &results[1];
+    assert_eq!(serve.mode, "target");
+    assert!(
+        serve.audit.as_ref().is_some_and(|a| a.violations().next().is_none()),
+        "{stdout}"
+    );
+    // The file's bounds were checked on the target, none vacuously: 9 rows in all.
+    let checked: usize = results.iter().map(|r| r.expectations.len()).sum();
+    assert_eq!(checked, 9, "{stdout}");
+    assert!(results.iter().all(|r| r.expectations.iter().all(|e| e.passed)));
+    assert_eq!(serve.requests, 400);
+}

@@ -22,11 +22,16 @@ fn jain(v: Option<f64>) -> String {
     v.map_or("-".into(), |j| format!("{j:.2}"))
 }
 
-fn row(r: &ResultSummary) -> String {
+/// The first column's width in a scenario's block: its longest name (a target's may be long).
+fn name_width(s: &ScenarioSummary) -> usize {
+    s.results.iter().map(|r| r.strategy.len()).max().unwrap_or(0).max(13)
+}
+
+fn row(r: &ResultSummary, w: usize) -> String {
     let l = &r.latency_ms;
     let f = r.fairness.as_ref();
     format!(
-        "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}{}",
+        "  {:<w$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}{}",
         r.strategy,
         ms(l.min),
         ms(l.mean),
@@ -168,6 +173,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(out, "  {}", s.description);
     }
+    let w = name_width(s);
     let reps = s.results.iter().map(|r| r.repetitions.len()).max().unwrap_or(0);
     if reps > 1 {
         let _ = writeln!(
@@ -178,7 +184,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}",
+        "  {:<w$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}",
         "strategy (ms)",
         "min",
         "mean",
@@ -195,7 +201,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
         "herd"
     );
     for r in &s.results {
-        let _ = writeln!(out, "{}", row(r));
+        let _ = writeln!(out, "{}", row(r, w));
     }
     for r in &s.results {
         if let Some(line) = faults_line(r) {
@@ -209,7 +215,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
         for p in &r.predictions {
             let _ = writeln!(
                 out,
-                "  {:<13} predicted {}: {} {u}, measured {} {u} ({:+.2}%)",
+                "  {:<w$} predicted {}: {} {u}, measured {} {u} ({:+.2}%)",
                 r.strategy,
                 p.name,
                 ms(p.predicted),
@@ -221,7 +227,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
         for e in &r.expectations {
             let _ = writeln!(
                 out,
-                "  {:<13} expect {} {}: {} {}",
+                "  {:<w$} expect {} {}: {} {}",
                 r.strategy,
                 e.metric,
                 e.bound,
@@ -230,7 +236,7 @@ pub fn scenario_block(s: &ScenarioSummary) -> String {
             );
         }
         if let Some(d) = &r.deadlock {
-            let _ = writeln!(out, "  {:<13} {d}", r.strategy);
+            let _ = writeln!(out, "  {:<w$} {d}", r.strategy);
         }
         out.push_str(&audit_lines(r));
     }

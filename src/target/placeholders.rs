@@ -18,6 +18,7 @@ pub const KNOWN: &[&str] = &[
     "url",
     "ca_file",
     "proxy_url",
+    "credpool",
 ];
 
 /// The placeholders that have a value only when `intercept = true` (credpool is the target's HTTPS

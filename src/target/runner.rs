@@ -155,6 +155,11 @@ pub async fn run_async(plan: &Plan, target: &TargetPlan) -> Result<TargetRun, St
         )
         .set("workdir", workdir.path().display().to_string())
         .set("url", url.clone());
+    // `{credpool}`: this executable, so a scenario can put `credpool serve` under test wherever
+    // credpool was built or installed.
+    if let Ok(exe) = std::env::current_exe() {
+        values.set("credpool", exe.display().to_string());
+    }
     // `intercept`: the run's throwaway CA (certificate in the 0700 work folder, key in memory)
     // and the HTTPS proxy serving Google's host names from the mock.
     let intercept = if target.intercept {

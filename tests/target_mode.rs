@@ -789,3 +789,28 @@ fn serve_as_a_target_is_within_a_stated_factor_of_the_same_strategy_in_real_mode
     // And not faster than the model allows: every request makes the mock's 15 ms call.
     assert!(serve.latency_ms.min >= 15.0, "{stdout}");
 }
+
+#[test]
+fn closed_users_drive_a_target_one_request_each_at_a_time() {
+    let _alone = one_at_a_time();
+    // 8 users, 200 requests in all, each user's next request sent when its previous one is
+    // answered: never more than 8 in flight, so at most 8 / 15 ms = 533 requests/s (the mock's
+    // calls take 15 ms), where an open load would send as fast as its rate asks.
+    let text = Case::default().toml().replace(
+        "model = \"open\"\nrequests = 300\nrate = 200",
+        "model = \"closed\"\nusers = 8\nrequests = 200",
+    );
+    assert!(text.contains("model = \"closed\""), "{text}");
+    let plan = plan::parse(Path::new("closed.toml"), &text).expect("a closed load drives a target");
+    let run = runner::run(&plan).expect("the target run");
+    let c = &run.client;
+    assert_eq!((c.requests, c.successes), (200, 200), "{c:?}");
+    assert!(c.latency.stats().min >= 15.0, "{c:?}");
+    let rps = c.requests as f64 / c.wall.as_secs_f64();
+    assert!(rps <= 8.0 / 0.015, "{rps:.0} requests/s from 8 closed users");
+    assert!(
+        run.audit.expired_token_uses == 0 && run.audit.max_concurrent_refreshes <= 1,
+        "{:?}",
+        run.audit.verdicts
+    );
+}

@@ -170,13 +170,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, InputError> {
         Some(t) => Some(super::target_plan::validate(path, text, t)?),
         None => None,
     };
-    if target.is_some() && spec.load.model == LoadModel::Closed {
-        return Err(at(
-            spec.load.requests.span(),
-            "a scenario with [target] needs an open or burst load: closed users are not driven against targets yet"
-                .into(),
-        ));
-    }
     let (fleet, redis_rtt) = match &spec.fleet {
         Some(f) => {
             let (plan, rtt) = fleet_plan(f.get_ref(), &at)?;

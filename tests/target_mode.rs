@@ -814,3 +814,42 @@ fn closed_users_drive_a_target_one_request_each_at_a_time() {
         run.audit.verdicts
     );
 }
+
+#[test]
+fn repeat_runs_the_target_once_per_repetition_with_its_seed() {
+    let _alone = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repeat.toml");
+    std::fs::write(
+        &path,
+        Case {
+            requests: 100,
+            ..Case::default()
+        }
+        .toml(),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let args = [
+        "run".as_ref(),
+        "--repeat".as_ref(),
+        "3".as_ref(),
+        path.as_os_str(),
+        "--out".as_ref(),
+        out_dir.as_os_str(),
+    ];
+    let out = credpool(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = credpool::report::json::read(&out_dir).unwrap();
+    let target = &summary.scenarios[0].results[0];
+    assert_eq!(target.mode, "target");
+    let seeds: Vec<u64> = target.repetitions.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds.len(), 3, "{seeds:?}");
+    assert_eq!(seeds[0], 1, "repetition 0 keeps the scenario's seed");
+    assert!(seeds[1] != seeds[0] && seeds[2] != seeds[1], "{seeds:?}");
+    assert!(
+        target.repetitions.iter().all(|r| r.requests == 100 && r.errors == 0),
+        "{:?}",
+        target.repetitions
+    );
+}

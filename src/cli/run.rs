@@ -105,14 +105,25 @@ pub fn run(args: RunArgs) -> CliResult {
             .map_err(Failure::BadInput)?;
         let mut block = ScenarioSummary::from_repetitions(&reps);
         if plan.target.is_some() {
-            // The target once, beside the strategies, on the same input (repetition 0's seed).
-            let run = bar
-                .suspend(|| crate::target::runner::run(plan))
-                .map_err(Failure::BadInput)?;
-            let mut result = ResultSummary::from_target(plan, &run);
-            result.expectations = run.check_expectations(plan);
+            // The target beside the strategies, on the same inputs: once per repetition, with the
+            // repetition's seed, one after another (a target is real time). The table and the
+            // expectations are repetition 0's; every repetition's figures are in `repetitions`.
+            let mut runs = Vec::new();
+            for rep in crate::scenario::repeat::plans(plan, args.repeat) {
+                let run = bar
+                    .suspend(|| crate::target::runner::run(&rep))
+                    .map_err(Failure::BadInput)?;
+                block.wall_time_s += run.wall_time.as_secs_f64();
+                runs.push((rep.seed, run));
+            }
+            let first = &runs[0].1;
+            let mut result = ResultSummary::from_target(plan, first);
+            result.expectations = first.check_expectations(plan);
+            result.repetitions = runs
+                .iter()
+                .map(|(seed, run)| crate::report::summary::Repetition::of_target(*seed, run))
+                .collect();
             block.results.push(result);
-            block.wall_time_s += run.wall_time.as_secs_f64();
         }
         if !args.quiet {
             bar.suspend(|| print!("{}", terminal::scenario_block(&block)));

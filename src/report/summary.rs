@@ -241,6 +241,18 @@ impl Repetition {
             latency_ms: run.latency(),
         }
     }
+
+    /// A `[target]` run's repetition figures, as the client saw them.
+    pub fn of_target(seed: u64, run: &crate::target::runner::TargetRun) -> Repetition {
+        let c = &run.client;
+        Repetition {
+            seed,
+            requests: c.requests,
+            errors: c.requests - c.successes,
+            throughput_rps: run.throughput_rps(),
+            latency_ms: c.latency.stats(),
+        }
+    }
 }
 
 impl ResultSummary {

@@ -499,15 +499,19 @@ fn bad_target_tables_are_refused_at_their_line() {
         ("command = [\"x\"]\ncolour = 1", "unknown field"),
         ("", "needs `command`"),
     ] {
-        let path = scenario_file(dir.path(), target);
-        let out = credpool(&["check".as_ref(), path.as_os_str()]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
-        assert!(
-            stderr.contains(expected) && stderr.contains("t.toml:"),
-            "{target}: {stderr}"
-        );
+        refused_by_check(&scenario_file(dir.path(), target), expected, "t.toml:");
     }
+}
+
+/// `credpool check path` exits 2 with a message naming `expected` at `position`.
+fn refused_by_check(path: &Path, expected: &str, position: &str) {
+    let out = credpool(&["check".as_ref(), path.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{expected}: {stderr}");
+    assert!(
+        stderr.contains(expected) && stderr.contains(position),
+        "{expected}: {stderr}"
+    );
 }
 
 #[test]
@@ -698,13 +702,7 @@ fn expectations_on_a_target_are_checked_and_a_failed_one_exits_1() {
         let mut text = std::fs::read_to_string(&path).unwrap();
         text += &format!("[[expect]]\nstrategy = \"{strategy}\"\nmetric = \"{metric}\"\nat_most = 1\n");
         std::fs::write(&path, text).unwrap();
-        let out = credpool(&["check".as_ref(), path.as_os_str()]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{metric}: {stderr}");
-        assert!(
-            stderr.contains(expected) && stderr.contains("t.toml:12:"),
-            "{metric}: {stderr}"
-        );
+        refused_by_check(&path, expected, "t.toml:12:");
     }
 }
 

@@ -56,6 +56,19 @@ pub struct Expectation {
     pub note: String,
 }
 
+impl Expectation {
+    /// This expectation checked against `value`, the run's figure for its metric.
+    pub fn result(&self, value: f64) -> crate::metrics::expectation::ExpectationResult {
+        crate::metrics::expectation::ExpectationResult {
+            metric: self.metric.name(),
+            bound: self.check.describe(),
+            value,
+            passed: self.check.holds(value),
+            note: self.note.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

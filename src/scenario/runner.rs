@@ -516,15 +516,6 @@ pub fn check_expectations(plan: &Plan, run: &StrategyRun) -> Vec<ExpectationResu
     plan.expectations
         .iter()
         .filter(|e| e.strategy.covers(run.strategy) && e.mode.is_none_or(|m| m == run.mode))
-        .map(|e| {
-            let value = run.metric(&e.metric);
-            ExpectationResult {
-                metric: e.metric.name(),
-                bound: e.check.describe(),
-                value,
-                passed: e.check.holds(value),
-                note: e.note.clone(),
-            }
-        })
+        .map(|e| e.result(run.metric(&e.metric)))
         .collect()
 }

@@ -82,16 +82,7 @@ impl TargetRun {
         plan.expectations
             .iter()
             .filter(|e| e.strategy == crate::scenario::expect::Target::TheTarget)
-            .map(|e| {
-                let value = self.metric(&e.metric);
-                crate::metrics::expectation::ExpectationResult {
-                    metric: e.metric.name(),
-                    bound: e.check.describe(),
-                    value,
-                    passed: e.check.holds(value),
-                    note: e.note.clone(),
-                }
-            })
+            .map(|e| e.result(self.metric(&e.metric)))
             .collect()
     }
 }
